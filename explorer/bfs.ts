@@ -1,0 +1,51 @@
+import type { Model } from './model.js'
+import type { ExploreOptions } from './options.js'
+import type { Exploration } from './result.js'
+import { Search } from './search.js'
+import { NO_PARENT } from './state-store.js'
+
+/**
+ * Exhaustive breadth-first search. States are stored in discovery order, so
+ * the queue is the index range [head, size) of the store and a violation's
+ * parent chain is a shortest counterexample.
+ */
+export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  const search = new Search(model, options, false)
+  const { packed, store } = search
+  const maxDepth = search.limits.maxDepth
+
+  packed.initial(() => {
+    const idx = store.insert(packed.next, NO_PARENT)
+    if (idx >= 0) search.checkNext(idx)
+  })
+
+  let parent = 0
+  const emit = (): void => {
+    const idx = store.insert(packed.next, parent)
+    if (idx >= 0) search.checkNext(idx)
+  }
+
+  let head = 0
+  let depth = 0
+  let levelEnd = store.size
+  while (head < store.size) {
+    if (search.shouldStop(store.size - head, depth)) break
+    if (head === levelEnd) {
+      depth++
+      levelEnd = store.size
+    }
+    search.maxDepth = depth
+    parent = head++
+    store.get(parent, packed.cur)
+    if (depth >= maxDepth) {
+      if (packed.expand(noop) > 0) search.cutAtDepth()
+      continue
+    }
+    const count = packed.expand(emit)
+    search.transitions += count
+    if (count === 0) search.noActions(parent)
+  }
+  return search.finish('bfs')
+}
+
+function noop(): void {}

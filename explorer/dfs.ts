@@ -1,0 +1,80 @@
+import type { Model } from './model.js'
+import type { ExploreOptions } from './options.js'
+import type { Exploration } from './result.js'
+import { Search } from './search.js'
+import { NO_PARENT } from './state-store.js'
+
+/**
+ * Depth-first search with a depth bound. The stack holds store indices; each
+ * state keeps the smallest depth it was reached at, and a state reached again
+ * by a shorter path is re-expanded, so a depth bound never hides a state
+ * that is within it (the classic pitfall of bounded DFS with a visited set).
+ */
+export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  const search = new Search(model, options, true)
+  const { packed, store } = search
+  const maxDepth = search.limits.maxDepth
+  const bounded = options.maxDepth !== undefined
+  let stack = new Uint32Array(1024)
+  let top = 0
+  const push = (idx: number): void => {
+    if (top === stack.length) {
+      const bigger = new Uint32Array(stack.length * 2)
+      bigger.set(stack)
+      stack = bigger
+    }
+    stack[top++] = idx
+  }
+
+  packed.initial(() => {
+    const idx = store.insert(packed.next, NO_PARENT, 0)
+    if (idx >= 0) {
+      search.checkNext(idx)
+      push(idx)
+    }
+  })
+
+  let parent = 0
+  let childDepth = 0
+  // Successors are pushed in reverse action order so that the first action is explored first.
+  const fresh: number[] = []
+  const emit = (): void => {
+    const idx = store.insert(packed.next, parent, childDepth)
+    if (idx >= 0) {
+      search.checkNext(idx)
+      fresh.push(idx)
+    } else if (bounded) {
+      const old = -idx - 1
+      if (store.depth(old) > childDepth) {
+        store.reparent(old, parent, childDepth)
+        fresh.push(old)
+      }
+    }
+  }
+
+  const expanded = new Set<number>()
+  while (top > 0) {
+    if (search.shouldStop(top, childDepth)) break
+    parent = stack[--top]
+    const depth = store.depth(parent)
+    if (depth > search.maxDepth) search.maxDepth = depth
+    store.get(parent, packed.cur)
+    if (depth >= maxDepth) {
+      if (packed.expand(noop) > 0) search.cutAtDepth()
+      continue
+    }
+    childDepth = depth + 1
+    fresh.length = 0
+    const count = packed.expand(emit)
+    // A state re-expanded from a shorter path adds no new edges to the count.
+    if (!bounded || !expanded.has(parent)) {
+      search.transitions += count
+      if (bounded) expanded.add(parent)
+    }
+    if (count === 0) search.noActions(parent)
+    for (let i = fresh.length - 1; i >= 0; i--) push(fresh[i])
+  }
+  return search.finish('dfs')
+}
+
+function noop(): void {}

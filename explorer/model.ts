@@ -1,0 +1,66 @@
+/**
+ * The one contract between the engine and everything it explores, after
+ * Stateright's `Model` trait and TLA+'s Init/Next/Inv. The engine never
+ * imports the kernel model: any `Model<S, A>` can be explored.
+ */
+
+/** A named safety property of one state: `null` when it holds, else a message naming the gfn/pfn/thread. */
+export interface Invariant<S> {
+  readonly id: string
+  readonly description: string
+  check(s: S): string | null
+}
+
+/** How a step reads in a trace: the thread that took it, its label (the kernel function it mirrors) and the choice made. */
+export interface StepLabel {
+  readonly thread: string
+  readonly label: string
+  readonly choice: number
+  /** The label with its arguments, e.g. `hmm_range_fault(gfn 0x200..0x3ff)`. */
+  readonly text: string
+}
+
+/** A canonical key: equal states, equal prints. */
+export type Fingerprint = string
+
+export interface Model<S, A> {
+  readonly name: string
+  initialStates(): readonly S[]
+  /** Every enabled action; nondeterminism is more actions. The order is stable. */
+  actions(s: S): readonly A[]
+  /** Pure: `s` is immutable. */
+  next(s: S, a: A): S
+  readonly invariants: readonly Invariant<S>[]
+  fingerprint(s: S): Fingerprint
+  describe(a: A, before: S, after: S): StepLabel
+  /** Finished, not deadlocked (a state with no action that is not terminal is a `no-deadlock` violation). */
+  terminal?(s: S): boolean
+  /** Why `thread` cannot take a step here, for replay errors ("at mutex_lock, blocked"). */
+  whereIs?(s: S, thread: string): string
+  /** Optional fast path with exactly the same semantics, on fixed-size byte states. */
+  readonly packed?: PackedModel<S>
+}
+
+/**
+ * The engine's hot loop works on states packed into a fixed number of bytes.
+ * A model that can pack its states offers this; any other model is packed by
+ * interning (see `graph.ts`). The successor order of `expand` is the order of
+ * `Model.actions`, so the k-th successor is the k-th action.
+ */
+export interface PackedModel<S> {
+  readonly stateBytes: number
+  /** The engine writes the state to expand here. */
+  readonly cur: Uint8Array
+  /** Successors (and initial states) appear here, one at a time, during `emit`. */
+  readonly next: Uint8Array
+  encode(s: S, out: Uint8Array): void
+  decode(b: Uint8Array): S
+  /** Writes each initial state into `next` and calls `emit`. */
+  initial(emit: () => void): void
+  /** Expands `cur`: writes each successor into `next` and calls `emit(k)` for the k-th action; returns the count. */
+  expand(emit: (k: number) => void): number
+  /** Does invariant `i` (index into `Model.invariants`) hold on `next`? */
+  holds(i: number): boolean
+  /** Is `cur` terminal? */
+  terminal(): boolean
+}

@@ -1,0 +1,24 @@
+import type { Mode, Progress } from './result.js'
+
+export interface ExploreOptions {
+  readonly mode?: Mode
+  /** Do not expand states at this depth (steps from an initial state). */
+  readonly maxDepth?: number
+  readonly maxStates?: number
+  readonly maxSeconds?: number
+  /** Keep exploring after a first violation, to list every broken invariant. */
+  readonly allViolations?: boolean
+  /** Random mode: the seed (drawn and reported when absent) and the number of runs. */
+  readonly seed?: number
+  readonly runs?: number
+  /** Called about four times a second while the search runs. */
+  readonly onProgress?: (p: Progress) => void
+}
+
+/** Bounds used when none are given: a search that hits one is `incomplete`, never `ok`. */
+export const DEFAULT_BOUNDS = {
+  maxDepth: 10_000,
+  maxStates: 50_000_000,
+  maxSeconds: 600,
+  runs: 1_000,
+} as const

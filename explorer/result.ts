@@ -1,0 +1,46 @@
+/** What an exploration found and what it covered. */
+
+export type Verdict = 'ok' | 'violation' | 'incomplete'
+export type Mode = 'bfs' | 'dfs' | 'random'
+
+/** A broken invariant with the path that breaks it: the initial state's index and the actions from it. */
+export interface Violation<A> {
+  readonly invariant: string
+  readonly message: string
+  readonly init: number
+  readonly actions: readonly A[]
+}
+
+export interface Stats {
+  /** Distinct states stored (random mode: distinct states seen). */
+  readonly states: number
+  /** Edges: (reachable state, enabled action) pairs expanded. */
+  readonly transitions: number
+  readonly maxDepth: number
+  readonly seconds: number
+  readonly statesPerSecond: number
+  /** Bytes held by the visited set's arrays. */
+  readonly storeBytes: number
+}
+
+export interface Exploration<A> {
+  readonly verdict: Verdict
+  /** The first violation of each broken invariant (one, unless `allViolations`). */
+  readonly violations: readonly Violation<A>[]
+  readonly stats: Stats
+  /** Why the search stopped short of the whole reachable space, when it did. */
+  readonly incomplete: string | null
+  readonly mode: Mode
+  /** Random mode: the seed that replays this run. */
+  readonly seed: number | null
+}
+
+/** Progress of a running search, for a progress line. */
+export interface Progress {
+  readonly states: number
+  readonly transitions: number
+  readonly depth: number
+  readonly queue: number
+  readonly seconds: number
+  readonly statesPerSecond: number
+}

@@ -1,0 +1,58 @@
+/**
+ * The built-in scenarios with the invariants checked of each, and how one
+ * is instantiated for a parameter set and variant. This is where the kernel
+ * model (model/) meets what is checked of it.
+ */
+import { createHash } from 'node:crypto'
+import { BadInput } from '../explorer/errors.js'
+import type { Invariant } from '../explorer/model.js'
+import { compile, type CompiledModel } from '../model/compile.js'
+import type { State } from '../model/process.js'
+import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
+import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
+import type { ValueOf } from '../model/schema.js'
+import { noStaleMappingPages } from './no-stale-mapping.js'
+
+export interface CatalogEntry<W = any> {
+  readonly scenario: Scenario<any>
+  /** The invariants checked on every state (no-deadlock is always checked by the engine). */
+  readonly invariants: (params: Params, variant: string) => readonly Invariant<State<W>>[]
+}
+
+export const catalog: readonly CatalogEntry[] = [
+  { scenario: faultInvalidate, invariants: () => [noStaleMappingPages<State<ValueOf<any>>>()] },
+]
+
+export function findScenario(name: string): CatalogEntry {
+  const entry = catalog.find((e) => e.scenario.name === name)
+  if (!entry) {
+    throw new BadInput(`unknown scenario '${name}' (scenarios: ${catalog.map((e) => e.scenario.name).join(', ')})`)
+  }
+  return entry
+}
+
+export interface Instance {
+  readonly entry: CatalogEntry
+  readonly scenario: string
+  readonly variant: string
+  readonly params: Params
+  readonly model: CompiledModel<any>
+  /** Identifies the model a trace was made on: scenario, variant, parameters and compiled shape. */
+  readonly hash: string
+}
+
+export function instantiate(
+  name: string,
+  variant?: string,
+  given: Readonly<Record<string, number | string>> = {},
+): Instance {
+  const entry = findScenario(name)
+  const v = resolveVariant(entry.scenario, variant)
+  const params = resolveParams(entry.scenario, given)
+  const model = compile(`${name}/${v}`, entry.scenario.build(params, v), entry.invariants(params, v))
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ scenario: name, variant: v, params, structure: model.structure }))
+    .digest('hex')
+    .slice(0, 16)
+  return { entry, scenario: name, variant: v, params, model, hash }
+}

@@ -1,0 +1,228 @@
+/**
+ * Compiles a `Program` (world shape + threads of labelled steps) into the
+ * engine's `Model`, with both backends: plain objects under immer for
+ * replay and traces, and a packed byte form for the hot loop. Both
+ * enumerate actions in the same order (threads in order, choices ascending),
+ * so the k-th packed successor is the k-th action.
+ */
+import { produce } from 'immer'
+import type { Invariant, Model, PackedModel, StepLabel } from '../explorer/model.js'
+import type { ProcessAction, Program, State, Step, ThreadState } from './process.js'
+import { decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
+
+type AnyStep = Step<any, any>
+
+export interface CompiledModel<W> extends Model<State<W>, ProcessAction> {
+  /** A canonical description of the compiled shape (globals, threads, labels, invariants), for model hashes. */
+  readonly structure: string
+  readonly threadNames: readonly string[]
+}
+
+interface ThreadLayout {
+  readonly name: string
+  readonly labels: readonly string[]
+  readonly pcOf: Readonly<Record<string, number>>
+  readonly steps: readonly (AnyStep | undefined)[]
+  readonly isEnd: readonly boolean[]
+  readonly locals: StructField
+  /** Byte offset of the thread's pc; its locals follow. */
+  readonly base: number
+}
+
+export function compile<G extends Fields>(
+  name: string,
+  program: Program<G>,
+  invariants: readonly Invariant<State<ValueOf<G>>>[],
+): CompiledModel<ValueOf<G>> {
+  type W = ValueOf<G>
+  const globals = struct(program.globals)
+  let offset = sizeOf(globals)
+  const threads: ThreadLayout[] = program.threads.map(({ name: tname, process: p }) => {
+    // Labels with no step (`done`) are registered by `pcOf` when a step first returns them.
+    const labels = [...new Set<string>([p.start, ...Object.keys(p.steps)])]
+    const layout = {
+      name: tname,
+      labels,
+      pcOf: Object.fromEntries(labels.map((l, i) => [l, i])) as Record<string, number>,
+      steps: labels.map((l) => p.steps[l]),
+      isEnd: labels.map((l) => !(l in p.steps) || (p.ends ?? []).includes(l)),
+      locals: struct(p.locals),
+      base: offset,
+    }
+    offset += 1 + sizeOf(layout.locals)
+    return layout
+  })
+  const stateBytes = offset
+  if (threads.some((t) => t.labels.length > 255)) throw new Error(`${name}: a process has more than 255 labels`)
+
+  /** A goto to a label with no step: the thread's end. Registered on first use so `done`-style labels need no declaration. */
+  const pcOf = (t: ThreadLayout, label: string): number => {
+    const pc = t.pcOf[label]
+    if (pc !== undefined) return pc
+    const mutable = t as { -readonly [K in keyof ThreadLayout]: any }
+    mutable.labels.push(label)
+    mutable.pcOf[label] = mutable.labels.length - 1
+    mutable.steps.push(undefined)
+    mutable.isEnd.push(true)
+    return mutable.labels.length - 1
+  }
+
+  // ---- object backend -------------------------------------------------
+  const initialState: State<W> = produce(
+    { ...(zero(globals) as W), threads: threads.map((t, i) => ({ pc: program.threads[i].process.start, ...(zero(t.locals) as Record<string, number>) })) } as State<W>,
+    (d) => {
+      program.init?.(d as W)
+    },
+  )
+
+  const stepOf = (s: State<W>, t: number): AnyStep | undefined => {
+    const th = threads[t]
+    return th.steps[pcOf(th, s.threads[t].pc)]
+  }
+
+  const actions = (s: State<W>): ProcessAction[] => {
+    const out: ProcessAction[] = []
+    for (let t = 0; t < threads.length; t++) {
+      const step = stepOf(s, t)
+      if (!step) continue
+      const me = s.threads[t]
+      if (step.guard && !step.guard(s, me)) continue
+      const n = step.choices ? step.choices(s, me) : 1
+      for (let c = 0; c < n; c++) out.push({ thread: t, choice: c })
+    }
+    return out
+  }
+
+  const next = (s: State<W>, a: ProcessAction): State<W> =>
+    produce(s, (d) => {
+      const me = d.threads[a.thread] as ThreadState
+      const step = stepOf(s, a.thread)
+      if (!step) throw new Error(`${threads[a.thread].name} has no step at ${me.pc}`)
+      const to = step.run(d, me, a.choice)
+      pcOf(threads[a.thread], to)
+      me.pc = to
+    })
+
+  const encodeState = (s: State<W>, out: Uint8Array): void => {
+    encode(globals, s, out, 0, '')
+    threads.forEach((t, i) => {
+      const th = s.threads[i]
+      out[t.base] = pcOf(t, th.pc)
+      encode(t.locals, th, out, t.base + 1, t.name)
+    })
+  }
+
+  const decodeState = (b: Uint8Array): State<W> => ({
+    ...(decode(globals, b, 0) as W),
+    threads: threads.map((t) => ({ pc: t.labels[b[t.base]], ...(decode(t.locals, b, t.base + 1) as Record<string, number>) })),
+  })
+
+  const blocked = (s: State<W>, t: number): boolean => {
+    const step = stepOf(s, t)
+    return !!step && !!step.guard && !step.guard(s, s.threads[t])
+  }
+
+  const terminalState = (s: State<W>): boolean => threads.every((t, i) => t.isEnd[pcOf(t, s.threads[i].pc)])
+
+  const whereIs = (s: State<W>, thread?: string): string => {
+    const one = (i: number): string => {
+      const t = threads[i]
+      const pc = s.threads[i].pc
+      if (!t.steps[pcOf(t, pc)]) return `${t.name} has finished (at ${pc})`
+      return `${t.name} is at ${pc}${blocked(s, i) ? ', blocked' : ''}`
+    }
+    if (thread !== undefined) {
+      const i = threads.findIndex((t) => t.name === thread)
+      return i < 0 ? `there is no thread ${thread}` : one(i)
+    }
+    return threads.map((_, i) => one(i)).join('; ')
+  }
+
+  const describe = (a: ProcessAction, before: State<W>): StepLabel => {
+    const me = before.threads[a.thread]
+    const step = stepOf(before, a.thread)
+    const n = step?.choices ? step.choices(before, me) : 1
+    const text = step?.text ? step.text(before, me, a.choice) : n > 1 ? `${me.pc}(${a.choice})` : me.pc
+    return { thread: threads[a.thread].name, label: me.pc, choice: a.choice, text }
+  }
+
+  // ---- packed backend -------------------------------------------------
+  const packed = ((): PackedModel<State<W>> => {
+    const cur = new Uint8Array(stateBytes)
+    const nxt = new Uint8Array(stateBytes)
+    const worldView = (buf: Uint8Array) => {
+      const w = view(globals, buf, 0) as W & { threads: unknown[] }
+      const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
+      Object.defineProperty(w, 'threads', { value: ts })
+      return { w, ts }
+    }
+    const c = worldView(cur)
+    const n = worldView(nxt)
+    const T = threads.length
+    const base = threads.map((t) => t.base)
+    const init = new Uint8Array(stateBytes)
+    encodeState(initialState, init)
+    const checks = invariants.map((inv) => inv.check as (w: unknown) => string | null)
+    return {
+      stateBytes,
+      cur,
+      next: nxt,
+      encode: encodeState,
+      decode: decodeState,
+      initial(emit) {
+        nxt.set(init)
+        emit()
+      },
+      expand(emit) {
+        let k = 0
+        for (let t = 0; t < T; t++) {
+          const th = threads[t]
+          const step = th.steps[cur[base[t]]]
+          if (step === undefined) continue
+          const me = c.ts[t]
+          if (step.guard !== undefined && !step.guard(c.w, me)) continue
+          const choices = step.choices === undefined ? 1 : step.choices(c.w, me)
+          for (let ch = 0; ch < choices; ch++) {
+            nxt.set(cur)
+            const to = step.run(n.w, n.ts[t], ch)
+            const pc = th.pcOf[to]
+            nxt[base[t]] = pc === undefined ? pcOf(th, to) : pc
+            emit(k++)
+          }
+        }
+        return k
+      },
+      holds: (i) => checks[i](n.w) === null,
+      terminal() {
+        for (let t = 0; t < T; t++) if (!threads[t].isEnd[cur[base[t]]]) return false
+        return true
+      },
+    }
+  })()
+
+  const structure = JSON.stringify({
+    name,
+    globals: program.globals,
+    threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
+    invariants: invariants.map((i) => i.id),
+  })
+
+  return {
+    name,
+    structure,
+    threadNames: threads.map((t) => t.name),
+    initialStates: () => [initialState],
+    actions,
+    next,
+    invariants,
+    fingerprint: (s) => {
+      const b = new Uint8Array(stateBytes)
+      encodeState(s, b)
+      return Buffer.from(b).toString('latin1')
+    },
+    describe,
+    terminal: terminalState,
+    whereIs,
+    packed,
+  }
+}
