@@ -35,8 +35,8 @@ export interface Model<S, A> {
   describe(a: A, before: S, after: S): StepLabel
   /** Finished, not deadlocked (a state with no action that is not terminal is a `no-deadlock` violation). */
   terminal?(s: S): boolean
-  /** Why `thread` cannot take a step here, for replay errors ("at mutex_lock, blocked"). */
-  whereIs?(s: S, thread: string): string
+  /** Where `thread` (or, without one, every thread) is and whether it is blocked: "fault0 is at mutex_lock, blocked". */
+  whereIs?(s: S, thread?: string): string
   /** Optional fast path with exactly the same semantics, on fixed-size byte states. */
   readonly packed?: PackedModel<S>
 }

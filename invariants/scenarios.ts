@@ -10,7 +10,6 @@ import { compile, type CompiledModel } from '../model/compile.js'
 import type { State } from '../model/process.js'
 import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
 import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
-import type { ValueOf } from '../model/schema.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
 
 export interface CatalogEntry<W = any> {
@@ -20,7 +19,7 @@ export interface CatalogEntry<W = any> {
 }
 
 export const catalog: readonly CatalogEntry[] = [
-  { scenario: faultInvalidate, invariants: () => [noStaleMappingPages<State<ValueOf<any>>>()] },
+  { scenario: faultInvalidate, invariants: () => [noStaleMappingPages()] },
 ]
 
 export function findScenario(name: string): CatalogEntry {

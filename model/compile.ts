@@ -69,8 +69,11 @@ export function compile<G extends Fields>(
 
   // ---- object backend -------------------------------------------------
   const initialState: State<W> = produce(
-    { ...(zero(globals) as W), threads: threads.map((t, i) => ({ pc: program.threads[i].process.start, ...(zero(t.locals) as Record<string, number>) })) } as State<W>,
-    (d) => {
+    {
+      ...(zero(globals) as W),
+      threads: threads.map((t, i): ThreadState => ({ pc: program.threads[i].process.start, ...(zero(t.locals) as Record<string, number>) })),
+    } as State<W>,
+    (d: any) => {
       program.init?.(d as W)
     },
   )
@@ -94,7 +97,7 @@ export function compile<G extends Fields>(
   }
 
   const next = (s: State<W>, a: ProcessAction): State<W> =>
-    produce(s, (d) => {
+    produce(s, (d: any) => {
       const me = d.threads[a.thread] as ThreadState
       const step = stepOf(s, a.thread)
       if (!step) throw new Error(`${threads[a.thread].name} has no step at ${me.pc}`)
@@ -114,8 +117,8 @@ export function compile<G extends Fields>(
 
   const decodeState = (b: Uint8Array): State<W> => ({
     ...(decode(globals, b, 0) as W),
-    threads: threads.map((t) => ({ pc: t.labels[b[t.base]], ...(decode(t.locals, b, t.base + 1) as Record<string, number>) })),
-  })
+    threads: threads.map((t): ThreadState => ({ pc: t.labels[b[t.base]], ...(decode(t.locals, b, t.base + 1) as Record<string, number>) })),
+  }) as State<W>
 
   const blocked = (s: State<W>, t: number): boolean => {
     const step = stepOf(s, t)

@@ -36,7 +36,7 @@ export interface Process<W, L> {
 }
 
 /** A thread as a state holds it: its label and its locals. */
-export type ThreadState = { pc: string } & Record<string, number>
+export type ThreadState = { pc: string } & Record<string, number | string>
 
 /** A whole state: the world's globals and every thread. */
 export type State<W> = W & { readonly threads: readonly ThreadState[] }

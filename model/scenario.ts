@@ -62,6 +62,5 @@ export function resolveParams(scenario: Scenario<any>, given: Readonly<Record<st
     }
     out[name] = value
   }
-  for (const p of scenario.params) out[p.name] ??= p.default
-  return out
+  return Object.fromEntries(scenario.params.map((p) => [p.name, out[p.name] ?? p.default]))
 }

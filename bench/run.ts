@@ -1,0 +1,422 @@
+/**
+ * Benchmark: mapcheck's BFS on the reference model (fault-invalidate/retry)
+ * at several sizes, side by side with SPIN on fault_invalidate.pml (with
+ * -DNOREDUCE and with its partial-order reduction), in the same run.
+ *
+ *   npm run bench                       all sizes, plain-text table
+ *   npm run bench -- --sizes small      the small sizes only
+ *   npm run bench -- --json             a JSON document instead of the table
+ *   npm run bench -- --no-spin          mapcheck only
+ *   node --expose-gc dist/bench.js --one 4,2,1,2,2    one mapcheck run, JSON (what the parent forks)
+ *
+ * Every mapcheck size runs in a fresh child process, so its peak RSS
+ * (process.resourceUsage().maxRSS) belongs to that run alone.
+ */
+import { spawnSync } from 'node:child_process'
+import { cpus, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { bfs } from '../explorer/bfs.js'
+import { instantiate } from '../invariants/scenarios.js'
+import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
+
+const SMALL: readonly Size[] = [
+  [2, 2, 1, 1, 1],
+  [4, 2, 1, 1, 1],
+  [4, 2, 1, 2, 1],
+  [3, 2, 2, 1, 1],
+  [2, 2, 1, 2, 2],
+]
+const TARGET: Size = [4, 2, 1, 2, 2]
+const ALL: readonly Size[] = [...SMALL, TARGET]
+
+/** The counts in shared/reference/README.md (states, edges), for a check when SPIN is missing. */
+const KNOWN: Readonly<Record<string, readonly [number, number]>> = {
+  '2,2,1,1,1': [4_731, 8_692],
+  '4,2,1,1,1': [24_633, 46_696],
+  '4,2,1,2,1': [177_898, 348_758],
+  '3,2,2,1,1': [138_153, 272_162],
+  '2,2,1,2,2': [241_809, 484_612],
+  '4,2,1,2,2': [6_095_075, 12_391_636],
+  '4,3,1,2,1': [20_871_226, 52_381_634],
+}
+
+/** Targets, judged on TARGET. */
+const SPEED_TARGET = 1 / 3
+const MEMORY_TARGET = 64
+
+interface MapcheckRun {
+  readonly verdict: string
+  readonly states: number
+  readonly transitions: number
+  readonly maxDepth: number
+  readonly seconds: number
+  readonly statesPerSecond: number
+  readonly storeBytes: number
+  readonly stateBytes: number
+  /** RSS right before the search (after compiling the model and a GC). */
+  readonly baselineRssBytes: number
+  /** Peak RSS of the child process. */
+  readonly maxRssBytes: number
+  /** (maxRss - baselineRss) / states */
+  readonly peakBytesPerState: number
+  /** storeBytes / states */
+  readonly storeBytesPerState: number
+  readonly heapUsedBytes: number
+  readonly arrayBuffersBytes: number
+}
+
+interface SizeResult {
+  readonly size: Size
+  readonly mapcheck: MapcheckRun | { readonly error: string }
+  readonly spin: Partial<Record<SpinMode, SpinRun | { readonly error: string }>>
+  /** Against SPIN NOREDUCE (states equal, transitions = SPIN's - 1), else the README's table; null if neither. */
+  readonly counts: { readonly against: 'spin-noreduce' | 'readme'; readonly equal: boolean } | null
+  /** mapcheck states/s / SPIN NOREDUCE states/s */
+  readonly speedRatio: number | null
+  /** mapcheck peak B/state / SPIN NOREDUCE peak B/state (pan's RSS, else its own memory figure) */
+  readonly memoryRatio: number | null
+}
+
+const key = (s: Size): string => s.join(',')
+type Failed = { readonly error: string }
+const ok = <T extends object>(r: T | undefined): r is Exclude<T, Failed> => r !== undefined && !('error' in r)
+
+function parseSize(text: string): Size {
+  const v = text.split(',').map((x) => Number(x.trim()))
+  if (v.length !== 5 || v.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new Error(`bad size '${text}': expected P,V,I,K,F (positive integers)`)
+  }
+  return v as unknown as Size
+}
+
+// ---- child: one mapcheck run ------------------------------------------
+
+function runOne(size: Size): MapcheckRun {
+  const [P, V, I, K, F] = size
+  const gc = (globalThis as { gc?: () => void }).gc
+  const { model } = instantiate('fault-invalidate', 'retry', { P, V, I, K, F })
+  gc?.()
+  gc?.()
+  const baselineRssBytes = process.memoryUsage.rss()
+  const r = bfs(model)
+  const maxRssBytes = process.resourceUsage().maxRSS * 1024
+  const mem = process.memoryUsage()
+  const { states } = r.stats
+  return {
+    verdict: r.verdict,
+    states,
+    transitions: r.stats.transitions,
+    maxDepth: r.stats.maxDepth,
+    seconds: r.stats.seconds,
+    statesPerSecond: r.stats.statesPerSecond,
+    storeBytes: r.stats.storeBytes,
+    stateBytes: model.packed?.stateBytes ?? 0,
+    baselineRssBytes,
+    maxRssBytes,
+    peakBytesPerState: (maxRssBytes - baselineRssBytes) / states,
+    storeBytesPerState: r.stats.storeBytes / states,
+    heapUsedBytes: mem.heapUsed,
+    arrayBuffersBytes: mem.arrayBuffers,
+  }
+}
+
+/** Forks this same script with `--one` and reads its JSON. */
+function forkOne(size: Size): MapcheckRun | { error: string } {
+  const script = fileURLToPath(import.meta.url)
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'))
+  if (!execArgv.includes('--expose-gc')) execArgv.push('--expose-gc')
+  const r = spawnSync(process.execPath, [...execArgv, script, '--one', key(size)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 << 20,
+  })
+  if (r.error) return { error: r.error.message }
+  if (r.status !== 0) return { error: `child exited with ${r.status ?? r.signal}` }
+  try {
+    return JSON.parse(r.stdout) as MapcheckRun
+  } catch {
+    return { error: `child printed no JSON: ${r.stdout.slice(0, 200)}` }
+  }
+}
+
+// ---- parent ------------------------------------------------------------
+
+interface Options {
+  readonly sizes: readonly Size[]
+  readonly json: boolean
+  readonly spin: boolean
+}
+
+function parseArgs(argv: readonly string[]): Options | { one: Size } {
+  let sizes: readonly Size[] = ALL
+  let json = false
+  let spin = true
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${a} needs a value`)
+      return v
+    }
+    if (a === '--one') return { one: parseSize(value()) }
+    else if (a === '--json') json = true
+    else if (a === '--no-spin') spin = false
+    else if (a === '--sizes') {
+      const v = value()
+      sizes = v === 'small' ? SMALL : v === 'all' ? ALL : v.split('/').map(parseSize)
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--json] [--no-spin]\n' +
+          '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n',
+      )
+      process.exit(0)
+    } else throw new Error(`unknown argument '${a}' (try --help)`)
+  }
+  return { sizes, json, spin }
+}
+
+function machine() {
+  const c = cpus()
+  return {
+    cpus: c.length,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    memoryBytes: totalmem(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  }
+}
+
+function compare(size: Size, mc: SizeResult['mapcheck'], spin: SizeResult['spin']): Omit<SizeResult, 'size' | 'mapcheck' | 'spin'> {
+  const nr = spin.noreduce
+  let counts: SizeResult['counts'] = null
+  let speedRatio: number | null = null
+  let memoryRatio: number | null = null
+  if (ok(mc) && ok(nr)) {
+    counts = { against: 'spin-noreduce', equal: mc.states === nr.states && mc.transitions === nr.transitions - 1 }
+    if (nr.statesPerSecond) speedRatio = mc.statesPerSecond / nr.statesPerSecond
+    const spinPerState = (nr.peakRssBytes ?? nr.memoryBytes) / nr.states
+    memoryRatio = mc.peakBytesPerState / spinPerState
+  } else if (ok(mc) && KNOWN[key(size)]) {
+    const [s, e] = KNOWN[key(size)]
+    counts = { against: 'readme', equal: mc.states === s && mc.transitions === e }
+  }
+  return { counts, speedRatio, memoryRatio }
+}
+
+function progress(msg: string, json: boolean): void {
+  if (!json || process.stderr.isTTY) process.stderr.write(`bench: ${msg}\n`)
+}
+
+function main(): number {
+  const parsed = parseArgs(process.argv.slice(2))
+  if ('one' in parsed) {
+    process.stdout.write(`${JSON.stringify(runOne(parsed.one))}\n`)
+    return 0
+  }
+  const opts = parsed
+  const tools: SpinTools = spinTools()
+  const pml = opts.spin && tools.available ? findReference() : null
+  const spinNote = !opts.spin
+    ? 'SPIN skipped (--no-spin)'
+    : !tools.available
+      ? `SPIN not run: ${tools.missing.join(' and ')} not on PATH`
+      : !pml
+        ? 'SPIN not run: fault_invalidate.pml not found (set MAPCHECK_REFERENCE)'
+        : null
+
+  const results: SizeResult[] = []
+  for (const size of opts.sizes) {
+    progress(`mapcheck ${key(size)} ...`, opts.json)
+    const mc = forkOne(size)
+    const spin: SizeResult['spin'] = {}
+    if (pml) {
+      for (const mode of ['noreduce', 'por'] as const) {
+        progress(`spin ${mode} ${key(size)} ...`, opts.json)
+        try {
+          spin[mode] = runSpin(pml, size, mode, tools)
+        } catch (e) {
+          spin[mode] = { error: (e as Error).message }
+        }
+      }
+    }
+    results.push({ size, mapcheck: mc, spin, ...compare(size, mc, spin) })
+  }
+
+  const target = results.find((r) => key(r.size) === key(TARGET))
+  const targets = judge(target)
+  const failed =
+    results.some((r) => !ok(r.mapcheck) || (r.counts !== null && !r.counts.equal) || (ok(r.mapcheck) && r.mapcheck.verdict !== 'ok')) ||
+    results.some((r) => Object.values(r.spin).some((s) => !ok(s)))
+
+  if (opts.json) {
+    const doc = {
+      scenario: 'fault-invalidate',
+      variant: 'retry',
+      machine: machine(),
+      spin: { version: tools.version, reference: pml, note: spinNote, command: SPIN_COMMAND },
+      results,
+      targets,
+    }
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
+  } else {
+    process.stdout.write(table(results, tools, spinNote, targets))
+  }
+  return failed ? 1 : 0
+}
+
+const SPIN_COMMAND = 'spin -D.. -a; gcc -O2 -DSAFETY [-DNOREDUCE]; ./pan -m1000000'
+
+interface Target {
+  readonly name: string
+  readonly value: number | null
+  readonly limit: number
+  readonly met: boolean | null
+  readonly text: string
+}
+
+function judge(r: SizeResult | undefined): Target[] {
+  const mc = r?.mapcheck
+  const nr = r?.spin.noreduce
+  const speed: Target = (() => {
+    const name = `speed: mapcheck states/s >= 1/3 of SPIN NOREDUCE states/s on ${key(TARGET)}`
+    if (!r) return { name, value: null, limit: SPEED_TARGET, met: null, text: 'not run (target size not selected)' }
+    if (!ok(mc) || !ok(nr) || r.speedRatio === null) {
+      return { name, value: null, limit: SPEED_TARGET, met: null, text: 'not judged (no SPIN NOREDUCE figure)' }
+    }
+    const met = r.speedRatio >= SPEED_TARGET
+    const text = `${int(mc.statesPerSecond)} vs ${int(nr.statesPerSecond!)} / 3 = ${int(nr.statesPerSecond! / 3)}: ratio ${r.speedRatio.toFixed(3)} -> ${met ? 'MET' : 'NOT MET'}`
+    return { name, value: r.speedRatio, limit: SPEED_TARGET, met, text }
+  })()
+  const memory: Target = (() => {
+    const name = `memory: mapcheck peak memory < ${MEMORY_TARGET} bytes per distinct state on ${key(TARGET)}`
+    if (!r) return { name, value: null, limit: MEMORY_TARGET, met: null, text: 'not run (target size not selected)' }
+    if (!ok(mc)) return { name, value: null, limit: MEMORY_TARGET, met: null, text: 'not judged (the run failed)' }
+    const met = mc.peakBytesPerState < MEMORY_TARGET
+    const text = `${mc.peakBytesPerState.toFixed(1)} B/state (store arrays ${mc.storeBytesPerState.toFixed(1)}) -> ${met ? 'MET' : 'NOT MET'}`
+    return { name, value: mc.peakBytesPerState, limit: MEMORY_TARGET, met, text }
+  })()
+  return [speed, memory]
+}
+
+// ---- text output -------------------------------------------------------
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+const fix = (n: number, d: number): string => n.toFixed(d)
+
+function table(results: readonly SizeResult[], tools: SpinTools, spinNote: string | null, targets: readonly Target[]): string {
+  const m = machine()
+  const out: string[] = []
+  out.push('mapcheck bench: fault-invalidate/retry, BFS, one fresh process per size')
+  out.push(`machine: ${m.cpus} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}`)
+  const version = tools.version?.replace(/^Spin Version\s*/, '').replace(/\s*--.*$/, '') ?? '?'
+  out.push(spinNote ?? `spin ${version}: ${SPIN_COMMAND}`)
+  out.push('')
+  const cols = [
+    ['P,V,I,K,F', 9, 'l'],
+    ['engine', 13, 'l'],
+    ['states', 10, 'r'],
+    ['transitions', 11, 'r'],
+    ['depth', 5, 'r'],
+    ['sec', 7, 'r'],
+    ['states/s', 10, 'r'],
+    ['B/st peak', 9, 'r'],
+    ['B/st own', 8, 'r'],
+  ] as const
+  const row = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (cols[i][2] === 'l' ? c.padEnd(cols[i][1]) : c.padStart(cols[i][1])))
+      .join('  ')
+      .trimEnd()
+  out.push(row(cols.map((c) => c[0])))
+  out.push(row(cols.map((c) => '-'.repeat(c[1]))))
+  for (const r of results) {
+    const mc = r.mapcheck
+    if (ok(mc)) {
+      out.push(
+        row([
+          key(r.size),
+          mc.verdict === 'ok' ? 'mapcheck' : `mapcheck(${mc.verdict})`,
+          int(mc.states),
+          int(mc.transitions),
+          String(mc.maxDepth),
+          fix(mc.seconds, 3),
+          int(mc.statesPerSecond),
+          fix(mc.peakBytesPerState, 1),
+          fix(mc.storeBytesPerState, 1),
+        ]),
+      )
+    } else out.push(row([key(r.size), 'mapcheck', `FAILED: ${mc.error}`]))
+    for (const mode of ['noreduce', 'por'] as const) {
+      const s = r.spin[mode]
+      if (s === undefined) continue
+      const name = `spin ${mode}`
+      if (!ok(s)) {
+        out.push(row(['', name, `FAILED: ${s.error.split('\n')[0]}`.slice(0, 70)]))
+        continue
+      }
+      out.push(
+        row([
+          '',
+          name,
+          int(s.states),
+          int(s.transitions),
+          String(s.depth),
+          fix(s.seconds, 3),
+          s.statesPerSecond === null ? '-' : int(s.statesPerSecond),
+          s.peakRssBytes === null ? '-' : fix(s.peakRssBytes / s.states, 1),
+          fix(s.memoryBytes / s.states, 1),
+        ]),
+      )
+    }
+  }
+  out.push('')
+  out.push('sec: search time (mapcheck: bfs(); SPIN: "pan: elapsed time"). B/st = bytes per stored state.')
+  out.push('B/st peak: mapcheck (maxRSS - RSS before the search) / states; SPIN pan maxRSS / states.')
+  out.push('B/st own: mapcheck store arrays (stats.storeBytes); SPIN "total actual memory usage".')
+  out.push('SPIN transitions = edges + 1; SPIN depth is DFS depth, mapcheck depth is BFS depth.')
+  out.push('SPIN memory includes its preallocated hash table (-w) and DFS stack (-m), fixed costs;')
+  out.push('"spin-nr B/st store" below is its "actual memory usage for states" / states.')
+  out.push('')
+
+  const cmp = results.filter((r) => r.counts !== null || r.speedRatio !== null)
+  if (cmp.length > 0) {
+    out.push('P,V,I,K,F  counts (states, transitions)  speed mc/spin-nr  peak B/st mc/spin-nr  spin-nr B/st store')
+    out.push('---------  -------------------------  ----------------  --------------------  ------------------')
+    for (const r of cmp) {
+      const nr = r.spin.noreduce
+      const counts =
+        r.counts === null
+          ? '-'
+          : r.counts.against === 'spin-noreduce'
+            ? r.counts.equal
+              ? 'equal to SPIN NOREDUCE'
+              : 'DIFFER from SPIN NOREDUCE'
+            : r.counts.equal
+              ? 'equal to README (no SPIN)'
+              : 'DIFFER from README table'
+      out.push(
+        [
+          key(r.size).padEnd(9),
+          counts.padEnd(25),
+          (r.speedRatio === null ? '-' : fix(r.speedRatio, 3)).padStart(16),
+          (r.memoryRatio === null ? '-' : fix(r.memoryRatio, 3)).padStart(20),
+          (ok(nr) && nr.stateMemoryBytes !== null ? fix(nr.stateMemoryBytes / nr.states, 1) : '-').padStart(18),
+        ].join('  ').trimEnd(),
+      )
+    }
+    out.push('')
+  }
+  out.push('targets:')
+  for (const t of targets) {
+    out.push(`  ${t.name}`)
+    out.push(`    ${t.text}`)
+  }
+  return `${out.join('\n')}\n`
+}
+
+try {
+  process.exitCode = main()
+} catch (e) {
+  process.stderr.write(`bench: ${(e as Error).message}\n`)
+  process.exitCode = 2
+}

@@ -1,0 +1,27 @@
+import pc from 'picocolors'
+import type { Stats } from '../explorer/result.js'
+
+export const num = (n: number): string => n.toLocaleString('en-US')
+
+export function statsLine(s: Stats): string {
+  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)`
+}
+
+export function paramsText(params: Readonly<Record<string, number>>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')
+}
+
+/** Left-aligned columns separated by two spaces; cells may carry colour codes. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length
+  const widths: number[] = []
+  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, visible(c))))
+  return rows
+    .map((row) => row.map((c, i) => (i === row.length - 1 ? c : c + ' '.repeat(widths[i] - visible(c)))).join('  '))
+    .join('\n')
+}
+
+export const verdictColour = (v: string): string =>
+  v === 'ok' || v === 'holds' ? pc.green(v) : v === 'violation' || v.startsWith('VIOLATED') ? pc.red(v) : pc.yellow(v)

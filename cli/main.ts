@@ -1,0 +1,121 @@
+/**
+ * The mapcheck command line. Exit status: 0 all invariants hold within the
+ * bounds explored (or the command succeeded), 1 a violation, 2 bad input
+ * (one line on stderr, no stack trace, nothing half-written).
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { BadInput } from '../explorer/errors.js'
+import type { ExploreOptions } from '../explorer/options.js'
+import type { Mode } from '../explorer/result.js'
+import { collectParam, intOption, secondsOption } from './args.js'
+import { checkCommand } from './check.js'
+import { checkAllCommand, compareCommand } from './compare.js'
+import { listCommand } from './list.js'
+import { replayCommand, showCommand } from './trace-commands.js'
+
+interface BoundFlags {
+  maxDepth?: string
+  maxStates?: string
+  maxSeconds?: string
+}
+
+const bounds = (o: BoundFlags): ExploreOptions => ({
+  maxDepth: intOption('max-depth', o.maxDepth),
+  maxStates: intOption('max-states', o.maxStates, 1),
+  maxSeconds: secondsOption(o.maxSeconds),
+})
+
+function withBounds(cmd: Command): Command {
+  return cmd
+    .option('--max-depth <n>', 'do not explore past this depth (verdict incomplete if cut)')
+    .option('--max-states <n>', 'stop after this many distinct states (verdict incomplete)')
+    .option('--max-seconds <s>', 'stop after this long (verdict incomplete)')
+}
+
+let status = 0
+const program = new Command()
+  .name('mapcheck')
+  .description('Model checker for the mapping invariants of hypervisor guest memory (KVM, MSHV).\nWith no command: check every scenario and variant and print the verdict matrix.')
+  .enablePositionalOptions()
+  .argument('[command]')
+  .option('--json', 'print JSON')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') })
+  .action((command: string | undefined, o: { json?: boolean }) => {
+    if (command !== undefined) {
+      throw new BadInput(`unknown command '${command}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`)
+    }
+    status = checkAllCommand({}, !!o.json)
+  })
+
+program
+  .command('list')
+  .description('scenarios, their variants, invariants and parameters')
+  .option('--json', 'print JSON')
+  .action((o: { json?: boolean }) => {
+    status = listCommand(!!o.json)
+  })
+
+withBounds(
+  program
+    .command('check <scenario>')
+    .description('explore one scenario variant; exit 1 with a minimized trace on a violation')
+    .option('--variant <v>', 'variant (default: the first)')
+    .addOption(new Option('--mode <mode>', 'search strategy').choices(['bfs', 'dfs', 'random']).default('bfs'))
+    .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .option('--seed <n>', 'random mode: seed')
+    .option('--runs <n>', 'random mode: number of runs')
+    .option('--all-violations', 'keep exploring after a first violation and list every broken invariant')
+    .option('--out <file>', 'where to write the trace (default traces/<scenario>-<variant>-<invariant>.json)')
+    .option('--json', 'print one JSON object'),
+).action((scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; json?: boolean }) => {
+  status = checkCommand({
+    scenario,
+    variant: o.variant,
+    params: o.param,
+    explore: { ...bounds(o), mode: o.mode, seed: intOption('seed', o.seed), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations },
+    out: o.out,
+    json: !!o.json,
+  })
+})
+
+withBounds(
+  program
+    .command('compare <scenario>')
+    .description('variants x invariants: which invariants each variant (patch proposal) keeps')
+    .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .option('--json', 'print JSON'),
+).action((scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean }) => {
+  status = compareCommand(scenario, o.param, bounds(o), !!o.json)
+})
+
+program
+  .command('replay <trace>')
+  .description('re-execute a trace: exit 1 if its violation reproduces, 0 if it runs to its end without one')
+  .option('--json', 'print JSON')
+  .action((file: string, o: { json?: boolean }) => {
+    status = replayCommand(file, !!o.json)
+  })
+
+program
+  .command('show <trace>')
+  .description('render a trace as a race diagram (text, 80 columns) or JSON')
+  .addOption(new Option('--format <f>', 'output format').choices(['text', 'json']).default('text'))
+  .action((file: string, o: { format: string }) => {
+    status = showCommand(file, o.format)
+  })
+
+try {
+  program.parse()
+  process.exitCode = status
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Help and version exit 0; every parse error has been printed on one line.
+    process.exitCode = e.exitCode === 0 ? 0 : 2
+  } else if (e instanceof BadInput) {
+    process.stderr.write(`mapcheck: ${e.message}\n`)
+    process.exitCode = 2
+  } else {
+    throw e
+  }
+}

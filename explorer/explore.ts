@@ -1,0 +1,16 @@
+import { match } from 'ts-pattern'
+import { bfs } from './bfs.js'
+import { dfs } from './dfs.js'
+import type { Model } from './model.js'
+import type { ExploreOptions } from './options.js'
+import { randomSearch } from './random.js'
+import type { Exploration } from './result.js'
+
+/** Explores `model` in the given mode (BFS by default). */
+export function explore<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  return match(options.mode ?? 'bfs')
+    .with('bfs', () => bfs(model, options))
+    .with('dfs', () => dfs(model, options))
+    .with('random', () => randomSearch(model, options))
+    .exhaustive()
+}

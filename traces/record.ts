@@ -1,0 +1,42 @@
+import type { Exploration, Violation } from '../explorer/result.js'
+import type { ProcessAction } from '../model/process.js'
+import type { Instance } from '../invariants/scenarios.js'
+import { TRACE_FORMAT, TRACE_VERSION, type Trace, type TraceStep } from './format.js'
+import { minimizeSteps } from './minimize.js'
+import { replaySteps } from './replay.js'
+
+/**
+ * A violation found by the explorer as a trace file's content. BFS paths are
+ * already shortest; DFS and random ones are minimized by delta debugging.
+ * The message is the one the minimized trace ends with.
+ */
+export function recordTrace(
+  inst: Instance,
+  exploration: Exploration<ProcessAction> & { path?: string | null },
+  violation: Violation<ProcessAction>,
+): Trace {
+  const model = inst.model
+  let s = model.initialStates()[violation.init]
+  let steps: TraceStep[] = violation.actions.map((a) => {
+    const after = model.next(s, a)
+    const { thread, label, choice } = model.describe(a, s, after)
+    s = after
+    return { thread, label, choice }
+  })
+  if (exploration.mode !== 'bfs') steps = minimizeSteps(model, violation.init, steps, violation.invariant)
+  const replay = replaySteps(model, violation.init, steps, violation.invariant)
+  const seen = replay.violations.find((v) => v.invariant === violation.invariant)
+  if (!seen) throw new Error(`recordTrace: the trace does not reproduce ${violation.invariant}`)
+  return {
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    scenario: inst.scenario,
+    variant: inst.variant,
+    params: { ...inst.params },
+    modelHash: inst.hash,
+    search: { mode: exploration.mode, seed: exploration.seed, path: exploration.path ?? null },
+    init: violation.init,
+    steps: replay.steps.map((r) => ({ thread: r.label.thread, label: r.label.label, choice: r.label.choice, text: r.label.text })),
+    violation: { invariant: seen.invariant, message: seen.message },
+  }
+}

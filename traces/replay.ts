@@ -1,0 +1,97 @@
+import { BadInput } from '../explorer/errors.js'
+import type { Model, StepLabel } from '../explorer/model.js'
+import { deadlockMessage, NO_DEADLOCK } from '../explorer/search.js'
+import { instantiate, type Instance } from '../invariants/scenarios.js'
+import type { Trace, TraceStep } from './format.js'
+
+export interface ReplayedStep<S> {
+  /** 1-based, as the race diagram numbers steps. */
+  readonly index: number
+  readonly label: StepLabel
+  readonly before: S
+  readonly after: S
+}
+
+export interface SeenViolation {
+  readonly invariant: string
+  readonly message: string
+  /** The step after which it first held (0: the initial state). */
+  readonly step: number
+}
+
+export interface Replay<S> {
+  readonly initial: S
+  readonly steps: readonly ReplayedStep<S>[]
+  /** The first violation of each invariant seen, in order. */
+  readonly violations: readonly SeenViolation[]
+  /** Did `expect` break? (Replay stops at that step.) */
+  readonly reproduced: boolean
+}
+
+/** A step of the trace that the model does not offer where the trace says it should. */
+export class StepNotEnabled extends BadInput {}
+
+/**
+ * Re-executes `steps` from initial state `init` on the object backend,
+ * checking every invariant (and deadlock at the end) after every step.
+ * Stops at the step where `expect` breaks. A step the model does not offer
+ * is a `StepNotEnabled` naming the step, the thread and where it is.
+ */
+export function replaySteps<S, A>(model: Model<S, A>, init: number, steps: readonly TraceStep[], expect?: string): Replay<S> {
+  const inits = model.initialStates()
+  if (init >= inits.length) throw new BadInput(`initial state ${init} does not exist (the model has ${inits.length})`)
+  let s = inits[init]
+  const seen = new Map<string, SeenViolation>()
+  const checkAll = (state: S, step: number): boolean => {
+    for (const inv of model.invariants) {
+      if (seen.has(inv.id)) continue
+      const message = inv.check(state)
+      if (message !== null) seen.set(inv.id, { invariant: inv.id, message, step })
+    }
+    return expect !== undefined && seen.has(expect)
+  }
+  const out: ReplayedStep<S>[] = []
+  let done = checkAll(s, 0)
+  for (let i = 0; !done && i < steps.length; i++) {
+    const want = steps[i]
+    let found: { a: A; after: S; label: StepLabel } | null = null
+    for (const a of model.actions(s)) {
+      const after = model.next(s, a)
+      const label = model.describe(a, s, after)
+      if (label.thread === want.thread && label.label === want.label && label.choice === want.choice) {
+        found = { a, after, label }
+        break
+      }
+    }
+    if (!found) {
+      const where = model.whereIs?.(s, want.thread) ?? `${want.thread} offers no such step`
+      throw new StepNotEnabled(
+        `step ${i + 1} is not enabled: the trace expects ${want.thread} to take ${want.label}` +
+          `${want.choice > 0 ? ` (choice ${want.choice})` : ''}, but ${where}`,
+      )
+    }
+    out.push({ index: i + 1, label: found.label, before: s, after: found.after })
+    s = found.after
+    done = checkAll(s, i + 1)
+  }
+  if (!done && model.actions(s).length === 0 && !(model.terminal?.(s) ?? false)) {
+    seen.set(NO_DEADLOCK, { invariant: NO_DEADLOCK, message: deadlockMessage(model, s), step: out.length })
+  }
+  return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced: expect !== undefined && seen.has(expect) }
+}
+
+/** The model a trace was recorded on; a foreign model hash is bad input. */
+export function openTrace(trace: Trace): Instance {
+  const inst = instantiate(trace.scenario, trace.variant, trace.params)
+  if (inst.hash !== trace.modelHash) {
+    throw new BadInput(
+      `trace was recorded on model ${trace.modelHash} but ${trace.scenario}/${trace.variant} with these parameters is model ${inst.hash}`,
+    )
+  }
+  return inst
+}
+
+export function replayTrace(trace: Trace): Replay<unknown> & { instance: Instance } {
+  const instance = openTrace(trace)
+  return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant) }
+}
