@@ -150,7 +150,7 @@ function invalidator(P: number, K: number) {
           w.pending = me.j + 1
           return 'mutex_lock'
         },
-        text: (w, me) => `zap_pte(page ${me.j}): pfn ${w.host[me.j]} freed`,
+        text: (w, me) => `zap_pte(page ${me.j})${w.host[me.j] ? `: pfn ${w.host[me.j]} freed` : ''}`,
       },
       mutex_lock: {
         guard: (w) => w.mutex === 0,
