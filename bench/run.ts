@@ -380,8 +380,8 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
 
   const cmp = results.filter((r) => r.counts !== null || r.speedRatio !== null)
   if (cmp.length > 0) {
-    out.push('P,V,I,K,F  counts (states, transitions)  speed mc/spin-nr  peak B/st mc/spin-nr  spin-nr B/st store')
-    out.push('---------  -------------------------  ----------------  --------------------  ------------------')
+    out.push('P,V,I,K,F  counts (states, transitions)    speed mc/spin-nr  peak B/st mc/spin-nr  spin-nr B/st store')
+    out.push('---------  ----------------------------  ----------------  --------------------  ------------------')
     for (const r of cmp) {
       const nr = r.spin.noreduce
       const counts =
@@ -397,7 +397,7 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
       out.push(
         [
           key(r.size).padEnd(9),
-          counts.padEnd(25),
+          counts.padEnd(28),
           (r.speedRatio === null ? '-' : fix(r.speedRatio, 3)).padStart(16),
           (r.memoryRatio === null ? '-' : fix(r.memoryRatio, 3)).padStart(20),
           (ok(nr) && nr.stateMemoryBytes !== null ? fix(nr.stateMemoryBytes / nr.states, 1) : '-').padStart(18),
