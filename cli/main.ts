@@ -4,7 +4,7 @@
  * (one line on stderr, no stack trace, nothing half-written).
  */
 import { Command, CommanderError, Option } from 'commander'
-import { BadInput } from '../explorer/errors.js'
+import { BadInput, ModelError } from '../explorer/errors.js'
 import type { ExploreOptions } from '../explorer/options.js'
 import type { Mode } from '../explorer/result.js'
 import { collectParam, intOption, secondsOption } from './args.js'
@@ -114,6 +114,9 @@ try {
     process.exitCode = e.exitCode === 0 ? 0 : 2
   } else if (e instanceof BadInput) {
     process.stderr.write(`mapcheck: ${e.message}\n`)
+    process.exitCode = 2
+  } else if (e instanceof ModelError) {
+    process.stderr.write(`mapcheck: model error: ${e.message}\n`)
     process.exitCode = 2
   } else {
     throw e

@@ -39,6 +39,7 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     store.get(parent, packed.cur)
     if (depth >= maxDepth) {
       if (packed.expand(noop) > 0) search.cutAtDepth()
+      else search.noActions(parent)
       continue
     }
     const count = packed.expand(emit)

@@ -61,6 +61,7 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     store.get(parent, packed.cur)
     if (depth >= maxDepth) {
       if (packed.expand(noop) > 0) search.cutAtDepth()
+      else search.noActions(parent)
       continue
     }
     childDepth = depth + 1

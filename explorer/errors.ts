@@ -6,3 +6,8 @@
 export class BadInput extends Error {
   override readonly name = 'BadInput'
 }
+
+/** A scenario that breaks its own declared shape (a value out of its field's range): a bug in the model, not a state. */
+export class ModelError extends Error {
+  override readonly name = 'ModelError'
+}

@@ -42,6 +42,14 @@ export interface Model<S, A> {
 }
 
 /**
+ * A packed state during exploration: one cell per stored byte, held 16 bits
+ * wide so that a step writing a value outside its field's range (a counter
+ * going past 255 or below 0) is caught rather than wrapped; stored states
+ * are bytes.
+ */
+export type Cells = Uint16Array
+
+/**
  * The engine's hot loop works on states packed into a fixed number of bytes.
  * A model that can pack its states offers this; any other model is packed by
  * interning (see `graph.ts`). The successor order of `expand` is the order of
@@ -50,11 +58,11 @@ export interface Model<S, A> {
 export interface PackedModel<S> {
   readonly stateBytes: number
   /** The engine writes the state to expand here. */
-  readonly cur: Uint8Array
+  readonly cur: Cells
   /** Successors (and initial states) appear here, one at a time, during `emit`. */
-  readonly next: Uint8Array
-  encode(s: S, out: Uint8Array): void
-  decode(b: Uint8Array): S
+  readonly next: Cells
+  encode(s: S, out: Cells): void
+  decode(b: Cells): S
   /** Writes each initial state into `next` and calls `emit`. */
   initial(emit: () => void): void
   /** Expands `cur`: writes each successor into `next` and calls `emit(k)` for the k-th action; returns the count. */

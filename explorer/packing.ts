@@ -1,4 +1,4 @@
-import type { Model, PackedModel } from './model.js'
+import type { Cells, Model, PackedModel } from './model.js'
 
 /**
  * The packed view of any model: its own fast path when it has one, else an
@@ -13,10 +13,13 @@ export function packedOf<S, A>(model: Model<S, A>): PackedModel<S> {
 function intern<S, A>(model: Model<S, A>): PackedModel<S> {
   const states: S[] = []
   const ids = new Map<string, number>()
-  const cur = new Uint8Array(4)
-  const next = new Uint8Array(4)
-  const curView = new DataView(cur.buffer)
-  const nextView = new DataView(next.buffer)
+  // An id is four byte-sized cells, most significant first.
+  const cur = new Uint16Array(4)
+  const next = new Uint16Array(4)
+  const put = (out: Cells, id: number): void => {
+    for (let i = 3; i >= 0; i--, id >>>= 8) out[i] = id & 0xff
+  }
+  const get = (b: Cells): number => ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0
   const idOf = (s: S): number => {
     const key = model.fingerprint(s)
     let id = ids.get(key)
@@ -32,24 +35,24 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
     stateBytes: 4,
     cur,
     next,
-    encode: (s, out) => new DataView(out.buffer, out.byteOffset, 4).setUint32(0, idOf(s)),
-    decode: (b) => states[new DataView(b.buffer, b.byteOffset, 4).getUint32(0)],
+    encode: (s, out) => put(out, idOf(s)),
+    decode: (b) => states[get(b)],
     initial(emit) {
       for (const s of model.initialStates()) {
-        nextView.setUint32(0, idOf(s))
+        put(next, idOf(s))
         emit()
       }
     },
     expand(emit) {
-      const s = states[curView.getUint32(0)]
+      const s = states[get(cur)]
       const actions = model.actions(s)
       for (let k = 0; k < actions.length; k++) {
-        nextView.setUint32(0, idOf(model.next(s, actions[k])))
+        put(next, idOf(model.next(s, actions[k])))
         emit(k)
       }
       return actions.length
     },
-    holds: (i) => model.invariants[i].check(states[nextView.getUint32(0)]) === null,
-    terminal: () => (terminal ? terminal.call(model, states[curView.getUint32(0)]) : false),
+    holds: (i) => model.invariants[i].check(states[get(next)]) === null,
+    terminal: () => (terminal ? terminal.call(model, states[get(cur)]) : false),
   }
 }

@@ -21,7 +21,7 @@ export const MAX_STORED_STATES = INDEX_MASK - 1
 export const NO_PARENT = 0xffffffff
 
 /** 32-bit hash of a state's bytes (FNV-1a with a murmur3 finaliser). */
-export function hashBytes(b: Uint8Array, off: number, n: number): number {
+export function hashBytes(b: ArrayLike<number>, off: number, n: number): number {
   let h = 0x811c9dc5 ^ n
   for (let i = off, end = off + n; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193)
   h ^= h >>> 16
@@ -36,7 +36,7 @@ export class StateStore {
   size = 0
   private readonly chunks: Uint8Array[] = []
   private readonly parents: Uint32Array[] = []
-  private readonly depths: Uint16Array[] | null
+  private readonly depths: Uint32Array[] | null
   private table: Uint32Array
   private mask: number
 
@@ -54,7 +54,7 @@ export class StateStore {
    * Returns the new index, or `-(index + 1)` of the equal stored state.
    * Callers check `full` before inserting.
    */
-  insert(b: Uint8Array, parent: number, depth = 0): number {
+  insert(b: ArrayLike<number>, parent: number, depth = 0): number {
     const n = this.stateBytes
     const h = hashBytes(b, 0, n)
     const tag = (h >>> INDEX_BITS) << INDEX_BITS
@@ -75,11 +75,15 @@ export class StateStore {
     if (c === this.chunks.length) {
       this.chunks.push(new Uint8Array(CHUNK * n))
       this.parents.push(new Uint32Array(CHUNK))
-      this.depths?.push(new Uint16Array(CHUNK))
+      this.depths?.push(new Uint32Array(CHUNK))
     }
     const off = (idx & (CHUNK - 1)) * n
     const chunk = this.chunks[c]
-    for (let i = 0; i < n; i++) chunk[off + i] = b[i]
+    for (let i = 0; i < n; i++) {
+      const v = b[i]
+      if (v > 255) throw new RangeError(`StateStore: cell ${i} = ${v} does not fit a byte`)
+      chunk[off + i] = v
+    }
     this.parents[c][idx & (CHUNK - 1)] = parent
     if (this.depths) this.depths[c][idx & (CHUNK - 1)] = depth
     table[slot] = tag | (idx + 1)
@@ -93,7 +97,7 @@ export class StateStore {
   }
 
   /** Copies state `idx` into `out`. */
-  get(idx: number, out: Uint8Array): void {
+  get(idx: number, out: Uint8Array | Uint16Array): void {
     const n = this.stateBytes
     const off = (idx & (CHUNK - 1)) * n
     out.set(this.chunks[idx >>> CHUNK_BITS].subarray(off, off + n))
@@ -123,11 +127,11 @@ export class StateStore {
 
   /** Bytes held by the store's arrays (what a state costs, without the JS heap around it). */
   get bytes(): number {
-    const perChunk = CHUNK * (this.stateBytes + 4 + (this.depths ? 2 : 0))
+    const perChunk = CHUNK * (this.stateBytes + 4 + (this.depths ? 4 : 0))
     return this.chunks.length * perChunk + this.table.byteLength
   }
 
-  private equals(idx: number, b: Uint8Array): boolean {
+  private equals(idx: number, b: ArrayLike<number>): boolean {
     const n = this.stateBytes
     const off = (idx & (CHUNK - 1)) * n
     const chunk = this.chunks[idx >>> CHUNK_BITS]

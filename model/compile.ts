@@ -6,9 +6,10 @@
  * so the k-th packed successor is the k-th action.
  */
 import { produce } from 'immer'
-import type { Invariant, Model, PackedModel, StepLabel } from '../explorer/model.js'
+import { ModelError } from '../explorer/errors.js'
+import type { Cells, Invariant, Model, PackedModel, StepLabel } from '../explorer/model.js'
 import type { ProcessAction, Program, State, Step, ThreadState } from './process.js'
-import { decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
+import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
 type AnyStep = Step<any, any>
 
@@ -106,7 +107,7 @@ export function compile<G extends Fields>(
       me.pc = to
     })
 
-  const encodeState = (s: State<W>, out: Uint8Array): void => {
+  const encodeState = (s: State<W>, out: Cells): void => {
     encode(globals, s, out, 0, '')
     threads.forEach((t, i) => {
       const th = s.threads[i]
@@ -115,7 +116,7 @@ export function compile<G extends Fields>(
     })
   }
 
-  const decodeState = (b: Uint8Array): State<W> => ({
+  const decodeState = (b: Cells): State<W> => ({
     ...(decode(globals, b, 0) as W),
     threads: threads.map((t): ThreadState => ({ pc: t.labels[b[t.base]], ...(decode(t.locals, b, t.base + 1) as Record<string, number>) })),
   }) as State<W>
@@ -151,9 +152,9 @@ export function compile<G extends Fields>(
 
   // ---- packed backend -------------------------------------------------
   const packed = ((): PackedModel<State<W>> => {
-    const cur = new Uint8Array(stateBytes)
-    const nxt = new Uint8Array(stateBytes)
-    const worldView = (buf: Uint8Array) => {
+    const cur = new Uint16Array(stateBytes)
+    const nxt = new Uint16Array(stateBytes)
+    const worldView = (buf: Cells) => {
       const w = view(globals, buf, 0) as W & { threads: unknown[] }
       const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
       Object.defineProperty(w, 'threads', { value: ts })
@@ -163,9 +164,22 @@ export function compile<G extends Fields>(
     const n = worldView(nxt)
     const T = threads.length
     const base = threads.map((t) => t.base)
-    const init = new Uint8Array(stateBytes)
+    const init = new Uint16Array(stateBytes)
     encodeState(initialState, init)
     const checks = invariants.map((inv) => inv.check as (w: unknown) => string | null)
+    // A value written past its field's maximum is a modelling error, not a state; one written below 0
+    // wraps to 65535 or so in a 16-bit cell and fails the same test.
+    const cellList = [
+      ...cells(globals, ''),
+      ...threads.flatMap((t) => [{ path: `${t.name}.pc`, max: 255 }, ...cells(t.locals, t.name)]),
+    ]
+    const cellMax = Uint16Array.from(cellList, (c) => c.max)
+    const overflow = (t: number, i: number): never => {
+      const v = nxt[i] > 0x7fff ? nxt[i] - 0x10000 : nxt[i]
+      throw new ModelError(
+        `${name}: step ${threads[t].name} ${threads[t].labels[cur[base[t]]]} sets ${cellList[i].path} = ${v}, outside 0..${cellList[i].max}`,
+      )
+    }
     return {
       stateBytes,
       cur,
@@ -190,6 +204,7 @@ export function compile<G extends Fields>(
             const to = step.run(n.w, n.ts[t], ch)
             const pc = th.pcOf[to]
             nxt[base[t]] = pc === undefined ? pcOf(th, to) : pc
+            for (let i = 0; i < stateBytes; i++) if (nxt[i] > cellMax[i]) overflow(t, i)
             emit(k++)
           }
         }
@@ -219,7 +234,7 @@ export function compile<G extends Fields>(
     next,
     invariants,
     fingerprint: (s) => {
-      const b = new Uint8Array(stateBytes)
+      const b = new Uint16Array(stateBytes)
       encodeState(s, b)
       return Buffer.from(b).toString('latin1')
     },

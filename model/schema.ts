@@ -7,6 +7,7 @@
  * so frame numbers and counters stay small. `encode` rejects a value over
  * its field's maximum rather than letting it wrap.
  */
+import type { Cells } from '../explorer/model.js'
 
 export interface U8 {
   readonly kind: 'u8'
@@ -48,12 +49,24 @@ export function sizeOf(f: Field): number {
   }
 }
 
-/** A zero value of the shape, as a plain object. */
-export function zero<F extends Field>(f: F): Value<F> {
-  return decode(f, new Uint8Array(sizeOf(f)), 0) as Value<F>
+/** Every cell of the shape in layout order: its path and its maximum. */
+export function cells(f: Field, path: string): { path: string; max: number }[] {
+  switch (f.kind) {
+    case 'u8':
+      return [{ path, max: f.max }]
+    case 'array':
+      return Array.from({ length: f.length }, (_, i) => cells(f.of, `${path}[${i}]`)).flat()
+    case 'struct':
+      return Object.entries(f.fields as Fields).flatMap(([k, g]) => cells(g, path ? `${path}.${k}` : k))
+  }
 }
 
-export function decode(f: Field, buf: Uint8Array, off: number): unknown {
+/** A zero value of the shape, as a plain object. */
+export function zero<F extends Field>(f: F): Value<F> {
+  return decode(f, new Uint16Array(sizeOf(f)), 0) as Value<F>
+}
+
+export function decode(f: Field, buf: Cells, off: number): unknown {
   switch (f.kind) {
     case 'u8':
       return buf[off]
@@ -72,7 +85,7 @@ export function decode(f: Field, buf: Uint8Array, off: number): unknown {
   }
 }
 
-export function encode(f: Field, v: unknown, buf: Uint8Array, off: number, path: string): void {
+export function encode(f: Field, v: unknown, buf: Cells, off: number, path: string): void {
   switch (f.kind) {
     case 'u8': {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > f.max) {
@@ -105,7 +118,7 @@ export function encode(f: Field, v: unknown, buf: Uint8Array, off: number, path:
  * are instances of one class per struct shape with prototype accessors, so
  * the step code that touches them stays monomorphic.
  */
-export function view(f: Field, buf: Uint8Array, off: number): unknown {
+export function view(f: Field, buf: Cells, off: number): unknown {
   switch (f.kind) {
     case 'u8':
       throw new Error('view: a scalar has no view; read it through its parent')
@@ -120,17 +133,17 @@ export function view(f: Field, buf: Uint8Array, off: number): unknown {
 }
 
 interface StructViewBase {
-  readonly b: Uint8Array
+  readonly b: Cells
   readonly o: number
 }
-const viewClasses = new WeakMap<StructField, new (b: Uint8Array, o: number) => StructViewBase>()
+const viewClasses = new WeakMap<StructField, new (b: Cells, o: number) => StructViewBase>()
 
-function structView(f: StructField, buf: Uint8Array, off: number): unknown {
+function structView(f: StructField, buf: Cells, off: number): unknown {
   let C = viewClasses.get(f)
   if (!C) {
     C = class {
       constructor(
-        readonly b: Uint8Array,
+        readonly b: Cells,
         readonly o: number,
       ) {
         let at = o

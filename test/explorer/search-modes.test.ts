@@ -118,7 +118,7 @@ describe('depth bound', () => {
     })
   }
 
-  it('DFS honours a depth bound above 65535 (engine bug: StateStore keeps depths in a Uint16Array)', () => {
+  it('DFS honours a depth bound above 65535', () => {
     const model = chain({ N: 100_000, stuckIsTerminal: true })
     const r = dfs(model, { maxDepth: 70_000 })
     expect(r.stats.states).toBe(70_001)
@@ -206,7 +206,7 @@ describe('deadlocks', () => {
     }
   })
 
-  it('a deadlock at exactly maxDepth is reported (engine bug: bfs.ts/dfs.ts skip noActions for states at the bound)', () => {
+  it('a deadlock at exactly maxDepth is reported', () => {
     const model = chain({ N: 3, stuckIsTerminal: false })
     for (const f of searches) {
       const r = f(model, { maxDepth: 3 })
@@ -216,7 +216,7 @@ describe('deadlocks', () => {
     }
   })
 
-  it('AB/BA deadlock at exactly maxDepth is reported (same engine bug)', () => {
+  it('AB/BA deadlock at exactly maxDepth is reported', () => {
     const model = lockOrder({ abba: true })
     const depth = bruteForce(model).deadlockDepth as number
     for (const f of searches) {

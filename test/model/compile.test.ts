@@ -9,7 +9,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bfs } from '../../explorer/bfs.js'
-import { BadInput } from '../../explorer/errors.js'
+import { BadInput, ModelError } from '../../explorer/errors.js'
 import type { Model } from '../../explorer/model.js'
 import { instantiate } from '../../invariants/scenarios.js'
 import { compile } from '../../model/compile.js'
@@ -43,7 +43,7 @@ function agreeAt(model: AnyModel, s: State<any>): void {
   expect(holds).toEqual(want.map((t) => model.invariants.map((inv) => inv.check(t) === null)))
   expect(packed.terminal()).toBe(model.terminal?.(s) ?? false)
   // cur is left untouched by expand
-  const again = new Uint8Array(packed.stateBytes)
+  const again = new Uint16Array(packed.stateBytes)
   packed.encode(s, again)
   expect([...packed.cur]).toEqual([...again])
 }
@@ -98,7 +98,7 @@ describe('packed and object backends agree on the reference model', () => {
     for (const s of b.order.slice(0, 200)) {
       const copy = JSON.parse(JSON.stringify(s))
       expect(model.fingerprint(copy)).toBe(model.fingerprint(s))
-      expect(canonical(model.packed!.decode(Uint8Array.from(model.fingerprint(s), (c) => c.charCodeAt(0))))).toBe(canonical(s))
+      expect(canonical(model.packed!.decode(Uint16Array.from(model.fingerprint(s), (c) => c.charCodeAt(0))))).toBe(canonical(s))
     }
   })
 })
@@ -223,13 +223,13 @@ describe('a hand-written program', () => {
   it('encoding a state with a value above its field max names the field', () => {
     const model = compile('toy', program({ serverEnds: true, releaseAll: true }), []) as unknown as AnyModel
     const s0 = model.initialStates()[0]
-    const out = new Uint8Array(model.packed!.stateBytes)
+    const out = new Uint16Array(model.packed!.stateBytes)
     expect(() => model.packed!.encode({ ...s0, x: 7 }, out)).toThrow(/x = 7 is not an integer in 0\.\.6/)
     const threads = s0.threads.map((t: object, i: number) => (i === 1 ? { ...t, n: 4 } : t))
     expect(() => model.packed!.encode({ ...s0, threads }, out)).toThrow(/w1\.n = 4 is not an integer in 0\.\.3/)
   })
 
-  it('a step that overflows a field is not silently wrapped by the packed backend (engine: view setters do not check max)', () => {
+  it('a step that overflows a field is a ModelError naming the field, not a silently wrapped state', () => {
     // x is a u8 (0..255) counted up to 300: the object backend's states exceed the field's range.
     const counter = process<{ x: number }, Record<string, never>>({
       name: 'count',
@@ -255,9 +255,20 @@ describe('a hand-written program', () => {
     } catch (e) {
       error = e
     }
-    // Either exploration refuses the overflow (naming x), or it explores what the object backend does.
-    if (error) expect(String(error)).toMatch(/\bx\b/)
-    else expect(result!.stats.states, `verdict ${result!.verdict}`).toBe(b.states)
+    expect(result).toBeUndefined()
+    expect(error).toBeInstanceOf(ModelError)
+    expect(String(error)).toMatch(/step c inc sets x = 256, outside 0\.\.255/)
+  })
+
+  it('a step that takes a field below 0 is a ModelError too', () => {
+    const down = process<{ x: number }, Record<string, never>>({
+      name: 'down',
+      locals: {},
+      start: 'dec',
+      steps: { dec: { run: (w) => (w.x--, 'done') } },
+    })
+    const model = compile('underflow', { globals: { x: u8(3) }, threads: [{ name: 'd', process: down }] }, [])
+    expect(() => bfs(model)).toThrow(/step d dec sets x = -1, outside 0\.\.3/)
   })
 })
 
