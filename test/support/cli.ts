@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { afterAll } from 'vitest'
 
 const root = join(import.meta.dirname, '../..')
 /** tsx's loader by absolute URL, so the CLI runs from source in any working directory. */
@@ -24,4 +25,14 @@ export function mapcheck(args: readonly string[], cwd: string): CliRun {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'mapcheck-test-'))
+const made: string[] = []
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A fresh working directory, removed when the test file ends. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mapcheck-test-'))
+  made.push(dir)
+  return dir
+}
