@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { bfs } from '../explorer/bfs.js'
+import type { Stats } from '../explorer/result.js'
 import { instantiate } from '../invariants/scenarios.js'
 import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
 
@@ -44,14 +45,8 @@ const KNOWN: Readonly<Record<string, readonly [number, number]>> = {
 const SPEED_TARGET = 1 / 3
 const MEMORY_TARGET = 64
 
-interface MapcheckRun {
+interface MapcheckRun extends Stats {
   readonly verdict: string
-  readonly states: number
-  readonly transitions: number
-  readonly maxDepth: number
-  readonly seconds: number
-  readonly statesPerSecond: number
-  readonly storeBytes: number
   readonly stateBytes: number
   /** RSS right before the search (after compiling the model and a GC). */
   readonly baselineRssBytes: number

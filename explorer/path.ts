@@ -37,6 +37,11 @@ export function actionPath<S, A>(
     if (found < 0) throw new Error(`actionPath: state ${chain[e]} is not a successor of its parent`)
     ks.push(found)
   }
+  return { init, ...actionsOf(model, init, ks) }
+}
+
+/** The model actions that the successor indices `ks` pick from initial state `init`, and the state they reach. */
+export function actionsOf<S, A>(model: Model<S, A>, init: number, ks: readonly number[]): { actions: A[]; last: S } {
   let s = model.initialStates()[init]
   const actions: A[] = []
   for (const k of ks) {
@@ -44,5 +49,5 @@ export function actionPath<S, A>(
     actions.push(a)
     s = model.next(s, a)
   }
-  return { init, actions, last: s }
+  return { actions, last: s }
 }

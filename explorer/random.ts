@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import type { Model } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
+import { actionsOf } from './path.js'
 import type { Exploration, Violation } from './result.js'
 import { deadlockMessage, NO_DEADLOCK } from './search.js'
 import { NO_PARENT, StateStore } from './state-store.js'
@@ -140,13 +141,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
 
 /** Replays action indices on the object backend to get the model's actions and the violation's message. */
 function toViolation<S, A>(model: Model<S, A>, init: number, ks: readonly number[], invariant: string): Violation<A> {
-  let s = model.initialStates()[init]
-  const actions: A[] = []
-  for (const k of ks) {
-    const a = model.actions(s)[k]
-    actions.push(a)
-    s = model.next(s, a)
-  }
+  const { actions, last: s } = actionsOf(model, init, ks)
   const message =
     invariant === NO_DEADLOCK
       ? deadlockMessage(model, s)
