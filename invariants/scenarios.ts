@@ -10,7 +10,17 @@ import { compile, type CompiledModel } from '../model/compile.js'
 import type { State } from '../model/process.js'
 import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
 import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
+import { mshvMovable, movableLayout } from '../model/scenarios/mshv-movable.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
+import {
+  hugeMappingAligned,
+  mapHypercallSucceeds,
+  mappingWithinFolio,
+  noFreedPageMapped,
+  noRegionUseAfterFree,
+  noSleepInAtomic,
+  noStaleMapping,
+} from './slat-invariants.js'
 
 export interface CatalogEntry<W = any> {
   readonly scenario: Scenario<any>
@@ -20,6 +30,21 @@ export interface CatalogEntry<W = any> {
 
 export const catalog: readonly CatalogEntry[] = [
   { scenario: faultInvalidate, invariants: () => [noStaleMappingPages()] },
+  {
+    scenario: mshvMovable,
+    invariants: (p) => {
+      const l = movableLayout(p)
+      return [
+        noStaleMapping(l),
+        noFreedPageMapped(l),
+        mappingWithinFolio(l),
+        hugeMappingAligned(l),
+        mapHypercallSucceeds(),
+        noRegionUseAfterFree(),
+        noSleepInAtomic(),
+      ]
+    },
+  },
 ]
 
 export function findScenario(name: string): CatalogEntry {

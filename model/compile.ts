@@ -54,6 +54,11 @@ export function compile<G extends Fields>(
     return layout
   })
   const stateBytes = offset
+  program.threads.forEach(({ name: tname, process: p, locals }) => {
+    for (const k of Object.keys(locals ?? {})) {
+      if (!(k in p.locals)) throw new Error(`${name}: thread ${tname} initialises '${k}', which is not a local of ${p.name}`)
+    }
+  })
   if (threads.some((t) => t.labels.length > 255)) throw new Error(`${name}: a process has more than 255 labels`)
 
   /** A goto to a label with no step: the thread's end. Registered on first use so `done`-style labels need no declaration. */
@@ -72,7 +77,13 @@ export function compile<G extends Fields>(
   const initialState: State<W> = produce(
     {
       ...(zero(globals) as W),
-      threads: threads.map((t, i): ThreadState => ({ pc: program.threads[i].process.start, ...(zero(t.locals) as Record<string, number>) })),
+      threads: threads.map(
+        (t, i): ThreadState => ({
+          pc: program.threads[i].process.start,
+          ...(zero(t.locals) as Record<string, number>),
+          ...program.threads[i].locals,
+        }),
+      ),
     } as State<W>,
     (d: any) => {
       program.init?.(d as W)

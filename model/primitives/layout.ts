@@ -1,0 +1,46 @@
+/**
+ * The static geometry of one region, scaled down: a huge page is 2^H small
+ * pages (H = 9 on x86-64; the models use H = 1 or 2 so the state space stays
+ * small, and every rule is written in terms of H). Region page i is at
+ * gfn start_gfn + i and at uaddr start_uaddr + i (both in small-page units).
+ */
+export interface Layout {
+  readonly H: number
+  /** Small pages per huge page: 2^H (PTRS_PER_PMD). */
+  readonly HP: number
+  /** Region pages: mshv_mem_region.nr_pages. */
+  readonly N: number
+  readonly startGfn: number
+  readonly startUaddr: number
+  /** Huge-aligned uaddr blocks that intersect the region. */
+  readonly blocks: number
+}
+
+export function layout(H: number, N: number, gfnOffset: number, uaddrOffset: number): Layout {
+  const HP = 1 << H
+  if (gfnOffset >= HP || uaddrOffset >= HP) throw new RangeError(`layout: offsets must be below 2^H = ${HP}`)
+  // Any base works; one huge page in keeps gfn/uaddr 0 free of special cases.
+  const startGfn = HP + gfnOffset
+  const startUaddr = HP + uaddrOffset
+  const blocks = Math.ceil((uaddrOffset + N) / HP)
+  return { H, HP, N, startGfn, startUaddr, blocks }
+}
+
+export const isAligned = (x: number, HP: number): boolean => (x & (HP - 1)) === 0
+export const alignDown = (x: number, HP: number): number => x & ~(HP - 1)
+
+/** Block b's region page indices (uaddr-aligned, may be partly outside the region). */
+export function blockFirstIndex(l: Layout, b: number): number {
+  return alignDown(l.startUaddr, l.HP) + b * l.HP - l.startUaddr
+}
+
+/** The block holding region page i. */
+export function blockOf(l: Layout, i: number): number {
+  return Math.floor((l.startUaddr + i) / l.HP) - Math.floor(l.startUaddr / l.HP)
+}
+
+/** A THP can back block b only if it lies wholly inside the VMA (the region's uaddr range). */
+export function blockInVma(l: Layout, b: number): boolean {
+  const first = blockFirstIndex(l, b)
+  return first >= 0 && first + l.HP <= l.N
+}

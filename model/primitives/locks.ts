@@ -1,0 +1,112 @@
+/**
+ * Kernel locks as world cells: a mutex or spinlock holds its owner (thread
+ * tid + 1, 0 = free); an rwsem (mmap_lock) holds its writer and its reader
+ * count. A blocked acquire is a false guard, hence a disabled step. Each
+ * thread keeps the set of lock ids it holds (`held`, a bitmask) and whether it
+ * runs in atomic context (`atomic`: a non-blockable notifier callback, or a
+ * spinlock held), so sleeping in atomic context is checkable: a step that may
+ * sleep records the offender in the `sleptInAtomic` ghost.
+ */
+import { ModelError } from '../../explorer/errors.js'
+import { array, u8 } from '../schema.js'
+
+export type LockKind = 'mutex' | 'spinlock' | 'rwsem'
+
+export interface LockDecl {
+  readonly name: string
+  readonly kind: LockKind
+}
+
+export const lockFields = (locks: readonly LockDecl[]) => ({
+  lockOwner: array(locks.length, u8()),
+  lockReaders: array(locks.length, u8()),
+  /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
+  sleptInAtomic: u8(),
+})
+
+/** Locals every thread that takes locks carries. */
+export const lockLocals = { tid: u8(), held: u8(), atomic: u8() }
+
+export interface LockWorld {
+  lockOwner: number[] | Uint16Array
+  lockReaders: number[] | Uint16Array
+  sleptInAtomic: number
+}
+export interface LockHolder {
+  tid: number
+  held: number
+  atomic: number
+}
+
+export class Locks {
+  constructor(readonly decls: readonly LockDecl[]) {
+    if (decls.length > 8) throw new Error('Locks: at most 8 lock classes')
+  }
+
+  id(name: string): number {
+    const i = this.decls.findIndex((d) => d.name === name)
+    if (i < 0) throw new Error(`Locks: no lock ${name}`)
+    return i
+  }
+
+  /** mutex_lock / spin_lock / down_write guard. */
+  free(w: LockWorld, id: number): boolean {
+    return w.lockOwner[id] === 0 && w.lockReaders[id] === 0
+  }
+
+  /** down_read guard: no writer. */
+  readable(w: LockWorld, id: number): boolean {
+    return w.lockOwner[id] === 0
+  }
+
+  /** mutex_lock, spin_lock, down_write: call only when `free`. */
+  lock(w: LockWorld, me: LockHolder, id: number): void {
+    if (!this.free(w, id)) throw new ModelError(`${this.decls[id].name} taken while not free`)
+    if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me)
+    w.lockOwner[id] = me.tid + 1
+    me.held |= 1 << id
+    if (this.decls[id].kind === 'spinlock') me.atomic++
+  }
+
+  /** mutex_trylock, spin_trylock, down_write_trylock: never sleeps. */
+  trylock(w: LockWorld, me: LockHolder, id: number): boolean {
+    if (!this.free(w, id)) return false
+    w.lockOwner[id] = me.tid + 1
+    me.held |= 1 << id
+    if (this.decls[id].kind === 'spinlock') me.atomic++
+    return true
+  }
+
+  /** down_read: call only when `readable`. */
+  readLock(w: LockWorld, me: LockHolder, id: number): void {
+    this.mightSleep(w, me)
+    w.lockReaders[id]++
+    me.held |= 1 << id
+  }
+
+  /** down_read_trylock. */
+  readTrylock(w: LockWorld, me: LockHolder, id: number): boolean {
+    if (!this.readable(w, id)) return false
+    w.lockReaders[id]++
+    me.held |= 1 << id
+    return true
+  }
+
+  unlock(w: LockWorld, me: LockHolder, id: number): void {
+    if (w.lockOwner[id] !== me.tid + 1) throw new ModelError(`${this.decls[id].name} released by a thread that does not own it`)
+    w.lockOwner[id] = 0
+    me.held &= ~(1 << id)
+    if (this.decls[id].kind === 'spinlock') me.atomic--
+  }
+
+  readUnlock(w: LockWorld, me: LockHolder, id: number): void {
+    if ((me.held & (1 << id)) === 0 || w.lockReaders[id] === 0) throw new ModelError(`${this.decls[id].name} read-released by a non-holder`)
+    w.lockReaders[id]--
+    me.held &= ~(1 << id)
+  }
+
+  /** might_sleep(): record the first thread that sleeps in atomic context. */
+  mightSleep(w: LockWorld, me: LockHolder): void {
+    if (me.atomic > 0 && w.sleptInAtomic === 0) w.sleptInAtomic = me.tid + 1
+  }
+}

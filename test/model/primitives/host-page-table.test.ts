@@ -1,0 +1,254 @@
+/**
+ * model/primitives/layout.ts and host-page-table.ts: the region's geometry
+ * checked against a direct computation from uaddr arithmetic (which
+ * huge-aligned uaddr blocks the region's pages fall in), THP eligibility
+ * (do_huge_pmd_anonymous_page: aligned block wholly in the VMA, nothing
+ * mapped), faultHuge / faultSmall, and the PMD well-formedness rule.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, initMemory, type Memory, splitFolio } from '../../../model/primitives/folio.js'
+import { faultHuge, faultSmall, type HostPageTable, pmdWellFormed, thpEligible } from '../../../model/primitives/host-page-table.js'
+import { blockFirstIndex, blockInVma, blockOf, type Layout, layout } from '../../../model/primitives/layout.js'
+
+const memory = (frames: number): Memory => {
+  const m: Memory = { frame: new Array(frames).fill(0), nextPfn: 0 }
+  initMemory(m)
+  return m
+}
+const table = (l: Layout): HostPageTable => ({ pte: new Array(l.N).fill(0), pmd: new Array(l.blocks).fill(0) })
+
+/** The geometry straight from uaddrs: page i is at uaddr startUaddr + i, its block is floor(uaddr / HP). */
+function direct(l: Layout) {
+  const uaddrs = Array.from({ length: l.N }, (_, i) => l.startUaddr + i)
+  const blockNumbers = [...new Set(uaddrs.map((u) => Math.floor(u / l.HP)))].sort((a, b) => a - b)
+  const inRegion = (u: number) => u >= l.startUaddr && u < l.startUaddr + l.N
+  return {
+    blocks: blockNumbers.length,
+    blockOf: (i: number) => blockNumbers.indexOf(Math.floor((l.startUaddr + i) / l.HP)),
+    firstIndex: (b: number) => blockNumbers[b] * l.HP - l.startUaddr,
+    inVma: (b: number) => Array.from({ length: l.HP }, (_, k) => blockNumbers[b] * l.HP + k).every(inRegion),
+  }
+}
+
+/** Every (H, N, gfn offset, uaddr offset) with H in 1..3, N in 1..12, offsets below 2^H. */
+const geometries: [number, number, number, number][] = []
+for (let H = 1; H <= 3; H++) {
+  for (let N = 1; N <= 12; N++) {
+    for (let g = 0; g < 1 << H; g++) for (let u = 0; u < 1 << H; u++) geometries.push([H, N, g, u])
+  }
+}
+
+describe('layout()', () => {
+  it('HP, N and the start addresses: offsets are start_gfn / start_uaddr modulo 2^H, page 0 unused', () => {
+    for (const [H, N, g, u] of geometries) {
+      const l = layout(H, N, g, u)
+      expect(l.HP).toBe(2 ** H)
+      expect(l.N).toBe(N)
+      expect(l.H).toBe(H)
+      expect(l.startGfn % l.HP).toBe(g)
+      expect(l.startUaddr % l.HP).toBe(u)
+      expect(l.startGfn).toBeGreaterThan(0)
+      expect(l.startUaddr).toBeGreaterThan(0)
+    }
+  })
+
+  it('blocks, blockFirstIndex, blockOf, blockInVma agree with uaddr arithmetic for every small geometry', () => {
+    for (const [H, N, g, u] of geometries) {
+      const l = layout(H, N, g, u)
+      const d = direct(l)
+      const where = `H=${H} N=${N} gfn_offset=${g} uaddr_offset=${u}`
+      expect(l.blocks, where).toBe(d.blocks)
+      for (let i = 0; i < N; i++) {
+        expect(blockOf(l, i), `${where} page ${i}`).toBe(d.blockOf(i))
+        // Page i lies in its block: first <= i < first + HP.
+        const first = blockFirstIndex(l, blockOf(l, i))
+        expect(i - first).toBeGreaterThanOrEqual(0)
+        expect(i - first).toBeLessThan(l.HP)
+      }
+      for (let b = 0; b < l.blocks; b++) {
+        expect(blockFirstIndex(l, b), `${where} block ${b}`).toBe(d.firstIndex(b))
+        expect((l.startUaddr + blockFirstIndex(l, b)) % l.HP).toBe(0)
+        expect(blockInVma(l, b), `${where} block ${b}`).toBe(d.inVma(b))
+      }
+    }
+  })
+
+  it('a region of whole, aligned huge pages: every block is in the VMA; a misaligned one loses its first and last', () => {
+    const aligned = layout(2, 8, 0, 0)
+    expect(aligned.blocks).toBe(aligned.N / aligned.HP)
+    for (let b = 0; b < aligned.blocks; b++) expect(blockInVma(aligned, b)).toBe(true)
+    const shifted = layout(2, 8, 0, 1)
+    expect(shifted.blocks).toBe(shifted.N / shifted.HP + 1)
+    expect(blockInVma(shifted, 0)).toBe(false)
+    expect(blockInVma(shifted, shifted.blocks - 1)).toBe(false)
+    for (let b = 1; b < shifted.blocks - 1; b++) expect(blockInVma(shifted, b)).toBe(true)
+  })
+})
+
+describe('thpEligible', () => {
+  it('exactly the blocks wholly inside the VMA with no PTE present (random PTE fills)', () => {
+    const geometry = fc.constantFrom(...geometries)
+    fc.assert(
+      fc.property(
+        geometry.chain(([H, N, g, u]) =>
+          fc.tuple(fc.constant(layout(H, N, g, u)), fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 255 })), { minLength: N, maxLength: N })),
+        ),
+        ([l, pte]) => {
+          const d = direct(l)
+          const pt: HostPageTable = { pte, pmd: new Array(l.blocks).fill(0) }
+          for (let b = 0; b < l.blocks; b++) {
+            const pages = Array.from({ length: l.HP }, (_, k) => d.firstIndex(b) + k)
+            const want = d.inVma(b) && pages.every((i) => pte[i] === 0)
+            expect(thpEligible(l, pt, b)).toBe(want)
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('one PTE present in a block makes it ineligible; clearing it makes it eligible again', () => {
+    const l = layout(2, 8, 0, 0)
+    const pt = table(l)
+    const m = memory(32)
+    expect(thpEligible(l, pt, 1)).toBe(true)
+    const i = blockFirstIndex(l, 1) + l.HP - 1
+    faultSmall(pt, m, i)
+    expect(thpEligible(l, pt, 1)).toBe(false)
+    expect(thpEligible(l, pt, 0)).toBe(true)
+    pt.pte[i] = 0
+    expect(thpEligible(l, pt, 1)).toBe(true)
+  })
+})
+
+describe('faultHuge', () => {
+  for (const [H, N, g, u] of [
+    [1, 4, 0, 1],
+    [2, 8, 1, 0],
+    [2, 9, 3, 2],
+    [3, 16, 0, 0],
+  ] as const) {
+    it(`H=${H} N=${N} offsets ${g}/${u}: maps head+k at each page of the block, sets the PMD, leaves the rest`, () => {
+      const l = layout(H, N, g, u)
+      for (let b = 0; b < l.blocks; b++) {
+        if (!blockInVma(l, b)) continue
+        const m = memory(8 * l.HP)
+        const pt = table(l)
+        const other = l.blocks > 1 ? (b + 1) % l.blocks : -1
+        // A page outside block b already mapped, to see it is left alone.
+        const outside = Array.from({ length: N }, (_, i) => i).find((i) => blockOf(l, i) !== b)
+        if (outside !== undefined) faultSmall(pt, m, outside)
+        const before = [...pt.pte]
+        const next = m.nextPfn
+        faultHuge(l, pt, m, b)
+        const head = Math.ceil(next / l.HP) * l.HP
+        const first = blockFirstIndex(l, b)
+        for (let i = 0; i < N; i++) {
+          if (i >= first && i < first + l.HP) {
+            expect(pt.pte[i]).toBe(head + (i - first))
+            expect(m.frame[pt.pte[i]]).toBe(FRAME_HUGE)
+            expect(folioOrder(m, pt.pte[i], H)).toBe(H)
+            expect(folioHead(m, pt.pte[i], H)).toBe(head)
+          } else {
+            expect(pt.pte[i]).toBe(before[i])
+          }
+        }
+        expect(pt.pmd[b]).toBe(1)
+        if (other >= 0) expect(pt.pmd[other]).toBe(0)
+        expect(pmdWellFormed(l, pt, m, b)).toBe(true)
+        expect(thpEligible(l, pt, b)).toBe(false)
+      }
+    })
+  }
+})
+
+describe('faultSmall', () => {
+  it('fills an empty PTE with a fresh order-0 pfn; a present PTE is left as is and nothing is allocated', () => {
+    const l = layout(1, 4, 0, 1)
+    const pt = table(l)
+    const m = memory(16)
+    const next = m.nextPfn
+    faultSmall(pt, m, 2)
+    expect(pt.pte[2]).toBe(next)
+    expect(folioOrder(m, pt.pte[2], l.H)).toBe(0)
+    expect(m.nextPfn).toBe(next + 1)
+    const snapshot = { pte: [...pt.pte], next: m.nextPfn, frame: [...m.frame] }
+    faultSmall(pt, m, 2)
+    expect({ pte: [...pt.pte], next: m.nextPfn, frame: [...m.frame] }).toEqual(snapshot)
+    // A page a THP already backs is also left alone.
+    const b = Array.from({ length: l.blocks }, (_, k) => k).find((k) => blockInVma(l, k))!
+    const hl = layout(1, 4, 0, 1)
+    const hpt = table(hl)
+    faultHuge(hl, hpt, m, b)
+    const hp = [...hpt.pte]
+    const n2 = m.nextPfn
+    faultSmall(hpt, m, blockFirstIndex(hl, b))
+    expect(hpt.pte).toEqual(hp)
+    expect(m.nextPfn).toBe(n2)
+  })
+})
+
+describe('pmdWellFormed', () => {
+  const l = layout(2, 8, 0, 0)
+  const b = 1
+  const first = blockFirstIndex(l, b)
+
+  it('a block without a PMD is well formed whatever its PTEs', () => {
+    const pt = table(l)
+    pt.pte[first] = 7
+    expect(pmdWellFormed(l, pt, memory(32), b)).toBe(true)
+  })
+
+  it('false for crafted bad PMDs: small pages, an unaligned start, a swapped page, a hole, a split folio', () => {
+    const cases: [string, (pt: HostPageTable, m: Memory) => void][] = [
+      [
+        'order-0 pages',
+        (pt, m) => {
+          for (let k = 0; k < l.HP; k++) pt.pte[first + k] = allocSmall(m)
+        },
+      ],
+      [
+        'the block starts mid-folio',
+        (pt, m) => {
+          allocHuge(m, l.H)
+          const head2 = allocHuge(m, l.H)
+          // head + 1 .. head + HP: the last one belongs to the next folio.
+          for (let k = 0; k < l.HP; k++) pt.pte[first + k] = head2 - l.HP + 1 + k
+        },
+      ],
+      [
+        'two pages swapped',
+        (pt, m) => {
+          const head = allocHuge(m, l.H)
+          for (let k = 0; k < l.HP; k++) pt.pte[first + k] = head + k
+          ;[pt.pte[first + 1], pt.pte[first + 2]] = [pt.pte[first + 2], pt.pte[first + 1]]
+        },
+      ],
+      [
+        'a hole at the head',
+        (pt, m) => {
+          const head = allocHuge(m, l.H)
+          for (let k = 1; k < l.HP; k++) pt.pte[first + k] = head + k
+        },
+      ],
+      [
+        'the folio was split under the PMD',
+        (pt, m) => {
+          const head = allocHuge(m, l.H)
+          for (let k = 0; k < l.HP; k++) pt.pte[first + k] = head + k
+          splitFolio(m, head, l.H)
+        },
+      ],
+    ]
+    for (const [what, craft] of cases) {
+      const pt = table(l)
+      const m = memory(32)
+      craft(pt, m)
+      pt.pmd[b] = 1
+      expect(pmdWellFormed(l, pt, m, b), what).toBe(false)
+      pt.pmd[b] = 0
+      expect(pmdWellFormed(l, pt, m, b), `${what}, without the PMD`).toBe(true)
+    }
+  })
+})

@@ -1,0 +1,353 @@
+/**
+ * model/primitives/locks.ts: mutex / spinlock / rwsem cells with owner
+ * tracking, the per-thread `held` bitmask and `atomic` depth, trylocks,
+ * might_sleep() in atomic context, and two compiled programs explored by
+ * bfs: an AB/BA lock-order deadlock, and the same threads in one order.
+ */
+import { describe, expect, it } from 'vitest'
+import { bfs } from '../../../explorer/bfs.js'
+import { ModelError } from '../../../explorer/errors.js'
+import { NO_DEADLOCK } from '../../../explorer/search.js'
+import { noSleepInAtomic } from '../../../invariants/slat-invariants.js'
+import { compile } from '../../../model/compile.js'
+import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld } from '../../../model/primitives/locks.js'
+import { process, type Program } from '../../../model/process.js'
+import type { ValueOf } from '../../../model/schema.js'
+
+const decls: LockDecl[] = [
+  { name: 'mmap_lock', kind: 'rwsem' },
+  { name: 'region->mutex', kind: 'mutex' },
+  { name: 'kvm->mmu_lock', kind: 'spinlock' },
+]
+const locks = new Locks(decls)
+const RWSEM = locks.id('mmap_lock')
+const MUTEX = locks.id('region->mutex')
+const SPIN = locks.id('kvm->mmu_lock')
+
+const world = (): LockWorld => ({ lockOwner: new Array(decls.length).fill(0), lockReaders: new Array(decls.length).fill(0), sleptInAtomic: 0 })
+const thread = (tid: number): LockHolder => ({ tid, held: 0, atomic: 0 })
+
+describe('Locks: construction and ids', () => {
+  it('ids are declaration indices; an unknown name or more than 8 classes is an error', () => {
+    expect([RWSEM, MUTEX, SPIN]).toEqual([0, 1, 2])
+    expect(() => locks.id('nope')).toThrow(/no lock nope/)
+    expect(() => new Locks(Array.from({ length: 9 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).toThrow(/at most 8/)
+    expect(() => new Locks(Array.from({ length: 8 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).not.toThrow()
+  })
+})
+
+describe('lock / unlock: owner and held', () => {
+  for (const id of [MUTEX, SPIN, RWSEM]) {
+    it(`${decls[id].name} (${decls[id].kind}): the owner is tid + 1, held has bit ${id}, unlock clears both`, () => {
+      const w = world()
+      const t = thread(3)
+      expect(locks.free(w, id)).toBe(true)
+      locks.lock(w, t, id)
+      expect(w.lockOwner[id]).toBe(t.tid + 1)
+      expect(t.held).toBe(1 << id)
+      expect(locks.free(w, id)).toBe(false)
+      locks.unlock(w, t, id)
+      expect(w.lockOwner[id]).toBe(0)
+      expect(t.held).toBe(0)
+      expect(locks.free(w, id)).toBe(true)
+    })
+  }
+
+  it('held is a bitmask of every lock the thread holds, released in any order', () => {
+    const w = world()
+    const t = thread(0)
+    locks.lock(w, t, MUTEX)
+    locks.lock(w, t, SPIN)
+    locks.readLock(w, t, RWSEM)
+    expect(t.held).toBe((1 << MUTEX) | (1 << SPIN) | (1 << RWSEM))
+    locks.unlock(w, t, MUTEX)
+    expect(t.held).toBe((1 << SPIN) | (1 << RWSEM))
+    locks.readUnlock(w, t, RWSEM)
+    locks.unlock(w, t, SPIN)
+    expect(t.held).toBe(0)
+  })
+
+  it('tid 0 owns as 1, so an owned lock is never mistaken for a free one', () => {
+    const w = world()
+    locks.lock(w, thread(0), MUTEX)
+    expect(w.lockOwner[MUTEX]).toBe(1)
+    expect(locks.free(w, MUTEX)).toBe(false)
+  })
+
+  it('unlock by a non-owner throws ModelError and changes nothing', () => {
+    const w = world()
+    const a = thread(0)
+    const b = thread(1)
+    locks.lock(w, a, MUTEX)
+    expect(() => locks.unlock(w, b, MUTEX)).toThrow(ModelError)
+    expect(() => locks.unlock(w, b, MUTEX)).toThrow(/region->mutex released by a thread that does not own it/)
+    expect(w.lockOwner[MUTEX]).toBe(a.tid + 1)
+    expect(a.held).toBe(1 << MUTEX)
+    // Nor can a free lock be released.
+    expect(() => locks.unlock(w, b, SPIN)).toThrow(ModelError)
+  })
+
+  it('lock on a taken lock is a ModelError (callers must guard with free)', () => {
+    const w = world()
+    locks.lock(w, thread(0), MUTEX)
+    expect(() => locks.lock(w, thread(1), MUTEX)).toThrow(ModelError)
+    expect(() => locks.lock(w, thread(1), MUTEX)).toThrow(/region->mutex taken while not free/)
+  })
+})
+
+describe('trylock', () => {
+  for (const id of [MUTEX, SPIN, RWSEM]) {
+    it(`${decls[id].kind}: succeeds when free, fails when taken (changing nothing)`, () => {
+      const w = world()
+      const a = thread(0)
+      const b = thread(1)
+      expect(locks.trylock(w, a, id)).toBe(true)
+      expect(w.lockOwner[id]).toBe(a.tid + 1)
+      expect(a.held).toBe(1 << id)
+      const before = { owner: [...w.lockOwner], readers: [...w.lockReaders], b: { ...b } }
+      expect(locks.trylock(w, b, id)).toBe(false)
+      expect({ owner: [...w.lockOwner], readers: [...w.lockReaders], b: { ...b } }).toEqual(before)
+    })
+  }
+
+  it('a mutex trylock never records sleeping, even in atomic context (it does not sleep)', () => {
+    const w = world()
+    const t = thread(2)
+    t.atomic = 1
+    expect(locks.trylock(w, t, MUTEX)).toBe(true)
+    expect(w.sleptInAtomic).toBe(0)
+    const u = thread(4)
+    u.atomic = 1
+    expect(locks.trylock(w, u, MUTEX)).toBe(false)
+    expect(w.sleptInAtomic).toBe(0)
+    // down_read_trylock neither.
+    expect(locks.readTrylock(w, u, RWSEM)).toBe(true)
+    expect(w.sleptInAtomic).toBe(0)
+  })
+
+  it('spin_trylock enters atomic context; unlock leaves it', () => {
+    const w = world()
+    const t = thread(0)
+    expect(locks.trylock(w, t, SPIN)).toBe(true)
+    expect(t.atomic).toBe(1)
+    locks.unlock(w, t, SPIN)
+    expect(t.atomic).toBe(0)
+  })
+})
+
+describe('rwsem', () => {
+  it('readers share; any reader excludes a writer', () => {
+    const w = world()
+    const r1 = thread(0)
+    const r2 = thread(1)
+    expect(locks.readable(w, RWSEM)).toBe(true)
+    locks.readLock(w, r1, RWSEM)
+    expect(locks.readable(w, RWSEM)).toBe(true)
+    locks.readLock(w, r2, RWSEM)
+    expect(w.lockReaders[RWSEM]).toBe(2)
+    expect(w.lockOwner[RWSEM]).toBe(0)
+    expect(r1.held).toBe(1 << RWSEM)
+    expect(locks.free(w, RWSEM)).toBe(false)
+    expect(locks.trylock(w, thread(2), RWSEM)).toBe(false)
+    locks.readUnlock(w, r1, RWSEM)
+    expect(locks.free(w, RWSEM)).toBe(false)
+    locks.readUnlock(w, r2, RWSEM)
+    expect(w.lockReaders[RWSEM]).toBe(0)
+    expect(locks.free(w, RWSEM)).toBe(true)
+  })
+
+  it('a writer excludes readers', () => {
+    const w = world()
+    const wr = thread(0)
+    locks.lock(w, wr, RWSEM)
+    expect(locks.readable(w, RWSEM)).toBe(false)
+    const r = thread(1)
+    expect(locks.readTrylock(w, r, RWSEM)).toBe(false)
+    expect(w.lockReaders[RWSEM]).toBe(0)
+    expect(r.held).toBe(0)
+    locks.unlock(w, wr, RWSEM)
+    expect(locks.readable(w, RWSEM)).toBe(true)
+    expect(locks.readTrylock(w, r, RWSEM)).toBe(true)
+  })
+
+  it('read-release by a thread that does not hold it (or of a write-held rwsem) is a ModelError', () => {
+    const w = world()
+    const r = thread(0)
+    locks.readLock(w, r, RWSEM)
+    expect(() => locks.readUnlock(w, thread(1), RWSEM)).toThrow(/mmap_lock read-released by a non-holder/)
+    expect(w.lockReaders[RWSEM]).toBe(1)
+    const w2 = world()
+    const wr = thread(0)
+    locks.lock(w2, wr, RWSEM)
+    expect(() => locks.readUnlock(w2, wr, RWSEM)).toThrow(ModelError)
+  })
+})
+
+describe('might_sleep and atomic context', () => {
+  it('mightSleep records tid + 1 only when atomic > 0', () => {
+    const w = world()
+    const t = thread(5)
+    locks.mightSleep(w, t)
+    expect(w.sleptInAtomic).toBe(0)
+    t.atomic = 1
+    locks.mightSleep(w, t)
+    expect(w.sleptInAtomic).toBe(t.tid + 1)
+  })
+
+  it('the first offender is kept', () => {
+    const w = world()
+    const a = { ...thread(1), atomic: 1 }
+    const b = { ...thread(2), atomic: 1 }
+    locks.mightSleep(w, a)
+    locks.mightSleep(w, b)
+    expect(w.sleptInAtomic).toBe(a.tid + 1)
+  })
+
+  it('spin_lock increments atomic (nested spinlocks count), unlock decrements', () => {
+    const two = new Locks([
+      { name: 'a', kind: 'spinlock' },
+      { name: 'b', kind: 'spinlock' },
+    ])
+    const w = world()
+    const t = thread(0)
+    two.lock(w, t, 0)
+    expect(t.atomic).toBe(1)
+    two.lock(w, t, 1)
+    expect(t.atomic).toBe(2)
+    expect(w.sleptInAtomic).toBe(0) // spin_lock does not sleep
+    two.unlock(w, t, 1)
+    expect(t.atomic).toBe(1)
+    two.unlock(w, t, 0)
+    expect(t.atomic).toBe(0)
+  })
+
+  it('mutex_lock and down_read outside atomic context are fine', () => {
+    const w = world()
+    const t = thread(0)
+    locks.lock(w, t, MUTEX)
+    locks.readLock(w, t, RWSEM)
+    expect(w.sleptInAtomic).toBe(0)
+    expect(t.atomic).toBe(0)
+  })
+
+  it('a mutex taken while holding a spinlock is recorded as sleeping in atomic context', () => {
+    const w = world()
+    const t = thread(6)
+    locks.lock(w, t, SPIN)
+    locks.lock(w, t, MUTEX)
+    expect(w.sleptInAtomic).toBe(t.tid + 1)
+    expect(noSleepInAtomic().check(w)).toBe(`thread ${t.tid} may sleep in atomic context`)
+  })
+
+  it('down_read and down_write while holding a spinlock are too; after spin_unlock they are not', () => {
+    for (const take of [(w: LockWorld, t: LockHolder) => locks.readLock(w, t, RWSEM), (w: LockWorld, t: LockHolder) => locks.lock(w, t, RWSEM)]) {
+      const w = world()
+      const t = thread(2)
+      locks.lock(w, t, SPIN)
+      take(w, t)
+      expect(w.sleptInAtomic).toBe(t.tid + 1)
+    }
+    const w = world()
+    const t = thread(2)
+    locks.lock(w, t, SPIN)
+    locks.unlock(w, t, SPIN)
+    locks.lock(w, t, MUTEX)
+    expect(w.sleptInAtomic).toBe(0)
+  })
+})
+
+// ---- compiled programs: AB/BA ----------------------------------------
+
+const AB: LockDecl[] = [
+  { name: 'A', kind: 'mutex' },
+  { name: 'B', kind: 'mutex' },
+]
+const ab = new Locks(AB)
+const globals = lockFields(AB)
+type W = ValueOf<typeof globals>
+
+/** Takes `first` then `second`, releases both. */
+const taker = (first: number, second: number) =>
+  process<W, LockHolder>({
+    name: `take-${AB[first].name}${AB[second].name}`,
+    locals: lockLocals,
+    start: `lock_${AB[first].name}`,
+    steps: {
+      [`lock_${AB[first].name}`]: {
+        guard: (w) => ab.free(w, first),
+        run(w, me) {
+          ab.lock(w, me, first)
+          return `lock_${AB[second].name}`
+        },
+      },
+      [`lock_${AB[second].name}`]: {
+        guard: (w) => ab.free(w, second),
+        run(w, me) {
+          ab.lock(w, me, second)
+          return 'unlock'
+        },
+      },
+      unlock: {
+        run(w, me) {
+          ab.unlock(w, me, second)
+          ab.unlock(w, me, first)
+          return 'done'
+        },
+      },
+    },
+  })
+
+const A = ab.id('A')
+const B = ab.id('B')
+const twoThreads = (order1: [number, number]): Program<typeof globals> => ({
+  globals,
+  threads: [
+    { name: 't0', process: taker(A, B), locals: { tid: 0 } },
+    { name: 't1', process: taker(order1[0], order1[1]), locals: { tid: 1 } },
+  ],
+})
+describe('lock ordering, explored by bfs', () => {
+  it('AB/BA: bfs reports no-deadlock, each thread blocked on the lock the other holds', () => {
+    const model = compile('ab-ba', twoThreads([B, A]), [noSleepInAtomic()])
+    const r = bfs(model)
+    expect(r.verdict).toBe('violation')
+    expect(r.violations.map((v) => v.invariant)).toEqual([NO_DEADLOCK])
+    const v = r.violations[0]
+    expect(v.message).toMatch(/t0 is at lock_B, blocked/)
+    expect(v.message).toMatch(/t1 is at lock_A, blocked/)
+    let s = model.initialStates()[v.init]
+    for (const a of v.actions) s = model.next(s, a)
+    expect(model.actions(s)).toEqual([])
+    expect(s.lockOwner[A]).toBe(1) // t0 (tid 0) holds A
+    expect(s.lockOwner[B]).toBe(2) // t1 (tid 1) holds B
+    expect(s.threads[0].held).toBe(1 << A)
+    expect(s.threads[1].held).toBe(1 << B)
+  })
+
+  it('the same threads taking A then B: no deadlock, verdict ok, both finish with nothing held', () => {
+    const model = compile('ab-ab', twoThreads([A, B]), [noSleepInAtomic()])
+    const r = bfs(model)
+    expect(r.verdict).toBe('ok')
+    expect(r.violations).toEqual([])
+    // Every terminal state: both done, locks free.
+    const seen = new Set<string>()
+    const stack = [...model.initialStates()]
+    let finals = 0
+    while (stack.length) {
+      const s = stack.pop()!
+      const key = model.fingerprint(s)
+      if (seen.has(key)) continue
+      seen.add(key)
+      const acts = model.actions(s)
+      if (acts.length === 0) {
+        finals++
+        expect(model.terminal!(s)).toBe(true)
+        expect([...s.lockOwner]).toEqual([0, 0])
+        expect(s.threads.map((t) => t.held)).toEqual([0, 0])
+      }
+      for (const a of acts) stack.push(model.next(s, a))
+    }
+    expect(finals).toBe(1)
+    expect(seen.size).toBe(r.stats.states)
+  })
+})
