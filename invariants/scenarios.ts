@@ -32,16 +32,18 @@ export const catalog: readonly CatalogEntry[] = [
   { scenario: faultInvalidate, invariants: () => [noStaleMappingPages()] },
   {
     scenario: mshvMovable,
-    invariants: (p) => {
+    invariants: (p, v) => {
       const l = movableLayout(p)
+      const names = mshvMovable.build(p, v).threads.map((t) => t.name)
+      const thread = (tid: number) => names[tid] ?? `thread ${tid}`
       return [
         noStaleMapping(l),
         noFreedPageMapped(l),
         mappingWithinFolio(l),
         hugeMappingAligned(l),
-        mapHypercallSucceeds(),
-        noRegionUseAfterFree(),
-        noSleepInAtomic(),
+        mapHypercallSucceeds(thread),
+        noRegionUseAfterFree(thread),
+        noSleepInAtomic(thread),
       ]
     },
   },

@@ -15,6 +15,9 @@ interface SlatWorld {
   readonly slat: ArrayLike<Leaf>
 }
 const hex = (n: number): string => `0x${n.toString(16)}`
+/** A thread's name from its tid (the ghosts record tid + 1). */
+export type ThreadName = (tid: number) => string
+const defaultName: ThreadName = (tid) => `thread ${tid}`
 
 /**
  * `no-stale-mapping`: invalidated pages are never left mapped. Once the
@@ -67,7 +70,8 @@ export function mappingWithinFolio(l: Layout): Invariant<SlatWorld & Memory> {
     check(w) {
       for (let i = 0; i < l.N; i++) {
         const leaf = w.slat[i]
-        if (leaf.access !== ACCESS_RW || leaf.order === 0) continue
+        // A freed pfn is no-freed-page-mapped's to report; this judges live folios.
+        if (leaf.access !== ACCESS_RW || leaf.order === 0 || w.frame[leaf.pfn] === FRAME_FREED) continue
         const offset = (l.startGfn + i) & (l.HP - 1)
         if (w.frame[leaf.pfn] !== FRAME_HUGE || folioHead(w, leaf.pfn, l.H) !== leaf.pfn - offset) {
           return `gfn ${hex(l.startGfn + i)} is mapped by an order-${leaf.order} leaf but pfn ${hex(leaf.pfn)} is ${w.frame[leaf.pfn] === FRAME_HUGE ? 'at the wrong offset of its folio' : 'in an order-0 folio'}`
@@ -100,28 +104,28 @@ export function hugeMappingAligned(l: Layout): Invariant<SlatWorld> {
 }
 
 /** `map-hypercall-succeeds`: no HVCALL_MAP_GPA_PAGES in the fault path fails (the patch's WARN_ONCE, access not handled). */
-export function mapHypercallSucceeds(): Invariant<{ faultMapFailed: number }> {
+export function mapHypercallSucceeds(thread: ThreadName = defaultName): Invariant<{ faultMapFailed: number }> {
   return {
     id: 'map-hypercall-succeeds',
     description: 'no map hypercall in the fault path fails (else the guest access is not handled)',
-    check: (w) => (w.faultMapFailed ? `a map hypercall in the fault path of thread ${w.faultMapFailed - 1} failed: GPA intercept failed (WARN_ONCE)` : null),
+    check: (w) => (w.faultMapFailed ? `HVCALL_MAP_GPA_PAGES failed in ${thread(w.faultMapFailed - 1)}'s fault path: GPA intercept failed (WARN_ONCE)` : null),
   }
 }
 
 /** `no-region-use-after-free`: nothing dereferences a region after vfree(). */
-export function noRegionUseAfterFree(): Invariant<Region> {
+export function noRegionUseAfterFree(thread: ThreadName = defaultName): Invariant<Region> {
   return {
     id: 'no-region-use-after-free',
     description: 'no thread uses a region after it was freed',
-    check: (w) => (w.regionUseAfterFree ? `thread ${w.regionUseAfterFree - 1} used the region after vfree()` : null),
+    check: (w) => (w.regionUseAfterFree ? `${thread(w.regionUseAfterFree - 1)} used the region after vfree()` : null),
   }
 }
 
 /** `no-sleep-in-atomic`: nothing that may sleep runs in atomic context. */
-export function noSleepInAtomic(): Invariant<LockWorld> {
+export function noSleepInAtomic(thread: ThreadName = defaultName): Invariant<LockWorld> {
   return {
     id: 'no-sleep-in-atomic',
     description: 'no sleeping lock is taken (nor anything that may sleep done) in atomic context',
-    check: (w) => (w.sleptInAtomic ? `thread ${w.sleptInAtomic - 1} may sleep in atomic context` : null),
+    check: (w) => (w.sleptInAtomic ? `${thread(w.sleptInAtomic - 1)} may sleep in atomic context` : null),
   }
 }

@@ -752,7 +752,7 @@ export const mshvMovable: Scenario<G> = {
     { name: 'H', default: 1, min: 1, max: 3, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
     { name: 'pages', default: 4, min: 1, max: 16, description: 'region size in small pages (nr_pages)' },
     { name: 'gfn_offset', default: 0, min: 0, max: 7, description: 'start_gfn modulo 2^H' },
-    { name: 'uaddr_offset', default: 1, min: 0, max: 7, description: 'start_uaddr modulo 2^H (in small pages)' },
+    { name: 'uaddr_offset', default: 0, min: 0, max: 7, description: 'start_uaddr modulo 2^H (in small pages)' },
     { name: 'vps', default: 2, min: 1, max: 4, description: 'VP threads' },
     { name: 'touches', default: 1, min: 1, max: 3, description: 'gfns each VP touches' },
     { name: 'zaps', default: 1, min: 0, max: 3, description: 'MADV_DONTNEED zaps' },

@@ -225,8 +225,10 @@ describe('map-hypercall-succeeds', () => {
     const inv = mapHypercallSucceeds()
     expect(inv.check({ faultMapFailed: 0 })).toBeNull()
     for (const tid of [0, 3]) {
-      expect(inv.check({ faultMapFailed: tid + 1 })).toBe(`a map hypercall in the fault path of thread ${tid} failed: GPA intercept failed (WARN_ONCE)`)
+      expect(inv.check({ faultMapFailed: tid + 1 })).toBe(`HVCALL_MAP_GPA_PAGES failed in thread ${tid}'s fault path: GPA intercept failed (WARN_ONCE)`)
     }
+    const named = mapHypercallSucceeds((tid) => ['vp0', 'vp1'][tid])
+    expect(named.check({ faultMapFailed: 2 })).toMatch(/^HVCALL_MAP_GPA_PAGES failed in vp1's fault path/)
   })
 })
 
