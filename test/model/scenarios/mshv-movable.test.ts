@@ -1,0 +1,141 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { bfs } from '../../../explorer/bfs.js'
+import { dfs } from '../../../explorer/dfs.js'
+import { instantiate } from '../../../invariants/scenarios.js'
+import { recordTrace } from '../../../traces/record.js'
+import { bruteForce, expectedViolations } from '../../support/brute-force.js'
+import { canonical } from '../../support/toy-models.js'
+
+const movable = (variant: string, params: Record<string, number> = {}) => instantiate('mshv-movable', variant, params)
+const VARIANTS = ['v6', 'no-seq-retry', 'fixed', 'pfn-aligned-stride', 'region-ref', 'fixed-teardown']
+
+/** First index of a step by `thread` whose label is `label`, at or after `from`. */
+const stepIndex = (steps: readonly { thread: string; label: string }[], thread: RegExp, label: string, from = 0): number =>
+  steps.findIndex((s, i) => i >= from && thread.test(s.thread) && s.label === label)
+
+describe('mshv-movable: the two backends agree', () => {
+  // Every event kind and a misaligned region, so every step function runs on both backends.
+  const settings: [string, Record<string, number>][] = [
+    ['v6', { uaddr_offset: 1, zaps: 1, migrations: 1, splits: 1, collapses: 1, reclaims: 1, destroy: 1 }],
+    ['fixed-teardown', { gfn_offset: 1, zaps: 1, migrations: 1, collapses: 1, destroy: 1 }],
+    ['no-seq-retry', { H: 2, pages: 6, uaddr_offset: 3, zaps: 1, splits: 1, reclaims: 1 }],
+  ]
+  for (const [variant, params] of settings) {
+    it(`${variant} ${canonical(params)}: packed successors equal immer successors along random walks`, () => {
+      const { model } = movable(variant, params)
+      const packed = model.packed!
+      const scratch = new Uint16Array(packed.stateBytes)
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (walk) => {
+          let s = model.initialStates()[0]
+          for (const x of walk) {
+            const actions = model.actions(s)
+            packed.encode(s, scratch)
+            packed.cur.set(scratch)
+            const succ: string[] = []
+            const holds: boolean[][] = []
+            packed.expand(() => {
+              succ.push(canonical(packed.decode(packed.next)))
+              holds.push(model.invariants.map((_, i) => packed.holds(i)))
+            })
+            expect(succ).toEqual(actions.map((a) => canonical(model.next(s, a))))
+            actions.forEach((a, k) => {
+              const t = model.next(s, a)
+              expect(holds[k]).toEqual(model.invariants.map((inv) => inv.check(t) === null))
+            })
+            expect(packed.terminal()).toBe(model.terminal!(s))
+            if (actions.length === 0) break
+            s = model.next(s, actions[x % actions.length])
+          }
+        }),
+        { numRuns: 40, seed: 42 },
+      )
+    })
+  }
+})
+
+describe('mshv-movable: exploration against brute force', () => {
+  it('bfs and dfs count the same states and edges as an independent enumerator, and find the same violations', () => {
+    for (const variant of ['v6', 'no-seq-retry']) {
+      const { model } = movable(variant, { vps: 1, pages: 2, zaps: 1 })
+      const b = bruteForce(model)
+      const x = bfs(model, { allViolations: true })
+      const d = dfs(model, { allViolations: true })
+      expect(x.stats.states).toBe(b.states)
+      expect(x.stats.transitions).toBe(b.edges)
+      expect(x.stats.maxDepth).toBe(b.eccentricity)
+      expect(d.stats.states).toBe(b.states)
+      expect(x.violations.map((v) => v.invariant).sort()).toEqual(expectedViolations(b))
+      expect(d.violations.map((v) => v.invariant).sort()).toEqual(expectedViolations(b))
+      for (const v of x.violations) expect(v.actions.length).toBe(v.invariant === 'no-deadlock' ? b.deadlockDepth : b.violationDepth.get(v.invariant))
+    }
+  })
+})
+
+describe('mshv-movable: what the review argues', () => {
+  it('no-seq-retry breaks no-stale-mapping: the invalidation lands between hmm_range_fault and the mutex', () => {
+    const inst = movable('no-seq-retry')
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    const fault = stepIndex(steps, /^vp/, 'hmm_range_fault')
+    const setSeq = stepIndex(steps, /^zap/, 'mmu_interval_set_seq', fault)
+    const lock = stepIndex(steps, /^vp/, 'mutex_lock', fault)
+    const map = stepIndex(steps, /^vp/, 'mshv_region_remap_pages', lock)
+    expect(fault).toBeGreaterThanOrEqual(0)
+    expect(setSeq).toBeGreaterThan(fault)
+    expect(lock).toBeGreaterThan(setSeq)
+    expect(map).toBeGreaterThan(lock)
+  })
+
+  it('v6 with read_retry keeps no-stale-mapping where no-seq-retry breaks it', () => {
+    const x = bfs(movable('v6').model, { allViolations: true })
+    expect(x.verdict).toBe('ok')
+  })
+
+  it('fixed explores the default bounds exhaustively and keeps every invariant', () => {
+    const x = bfs(movable('fixed').model, { allViolations: true })
+    expect(x.verdict).toBe('ok')
+    expect(x.incomplete).toBeNull()
+  })
+
+  it("a misaligned uaddr breaks the fault path's map hypercall under v6 (against seed 000's 'does not happen with a movable region'); the pfn-aligned stride keeps it", () => {
+    const params = { uaddr_offset: 1 }
+    const inst = movable('v6', params)
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['map-hypercall-succeeds'])
+    // The THP comes from the fault of the neighbouring, fully covered PMD, not from khugepaged.
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    expect(steps.some((s) => s.label === 'hmm_range_fault' && /THP/.test(s.text ?? ''))).toBe(true)
+    expect(steps.some((s) => /^collapse/.test(s.thread))).toBe(false)
+    expect(bfs(movable('pfn-aligned-stride', params).model, { allViolations: true }).verdict).toBe('ok')
+    expect(bfs(movable('fixed', params).model, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('destroying the region: v6 uses it after vfree; the region reference stops that but not the stale mapping; fixed-teardown keeps both', () => {
+    const params = { destroy: 1, vps: 1 }
+    const v6 = bfs(movable('v6', params).model, { allViolations: true })
+    expect(v6.violations.map((v) => v.invariant)).toContain('no-region-use-after-free')
+    const fixed = bfs(movable('fixed', params).model, { allViolations: true })
+    const broken = fixed.violations.map((v) => v.invariant)
+    expect(broken).not.toContain('no-region-use-after-free')
+    expect(broken).toContain('no-stale-mapping')
+    const teardown = bfs(movable('fixed-teardown', params).model, { allViolations: true })
+    expect(teardown.verdict).toBe('ok')
+  })
+
+  it('a THP split under a huge SLAT leaf breaks mapping-within-folio only without read_retry', () => {
+    const params = { zaps: 0, splits: 1 }
+    expect(bfs(movable('no-seq-retry', params).model).violations.map((v) => v.invariant)).toEqual(['mapping-within-folio'])
+    expect(bfs(movable('v6', params).model, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('every variant is explorable and no variant deadlocks at the defaults', () => {
+    for (const variant of VARIANTS) {
+      const x = bfs(movable(variant, { vps: 1 }).model, { allViolations: true })
+      expect(x.incomplete).toBeNull()
+      expect(x.violations.map((v) => v.invariant)).not.toContain('no-deadlock')
+    }
+  })
+})
