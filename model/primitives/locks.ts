@@ -8,6 +8,7 @@
  * sleep records the offender in the `sleptInAtomic` ghost.
  */
 import { ModelError } from '../../explorer/errors.js'
+import type { Step } from '../process.js'
 import { array, u8 } from '../schema.js'
 
 export type LockKind = 'mutex' | 'spinlock' | 'rwsem'
@@ -37,6 +38,8 @@ export interface LockHolder {
   held: number
   atomic: number
 }
+
+const lockVerb = (kind: LockKind): string => (kind === 'rwsem' ? 'down_write' : kind === 'spinlock' ? 'spin_lock' : 'mutex_lock')
 
 export class Locks {
   constructor(readonly decls: readonly LockDecl[]) {
@@ -103,6 +106,32 @@ export class Locks {
     if ((me.held & (1 << id)) === 0 || w.lockReaders[id] === 0) throw new ModelError(`${this.decls[id].name} read-released by a non-holder`)
     w.lockReaders[id]--
     me.held &= ~(1 << id)
+  }
+
+  /**
+   * The step `mutex_lock(&name)` (or spin_lock / down_write): enabled only
+   * while the lock is free; `then` is the next label.
+   */
+  lockStep<W extends LockWorld, L extends LockHolder>(id: number, then: string | ((w: W, me: L) => string)): Step<W, L> {
+    return {
+      guard: (w) => this.free(w, id),
+      run: (w, me) => {
+        this.lock(w, me, id)
+        return typeof then === 'string' ? then : then(w, me)
+      },
+      text: () => `${lockVerb(this.decls[id].kind)}(&${this.decls[id].name})`,
+    }
+  }
+
+  /** The step `mutex_unlock(&name)` (or spin_unlock / up_write). */
+  unlockStep<W extends LockWorld, L extends LockHolder>(id: number, then: string | ((w: W, me: L) => string)): Step<W, L> {
+    return {
+      run: (w, me) => {
+        this.unlock(w, me, id)
+        return typeof then === 'string' ? then : then(w, me)
+      },
+      text: () => `${lockVerb(this.decls[id].kind).replace('lock', 'unlock').replace('down_write', 'up_write')}(&${this.decls[id].name})`,
+    }
   }
 
   /** might_sleep(): record the first thread that sleeps in atomic context. */

@@ -274,15 +274,10 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
           return 'mutex_lock'
         },
       },
-      mutex_lock: {
-        guard: (w) => locks.free(w, REGION_MUTEX),
-        run(w, me) {
-          useRegion(w, me.tid)
-          locks.lock(w, me, REGION_MUTEX)
-          return pol.seqRetry ? 'mmu_interval_read_retry' : 'pages_update'
-        },
-        text: () => 'mutex_lock(&region->mutex)',
-      },
+      mutex_lock: locks.lockStep<W, VpLocals>(REGION_MUTEX, (w, me) => {
+        useRegion(w, me.tid)
+        return pol.seqRetry ? 'mmu_interval_read_retry' : 'pages_update'
+      }),
       mmu_interval_read_retry: {
         run(w, me) {
           if (readRetry(w, me.seq)) {
@@ -313,13 +308,7 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
         },
         text: (_w, me) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)`,
       },
-      mutex_unlock: {
-        run(w, me) {
-          locks.unlock(w, me, REGION_MUTEX)
-          return pol.regionRef ? 'mshv_region_put' : finish(me)
-        },
-        text: () => 'mutex_unlock(&region->mutex)',
-      },
+      mutex_unlock: locks.unlockStep<W, VpLocals>(REGION_MUTEX, (_w, me) => (pol.regionRef ? 'mshv_region_put' : finish(me))),
       mshv_region_put: {
         run(w, me) {
           regionPut(w)
@@ -420,14 +409,7 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
       },
       text: (w) => (ev.nonblock ? `mshv_region_interval_invalidate: mutex_trylock${locks.free(w, REGION_MUTEX) ? '' : ' fails: return false'}` : 'mshv_region_interval_invalidate'),
     },
-    mutex_lock: {
-      guard: (w) => locks.free(w, REGION_MUTEX),
-      run(w, me) {
-        locks.lock(w, me, REGION_MUTEX)
-        return 'mmu_interval_set_seq'
-      },
-      text: () => 'mutex_lock(&region->mutex)',
-    },
+    mutex_lock: locks.lockStep(REGION_MUTEX, 'mmu_interval_set_seq'),
     mmu_interval_set_seq: {
       run(w, me) {
         setSeq(w, me.cur)
@@ -487,12 +469,7 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
     },
   }
   if (ev.take === 'write') {
-    steps.mmap_write_unlock = {
-      run(w, me) {
-        locks.unlock(w, me, MMAP_LOCK)
-        return 'done'
-      },
-    }
+    steps.mmap_write_unlock = locks.unlockStep(MMAP_LOCK, 'done')
   } else if (ev.take !== 'none') {
     steps.mmap_read_unlock = {
       run(w, me) {
@@ -678,21 +655,8 @@ function vmm(l: Layout, pol: Policy): Process<W, VmmLocals> {
         },
         text: () => 'mshv_partition_destroy_region: hlist_del(&region->hnode)',
       },
-      mutex_lock: {
-        guard: (w) => locks.free(w, REGION_MUTEX),
-        run(w, me) {
-          locks.lock(w, me, REGION_MUTEX)
-          return 'hv_call_unmap_gpa_pages'
-        },
-        text: () => 'mutex_lock(&region->mutex)',
-      },
-      mutex_unlock: {
-        run(w, me) {
-          locks.unlock(w, me, REGION_MUTEX)
-          return 'mmu_interval_notifier_remove'
-        },
-        text: () => 'mutex_unlock(&region->mutex)',
-      },
+      mutex_lock: locks.lockStep(REGION_MUTEX, 'hv_call_unmap_gpa_pages'),
+      mutex_unlock: locks.unlockStep(REGION_MUTEX, 'mmu_interval_notifier_remove'),
       /** Deferred while the mm is invalidating: waits until invalidate_seq moves on. */
       mmu_interval_notifier_remove: {
         run(w, me) {
