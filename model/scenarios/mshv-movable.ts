@@ -22,7 +22,7 @@ import { match } from 'ts-pattern'
 import { BadInput } from '../../explorer/errors.js'
 import { allocHuge, allocSmall, folioHead, folioOrder, freeFolio, initMemory, isFreed, memoryFields, splitFolio, type Memory } from '../primitives/folio.js'
 import { faultHuge, faultSmall, folioMapped, hostPageTableFields, thpEligible, type HostPageTable } from '../primitives/host-page-table.js'
-import { alignDown, blockFirstIndex, blockInVma, blockOf, isAligned, layout, type Layout } from '../primitives/layout.js'
+import { alignDown, blockFirstIndex, blockInVma, blockOf, layout, type Layout } from '../primitives/layout.js'
 import { lockFields, lockLocals, Locks, type LockHolder } from '../primitives/locks.js'
 import {
   invalidateRangeEnd,
@@ -35,7 +35,8 @@ import {
   type Notifier,
 } from '../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_LISTED, REGION_MOVABLE, REGION_UNLINKED, regionFields, useRegion, type Region } from '../primitives/region.js'
-import { ACCESS_RW, HV_MAP_GPA_LARGE_PAGE, HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS, mapGpaPages, slatFields, unmapGpaPages, type Leaf } from '../primitives/slat.js'
+import { ACCESS_RW, HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS, slatFields, unmapGpaPages, type Leaf } from '../primitives/slat.js'
+import { remapPages } from '../drivers/mshv-regions.js'
 import { process, type Process, type Step } from '../process.js'
 import type { Params, Scenario } from '../scenario.js'
 import { array, u8, type ValueOf } from '../schema.js'
@@ -126,40 +127,6 @@ const eventLocals = (l: Layout) => ({
 type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Uint16Array }
 
 const hex = (n: number): string => `0x${n.toString(16)}`
-
-/**
- * mshv_chunk_stride(page, gfn, page_count) as the seeds discuss it: a huge
- * stride needs a huge folio, a huge-aligned gfn and a huge-aligned page
- * count; seed 000's fix also needs the pfn huge-aligned.
- */
-function chunkStride(l: Layout, w: W, pol: Policy, i: number, remaining: number): number {
-  const pfn = w.pages[i]
-  const huge = folioOrder(w, pfn, l.H) === l.H
-  if (huge && isAligned(l.startGfn + i, l.HP) && isAligned(remaining, l.HP) && (!pol.pfnAlignedStride || isAligned(pfn, l.HP))) {
-    return l.HP
-  }
-  return 1
-}
-
-/**
- * mshv_region_remap_pages(region, flags, page_offset, page_count): over the
- * present pages[] of the range, one HVCALL_MAP_GPA_PAGES per stride, with
- * HV_MAP_GPA_LARGE_PAGE for a huge stride. Returns the first error.
- */
-function remapPages(l: Layout, w: W, pol: Policy, flags: number, off: number, cnt: number): number {
-  for (let i = off; i < off + cnt; ) {
-    if (w.pages[i] === 0) {
-      i++
-      continue
-    }
-    const stride = chunkStride(l, w, pol, i, off + cnt - i)
-    const f = stride > 1 ? flags | HV_MAP_GPA_LARGE_PAGE : flags
-    const ret = mapGpaPages(l, w.slat as Leaf[], i, stride, f, (k) => w.pages[i + k])
-    if (ret !== HV_STATUS_SUCCESS) return ret
-    i += stride
-  }
-  return HV_STATUS_SUCCESS
-}
 
 /** The uaddr blocks a fault of [off, off+cnt) may back with a THP (nondeterministic choice, one bit each). */
 function thpCandidates(l: Layout, w: W, off: number, cnt: number): number[] {
