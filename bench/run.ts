@@ -1,15 +1,19 @@
 /**
  * Benchmark: mapcheck's BFS on the reference model (fault-invalidate/retry)
  * at several sizes, side by side with SPIN on fault_invalidate.pml (with
- * -DNOREDUCE and with its partial-order reduction), in the same run.
+ * -DNOREDUCE and with its partial-order reduction), in the same run; then
+ * every variant of mshv-movable at a few parameter sets (bench/mshv.ts).
  *
- *   npm run bench                       all sizes, plain-text table
- *   npm run bench -- --sizes small      the small sizes only
- *   npm run bench -- --json             a JSON document instead of the table
+ *   npm run bench                       all sizes, plain-text tables
+ *   npm run bench -- --sizes small      the small sizes only (mshv-movable: defaults only)
+ *   npm run bench -- --json             a JSON document instead of the tables
  *   npm run bench -- --no-spin          mapcheck only
+ *   npm run bench -- --mshv none|default|all   the mshv-movable section (default: all; small: default)
  *   node --expose-gc dist/bench.js --one 4,2,1,2,2    one mapcheck run, JSON (what the parent forks)
+ *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first]
+ *                                       one search with allViolations (--first: stop at the first), JSON
  *
- * Every mapcheck size runs in a fresh child process, so its peak RSS
+ * Every mapcheck run is a fresh child process, so its peak RSS
  * (process.resourceUsage().maxRSS) belongs to that run alone.
  */
 import { spawnSync } from 'node:child_process'
@@ -18,6 +22,16 @@ import { fileURLToPath } from 'node:url'
 import { bfs } from '../explorer/bfs.js'
 import type { Stats } from '../explorer/result.js'
 import { instantiate } from '../invariants/scenarios.js'
+import {
+  MSHV_SETS,
+  MSHV_SMALL_SETS,
+  mshvFailed,
+  mshvTable,
+  runMshv,
+  runScenarioOne,
+  type MshvResult,
+  type ScenarioRun,
+} from './mshv.js'
 import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
 
 const SMALL: readonly Size[] = [
@@ -115,12 +129,12 @@ function runOne(size: Size): MapcheckRun {
   }
 }
 
-/** Forks this same script with `--one` and reads its JSON. */
-function forkOne(size: Size): MapcheckRun | { error: string } {
+/** Forks this same script with `args` (`--one ...`, `--one-scenario ...`) and reads its JSON. */
+function forkChild<T>(args: readonly string[]): T | Failed {
   const script = fileURLToPath(import.meta.url)
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'))
   if (!execArgv.includes('--expose-gc')) execArgv.push('--expose-gc')
-  const r = spawnSync(process.execPath, [...execArgv, script, '--one', key(size)], {
+  const r = spawnSync(process.execPath, [...execArgv, script, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 16 << 20,
@@ -128,7 +142,7 @@ function forkOne(size: Size): MapcheckRun | { error: string } {
   if (r.error) return { error: r.error.message }
   if (r.status !== 0) return { error: `child exited with ${r.status ?? r.signal}` }
   try {
-    return JSON.parse(r.stdout) as MapcheckRun
+    return JSON.parse(r.stdout) as T
   } catch {
     return { error: `child printed no JSON: ${r.stdout.slice(0, 200)}` }
   }
@@ -136,16 +150,24 @@ function forkOne(size: Size): MapcheckRun | { error: string } {
 
 // ---- parent ------------------------------------------------------------
 
+const forkOne = (size: Size): MapcheckRun | Failed => forkChild<MapcheckRun>(['--one', key(size)])
+
 interface Options {
   readonly sizes: readonly Size[]
   readonly json: boolean
   readonly spin: boolean
+  readonly mshv: readonly Record<string, number>[]
 }
 
-function parseArgs(argv: readonly string[]): Options | { one: Size } {
+type Parsed = Options | { one: Size } | { oneScenario: string; first: boolean }
+
+function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
   let json = false
   let spin = true
+  let mshv: 'none' | 'default' | 'all' | null = null
+  let oneScenario: string | null = null
+  let first = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -154,20 +176,31 @@ function parseArgs(argv: readonly string[]): Options | { one: Size } {
       return v
     }
     if (a === '--one') return { one: parseSize(value()) }
+    else if (a === '--one-scenario') oneScenario = value()
+    else if (a === '--first') first = true
     else if (a === '--json') json = true
     else if (a === '--no-spin') spin = false
-    else if (a === '--sizes') {
+    else if (a === '--mshv') {
+      const v = value()
+      if (v !== 'none' && v !== 'default' && v !== 'all') throw new Error(`--mshv: expected none, default or all, not '${v}'`)
+      mshv = v
+    } else if (a === '--sizes') {
       const v = value()
       sizes = v === 'small' ? SMALL : v === 'all' ? ALL : v.split('/').map(parseSize)
+      mshv ??= v === 'small' ? 'default' : null
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--json] [--no-spin]\n' +
-          '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n',
+        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--json] [--no-spin]\n' +
+          '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n' +
+          '       bench --one-scenario NAME/VARIANT[:k=v,...] [--first]\n' +
+          '                                 (one search in this process, JSON; all violations unless --first)\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
-  return { sizes, json, spin }
+  if (oneScenario !== null) return { oneScenario, first }
+  const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
+  return { sizes, json, spin, mshv: sets }
 }
 
 function machine() {
@@ -208,6 +241,10 @@ function main(): number {
     process.stdout.write(`${JSON.stringify(runOne(parsed.one))}\n`)
     return 0
   }
+  if ('oneScenario' in parsed) {
+    process.stdout.write(`${JSON.stringify(runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all'))}\n`)
+    return 0
+  }
   const opts = parsed
   const tools: SpinTools = spinTools()
   const pml = opts.spin && tools.available ? findReference() : null
@@ -237,11 +274,14 @@ function main(): number {
     results.push({ size, mapcheck: mc, spin, ...compare(size, mc, spin) })
   }
 
+  const mshv: MshvResult[] = runMshv(opts.mshv, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
+
   const target = results.find((r) => key(r.size) === key(TARGET))
   const targets = judge(target)
   const failed =
     results.some((r) => !ok(r.mapcheck) || (r.counts !== null && !r.counts.equal) || (ok(r.mapcheck) && r.mapcheck.verdict !== 'ok')) ||
-    results.some((r) => Object.values(r.spin).some((s) => !ok(s)))
+    results.some((r) => Object.values(r.spin).some((s) => !ok(s))) ||
+    mshvFailed(mshv)
 
   if (opts.json) {
     const doc = {
@@ -251,10 +291,12 @@ function main(): number {
       spin: { version: tools.version, reference: pml, note: spinNote, command: SPIN_COMMAND },
       results,
       targets,
+      mshvMovable: mshv,
     }
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
   } else {
     process.stdout.write(table(results, tools, spinNote, targets))
+    if (mshv.length > 0) process.stdout.write(`\n${mshvTable(mshv)}`)
   }
   return failed ? 1 : 0
 }

@@ -1,6 +1,5 @@
-import { raceDiagram } from '../traces/diagram.js'
-import { replaySteps } from '../traces/replay.js'
-import { paramsText, statsLine, verdictColour } from './format.js'
+import { renderTrace } from '../traces/render.js'
+import { metricText, paramsText, statsLine, verdictColour } from './format.js'
 import { runCheck, type CheckRequest } from './run.js'
 
 /** `mapcheck check`: exit 0 when every invariant holds within the bounds, 1 on a violation. */
@@ -21,11 +20,13 @@ export function checkCommand(req: CheckRequest & { json: boolean }): number {
       trace: firstTrace?.file ?? null,
       steps: firstTrace?.trace.steps.length ?? null,
       incomplete: exploration.incomplete,
-      violations: exploration.violations.map((v, i) => ({
-        invariant: v.invariant,
-        message: traces[i].trace.violation.message,
-        trace: traces[i].file,
-        steps: traces[i].trace.steps.length,
+      metrics: exploration.metrics,
+      violations: traces.map(({ trace, file }) => ({
+        invariant: trace.violation.invariant,
+        message: trace.violation.message,
+        ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
+        trace: file,
+        steps: trace.steps.length,
       })),
       stats: exploration.stats,
     }
@@ -36,22 +37,16 @@ export function checkCommand(req: CheckRequest & { json: boolean }): number {
       `${verdictColour(exploration.verdict)}  ${statsLine(exploration.stats)}`,
     ]
     if (exploration.incomplete) lines.push(`not exhaustive: ${exploration.incomplete}`)
+    for (const [id, r] of Object.entries(exploration.metrics)) lines.push(`metric ${id}: ${metricText(r)} over the terminal states`)
+    let last = ''
     for (const { trace, file } of traces) {
-      lines.push(`${verdictColour('VIOLATED')} ${trace.violation.invariant}: ${trace.violation.message}`)
-      lines.push(`  trace: ${trace.steps.length} steps${file ? `, written to ${file}` : ''}`)
+      // An outcome property's two runs share one VIOLATED line.
+      const { invariant, message, outcome } = trace.violation
+      if (invariant !== last) lines.push(`${verdictColour('VIOLATED')} ${invariant}: ${message}`)
+      last = invariant
+      lines.push(`  trace${outcome !== undefined ? ` of a run ending "${outcome}"` : ''}: ${trace.steps.length} steps${file ? `, written to ${file}` : ''}`)
     }
-    if (firstTrace) {
-      const r = replaySteps(instance.model, firstTrace.trace.init, firstTrace.trace.steps, firstTrace.trace.violation.invariant)
-      lines.push(
-        '',
-        raceDiagram({
-          title: `${instance.scenario} --variant ${instance.variant}  ${paramsText(instance.params)}`,
-          steps: r.steps,
-          threadNames: instance.model.threadNames,
-          violation: r.violations.find((v) => v.invariant === firstTrace.trace.violation.invariant) ?? null,
-        }),
-      )
-    }
+    if (firstTrace) lines.push('', renderTrace(firstTrace.trace))
     process.stdout.write(`${lines.join('\n')}\n`)
   }
   return exploration.verdict === 'violation' ? 1 : 0

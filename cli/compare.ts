@@ -1,7 +1,7 @@
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
 import { catalog, findScenario } from '../invariants/scenarios.js'
-import { paramsText, table, verdictColour } from './format.js'
+import { metricText, paramsText, table, verdictColour } from './format.js'
 import { runCheck } from './run.js'
 
 export interface VariantRow {
@@ -12,7 +12,7 @@ export interface VariantRow {
   readonly undecided: string[]
   readonly traces: Record<string, string>
   readonly steps: Record<string, number>
-  readonly metrics: Record<string, number>
+  readonly metrics: Record<string, { min: number; max: number }>
   readonly stats: object
 }
 
@@ -58,7 +58,7 @@ export function compareScenario(
       undecided: exploration.incomplete ? rest : [],
       traces: Object.fromEntries(traces.map((t) => [t.trace.violation.invariant, t.file ?? ''])),
       steps: Object.fromEntries(traces.map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
-      metrics: {},
+      metrics: { ...exploration.metrics },
       stats: exploration.stats,
     }
   })
@@ -68,7 +68,11 @@ export function compareScenario(
 export function comparisonTable(c: Comparison, label: (variant: string) => string = (v) => v): string {
   const cell = (row: VariantRow, id: string): string =>
     row.violated.includes(id) ? verdictColour(`VIOLATED (${row.steps[id]} steps)`) : row.holds.includes(id) ? verdictColour('holds') : verdictColour('undecided')
-  return table([['variant', ...c.invariants], ...c.variants.map((row) => [label(row.variant), ...c.invariants.map((id) => cell(row, id))])])
+  const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
+  return table([
+    ['variant', ...c.invariants, ...metrics],
+    ...c.variants.map((row) => [label(row.variant), ...c.invariants.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m]) : '-'))]),
+  ])
 }
 
 export function compareCommand(name: string, given: Record<string, string>, explore: ExploreOptions, json: boolean): number {

@@ -7,6 +7,9 @@ export function statsLine(s: Stats): string {
   return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)`
 }
 
+export const metricText = (r: { min: number; max: number }): string => (r.min === r.max ? `${fmt(r.min)}` : `${fmt(r.min)}..${fmt(r.max)}`)
+const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(3).replace(/0+$/, ''))
+
 export function paramsText(params: Readonly<Record<string, number>>): string {
   return Object.entries(params)
     .map(([k, v]) => `${k}=${v}`)

@@ -32,6 +32,8 @@ export interface CheckOutcome {
   readonly traces: readonly { readonly trace: Trace; readonly file: string | null }[]
 }
 
+const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'outcome'
+
 export function runCheck(req: CheckRequest): CheckOutcome {
   const instance = instantiate(req.scenario, req.variant, req.params ?? {})
   const progress = progressLine(req.progress ?? false)
@@ -41,13 +43,17 @@ export function runCheck(req: CheckRequest): CheckOutcome {
   } finally {
     progress.stop()
   }
-  const traces = exploration.violations.map((v, i) => {
+  // An outcome property's violation is two runs, one per outcome: each gets its own trace.
+  const runs = exploration.violations.flatMap((v) => (v.witness ? [v, v.witness] : [v]))
+  const traces = runs.map((v, i) => {
     const trace = recordTrace(instance, exploration, v)
     if (req.save === false) return { trace, file: null }
-    const file =
-      i === 0 && req.out
+    const suffix = v.outcome !== undefined ? `-${slug(v.outcome)}` : ''
+    const file = req.out
+      ? i === 0
         ? req.out
-        : join(req.traceDir ?? 'traces', `${instance.scenario}-${instance.variant}-${v.invariant}.json`)
+        : req.out.replace(/(\.json)?$/, `${suffix || `-${i}`}.json`)
+      : join(req.traceDir ?? 'traces', `${instance.scenario}-${instance.variant}-${v.invariant}${suffix}.json`)
     saveTrace(file, trace)
     return { trace, file }
   })

@@ -12,6 +12,8 @@ export function replayCommand(file: string, json: boolean): number {
     process.stdout.write(
       `${JSON.stringify({ trace: file, expected: trace.violation.invariant, reproduced: r.reproduced, violations: r.violations, steps: r.steps.length }, null, 2)}\n`,
     )
+  } else if (r.reproduced && trace.violation.outcome !== undefined) {
+    process.stdout.write(`reproduced: ${trace.violation.invariant}: this run ends with "${trace.violation.outcome}" (${trace.steps.length} steps)\n`)
   } else if (r.reproduced) {
     const v = r.violations.find((x) => x.invariant === trace.violation.invariant)!
     process.stdout.write(`reproduced: ${v.invariant} after step ${v.step} of ${trace.steps.length}: ${v.message}\n`)
@@ -22,7 +24,7 @@ export function replayCommand(file: string, json: boolean): number {
   } else {
     process.stdout.write(`not reproduced: the trace ran all ${trace.steps.length} steps without a violation\n`)
   }
-  return first ? 1 : 0
+  return first || r.reproduced ? 1 : 0
 }
 
 /** `mapcheck show`: the race diagram, or the trace as JSON with each step's text and changes. */

@@ -11,6 +11,26 @@ export interface Invariant<S> {
   check(s: S): string | null
 }
 
+/**
+ * A property of a whole exploration, not of one state: the outcome of a run,
+ * read off its terminal state, must not depend on the nondeterministic
+ * choices that led there (e.g. an ioctl's result must not depend on the
+ * host's allocation choices). Two terminal states with different outcomes
+ * break it, and both runs are reported.
+ */
+export interface OutcomeProperty<S> {
+  readonly id: string
+  readonly description: string
+  outcome(s: S): string
+}
+
+/** A number measured on every terminal state; an exploration reports its minimum and maximum. */
+export interface Metric<S> {
+  readonly id: string
+  readonly description: string
+  measure(s: S): number
+}
+
 /** How a step reads in a trace: the thread that took it, its label (the kernel function it mirrors) and the choice made. */
 export interface StepLabel {
   readonly thread: string
@@ -31,6 +51,9 @@ export interface Model<S, A> {
   /** Pure: `s` is immutable. */
   next(s: S, a: A): S
   readonly invariants: readonly Invariant<S>[]
+  /** Properties of the whole exploration, judged on terminal states. */
+  readonly outcomes?: readonly OutcomeProperty<S>[]
+  readonly metrics?: readonly Metric<S>[]
   fingerprint(s: S): Fingerprint
   describe(a: A, before: S, after: S): StepLabel
   /** Finished, not deadlocked (a state with no action that is not terminal is a `no-deadlock` violation). */

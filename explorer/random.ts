@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import type { Model } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
+import { OutcomeWatch } from './outcomes.js'
 import { actionsOf } from './path.js'
 import type { Exploration, Violation } from './result.js'
 import { deadlockMessage, NO_DEADLOCK } from './search.js'
@@ -40,6 +41,9 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
   let timedOut = false
   /** Once a run has failed, shrinking keeps only schedules that break this same invariant. */
   let target: string | null = null
+  // Outcome properties: each run's end state is observed; the run that first ends differently is the violation.
+  const watch = new OutcomeWatch(model)
+  const endings: { init: number; ks: number[] }[] = []
 
   interface Outcome {
     readonly invariant: string
@@ -62,6 +66,10 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
       const count = packed.expand(noop)
       if (count === 0) {
         if (!packed.terminal()) broken = NO_DEADLOCK
+        else if (record && watch.active) {
+          endings.push({ init, ks: ks.slice() })
+          watch.observe(packed.decode(packed.cur), endings.length - 1)
+        }
         break
       }
       const pick = schedule[step - 1] % count
@@ -117,6 +125,16 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
     const out = simulate(details.counterexample[0], false)
     if (out) violations.push(toViolation(model, out.init, out.ks, out.invariant))
   }
+  for (const [i, b] of watch.broken) {
+    const id = model.outcomes![i].id
+    const message = watch.message(i)
+    const run = (key: number, outcome: string): Violation<A> => ({
+      ...toViolation(model, endings[key].init, endings[key].ks, id),
+      message,
+      outcome,
+    })
+    violations.push({ ...run(b.second, b.secondOutcome), witness: run(b.first, b.firstOutcome) })
+  }
   const seconds = (performance.now() - started) / 1000
   return {
     verdict: violations.length > 0 ? 'violation' : 'incomplete',
@@ -127,6 +145,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
         : `random: ${details.numRuns} runs of at most ${runLength} steps${timedOut ? ` (max-seconds ${options.maxSeconds} reached)` : ''}, not exhaustive`,
     mode: 'random',
     seed,
+    metrics: { ...watch.metrics },
     path: details.counterexamplePath ?? null,
     stats: {
       states: store.size,

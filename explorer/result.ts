@@ -9,6 +9,15 @@ export interface Violation<A> {
   readonly message: string
   readonly init: number
   readonly actions: readonly A[]
+  /** For an outcome property: the outcome this run ends with, and the other run, which ends differently. */
+  readonly outcome?: string
+  readonly witness?: Violation<A>
+}
+
+/** A metric's range over the terminal states explored. */
+export interface MetricRange {
+  readonly min: number
+  readonly max: number
 }
 
 export interface Stats {
@@ -33,6 +42,8 @@ export interface Exploration<A> {
   readonly mode: Mode
   /** Random mode: the seed that replays this run. */
   readonly seed: number | null
+  /** Each metric's range over the terminal states reached (absent when none was). */
+  readonly metrics: Readonly<Record<string, MetricRange>>
 }
 
 /** Progress of a running search, for a progress line. */

@@ -1,6 +1,7 @@
 import type { Model, PackedModel } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
+import { OutcomeWatch } from './outcomes.js'
 import { actionPath } from './path.js'
 import type { Exploration, Mode, Violation } from './result.js'
 import { StateStore } from './state-store.js'
@@ -18,6 +19,7 @@ export class Search<S, A> {
   /** Invariant index -> stored state that first broke it; `deadlock` for no-deadlock. */
   private readonly broken = new Map<number, number>()
   private deadlock = -1
+  private readonly watch: OutcomeWatch<S>
   transitions = 0
   maxDepth = 0
   incomplete: string | null = null
@@ -34,6 +36,7 @@ export class Search<S, A> {
     this.packed = packedOf(model)
     this.store = new StateStore(this.packed.stateBytes, { trackDepth })
     this.invariantCount = model.invariants.length
+    this.watch = new OutcomeWatch(model)
     this.limits = {
       maxDepth: options.maxDepth ?? DEFAULT_BOUNDS.maxDepth,
       maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates,
@@ -48,14 +51,18 @@ export class Search<S, A> {
     }
   }
 
-  /** `packed.cur`, stored as `idx`, has no enabled action. */
+  /** `packed.cur`, stored as `idx`, has no enabled action: a deadlock, or a terminal state whose outcome and metrics are watched. */
   noActions(idx: number): void {
-    if (this.deadlock < 0 && !this.packed.terminal()) this.deadlock = idx
+    if (!this.packed.terminal()) {
+      if (this.deadlock < 0) this.deadlock = idx
+    } else if (this.watch.active) {
+      this.watch.observe(this.packed.decode(this.packed.cur), idx)
+    }
   }
 
   /** True when the search must stop: a violation (unless all are wanted) or a bound. */
   shouldStop(queue: number, depth: number): boolean {
-    if (!this.options.allViolations && (this.broken.size > 0 || this.deadlock >= 0)) return true
+    if (!this.options.allViolations && (this.broken.size > 0 || this.deadlock >= 0 || this.watch.broken.size > 0)) return true
     if (this.store.size >= this.limits.maxStates || this.store.full) {
       this.incomplete = `max-states ${this.limits.maxStates} reached`
       return true
@@ -96,12 +103,19 @@ export class Search<S, A> {
     if (this.deadlock >= 0) {
       violations.push(this.violationAt(this.deadlock, NO_DEADLOCK, (s) => deadlockMessage(this.model, s)))
     }
+    for (const [i, b] of this.watch.broken) {
+      const p = this.model.outcomes![i]
+      const message = this.watch.message(i)
+      const witness = { ...this.violationAt(b.first, p.id, () => message), outcome: b.firstOutcome }
+      violations.push({ ...this.violationAt(b.second, p.id, () => message), outcome: b.secondOutcome, witness })
+    }
     return {
       verdict: violations.length > 0 ? 'violation' : this.incomplete ? 'incomplete' : 'ok',
       violations,
       incomplete: this.incomplete,
       mode,
       seed: null,
+      metrics: { ...this.watch.metrics },
       stats: {
         states: this.store.size,
         transitions: this.transitions,

@@ -18,6 +18,8 @@ export interface DiagramInput {
   /** Thread names in model order, to map `threads[i]` paths. */
   readonly threadNames: readonly string[]
   readonly violation: { readonly invariant: string; readonly message: string; readonly step: number } | null
+  /** For one run of an outcome property's violation: the outcome this run ends with. */
+  readonly outcome?: { readonly invariant: string; readonly outcome: string; readonly message: string }
 }
 
 export function raceDiagram(input: DiagramInput): string {
@@ -39,7 +41,10 @@ export function raceDiagram(input: DiagramInput): string {
     }
   }
   lines.push('')
-  if (input.violation) {
+  if (input.outcome) {
+    lines.push(...wrap(`ENDS WITH "${input.outcome.outcome}" (${input.outcome.invariant}):`, DIAGRAM_WIDTH))
+    lines.push(...wrap(input.outcome.message, DIAGRAM_WIDTH - 2).map((l) => `  ${l}`))
+  } else if (input.violation) {
     const at = input.violation.step === 0 ? 'in the initial state' : `after step ${input.violation.step}`
     lines.push(...wrap(`VIOLATED ${input.violation.invariant} ${at}:`, DIAGRAM_WIDTH))
     lines.push(...wrap(input.violation.message, DIAGRAM_WIDTH - 2).map((l) => `  ${l}`))

@@ -35,7 +35,14 @@ export const traceSchema = z
       .strict(),
     init: z.number().int().nonnegative(),
     steps: z.array(traceStep),
-    violation: z.object({ invariant: z.string().min(1), message: z.string() }).strict(),
+    violation: z
+      .object({
+        invariant: z.string().min(1),
+        message: z.string(),
+        /** For an outcome property (e.g. ioctl-outcome-deterministic): the outcome this run ends with. */
+        outcome: z.string().optional(),
+      })
+      .strict(),
   })
   .strict()
 

@@ -14,10 +14,11 @@ export function minimizeSteps<S, A>(
   init: number,
   steps: readonly TraceStep[],
   invariant: string,
+  outcome?: string,
 ): TraceStep[] {
   const reproduces = (candidate: readonly TraceStep[]): TraceStep[] | null => {
     try {
-      const r = replaySteps(model, init, candidate, invariant)
+      const r = replaySteps(model, init, candidate, invariant, outcome)
       return r.reproduced ? candidate.slice(0, r.steps.length) : null
     } catch (e) {
       if (e instanceof StepNotEnabled) return null

@@ -8,7 +8,9 @@ import { replaySteps } from './replay.js'
 /**
  * A violation found by the explorer as a trace file's content. BFS paths are
  * already shortest; DFS and random ones are minimized by delta debugging.
- * The message is the one the minimized trace ends with.
+ * The message is the one the minimized trace ends with. An outcome
+ * property's violation is two runs: record each (the violation and its
+ * `witness`) as its own trace.
  */
 export function recordTrace(
   inst: Instance,
@@ -23,10 +25,12 @@ export function recordTrace(
     s = after
     return { thread, label, choice }
   })
-  if (exploration.mode !== 'bfs') steps = minimizeSteps(model, violation.init, steps, violation.invariant)
-  const replay = replaySteps(model, violation.init, steps, violation.invariant)
-  const seen = replay.violations.find((v) => v.invariant === violation.invariant)
-  if (!seen) throw new Error(`recordTrace: the trace does not reproduce ${violation.invariant}`)
+  const { invariant, outcome } = violation
+  if (exploration.mode !== 'bfs') steps = minimizeSteps(model, violation.init, steps, invariant, outcome)
+  const replay = replaySteps(model, violation.init, steps, invariant, outcome)
+  if (!replay.reproduced) throw new Error(`recordTrace: the trace does not reproduce ${invariant}`)
+  // An outcome property's message is the exploration's (it compares runs); an invariant's is the state's.
+  const message = outcome !== undefined ? violation.message : replay.violations.find((v) => v.invariant === invariant)!.message
   return {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,
@@ -37,6 +41,6 @@ export function recordTrace(
     search: { mode: exploration.mode, seed: exploration.seed, path: exploration.path ?? null },
     init: violation.init,
     steps: replay.steps.map((r) => ({ thread: r.label.thread, label: r.label.label, choice: r.label.choice, text: r.label.text })),
-    violation: { invariant: seen.invariant, message: seen.message },
+    violation: outcome !== undefined ? { invariant, message, outcome } : { invariant, message },
   }
 }

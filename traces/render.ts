@@ -9,10 +9,12 @@ export function renderTrace(trace: Trace): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')
   const seen = r.violations.find((v) => v.invariant === trace.violation.invariant) ?? r.violations[0] ?? null
+  const { invariant, outcome, message } = trace.violation
   return raceDiagram({
     title: `${trace.scenario} --variant ${trace.variant}  ${params}  (${trace.search.mode}${trace.search.seed !== null ? `, seed ${trace.search.seed}` : ''}, ${trace.steps.length} steps)`,
     steps: r.steps,
     threadNames: r.instance.model.threadNames,
     violation: seen,
+    outcome: outcome !== undefined && r.reproduced ? { invariant, outcome, message } : undefined,
   })
 }

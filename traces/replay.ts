@@ -24,8 +24,10 @@ export interface Replay<S> {
   readonly steps: readonly ReplayedStep<S>[]
   /** The first violation of each invariant seen, in order. */
   readonly violations: readonly SeenViolation[]
-  /** Did `expect` break? (Replay stops at that step.) */
+  /** Did `expect` break? (Replay stops at that step.) For an outcome property: did the run end, terminal, with the expected outcome? */
   readonly reproduced: boolean
+  /** When the replay ends in a terminal state: each outcome property's outcome there. */
+  readonly outcomes: Readonly<Record<string, string>>
 }
 
 /** A step of the trace that the model does not offer where the trace says it should. */
@@ -37,7 +39,13 @@ export class StepNotEnabled extends BadInput {}
  * Stops at the step where `expect` breaks. A step the model does not offer
  * is a `StepNotEnabled` naming the step, the thread and where it is.
  */
-export function replaySteps<S, A>(model: Model<S, A>, init: number, steps: readonly TraceStep[], expect?: string): Replay<S> {
+export function replaySteps<S, A>(
+  model: Model<S, A>,
+  init: number,
+  steps: readonly TraceStep[],
+  expect?: string,
+  expectOutcome?: string,
+): Replay<S> {
   const inits = model.initialStates()
   if (init >= inits.length) throw new BadInput(`initial state ${init} does not exist (the model has ${inits.length})`)
   let s = inits[init]
@@ -74,10 +82,15 @@ export function replaySteps<S, A>(model: Model<S, A>, init: number, steps: reado
     s = found.after
     done = checkAll(s, i + 1)
   }
-  if (!done && model.actions(s).length === 0 && !(model.terminal?.(s) ?? false)) {
+  const ended = !done && model.actions(s).length === 0
+  const terminal = model.terminal?.(s) ?? false
+  if (ended && !terminal) {
     seen.set(NO_DEADLOCK, { invariant: NO_DEADLOCK, message: deadlockMessage(model, s), step: out.length })
   }
-  return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced: expect !== undefined && seen.has(expect) }
+  const outcomes: Record<string, string> = ended && terminal ? Object.fromEntries((model.outcomes ?? []).map((p) => [p.id, p.outcome(s)])) : {}
+  const isOutcome = (model.outcomes ?? []).some((p) => p.id === expect)
+  const reproduced = expect !== undefined && (isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))
+  return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced, outcomes }
 }
 
 /** The model a trace was recorded on; a foreign model hash is bad input. */
@@ -93,5 +106,5 @@ export function openTrace(trace: Trace): Instance {
 
 export function replayTrace(trace: Trace): Replay<unknown> & { instance: Instance } {
   const instance = openTrace(trace)
-  return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant) }
+  return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant, trace.violation.outcome) }
 }

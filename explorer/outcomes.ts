@@ -1,0 +1,52 @@
+import type { Model } from './model.js'
+import type { MetricRange } from './result.js'
+
+/**
+ * Watches terminal states for the exploration-wide properties: the first
+ * terminal state seen with each outcome (two outcomes break the property),
+ * and each metric's range. States are identified by an opaque key (a store
+ * index, or a random run's number) so BFS, DFS and random share this.
+ */
+export class OutcomeWatch<S> {
+  /** Property index -> outcome -> key of the first terminal state with it. */
+  private readonly seen: Map<string, number>[]
+  readonly broken = new Map<number, { first: number; firstOutcome: string; second: number; secondOutcome: string }>()
+  readonly metrics: Record<string, MetricRange> = {}
+
+  constructor(private readonly model: Model<S, unknown>) {
+    this.seen = (model.outcomes ?? []).map(() => new Map())
+  }
+
+  /** Anything to watch? (Terminal states are decoded only then.) */
+  get active(): boolean {
+    return (this.model.outcomes?.length ?? 0) + (this.model.metrics?.length ?? 0) > 0
+  }
+
+  /** A terminal state `s`, known by `key`. Returns true when a property has just broken. */
+  observe(s: S, key: number): boolean {
+    let broke = false
+    ;(this.model.outcomes ?? []).forEach((p, i) => {
+      const outcome = p.outcome(s)
+      const seen = this.seen[i]
+      if (!seen.has(outcome)) {
+        if (seen.size > 0 && !this.broken.has(i)) {
+          const [firstOutcome, first] = seen.entries().next().value as [string, number]
+          this.broken.set(i, { first, firstOutcome, second: key, secondOutcome: outcome })
+          broke = true
+        }
+        seen.set(outcome, key)
+      }
+    })
+    for (const m of this.model.metrics ?? []) {
+      const v = m.measure(s)
+      const r = this.metrics[m.id]
+      this.metrics[m.id] = r ? { min: Math.min(r.min, v), max: Math.max(r.max, v) } : { min: v, max: v }
+    }
+    return broke
+  }
+
+  message(i: number): string {
+    const b = this.broken.get(i)!
+    return `the same input ends in "${b.firstOutcome}" on one run and "${b.secondOutcome}" on another: the result depends on the nondeterministic choices`
+  }
+}
