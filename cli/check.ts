@@ -37,7 +37,7 @@ export function checkCommand(req: CheckRequest & { json: boolean }): number {
       `${verdictColour(exploration.verdict)}  ${statsLine(exploration.stats)}`,
     ]
     if (exploration.incomplete) lines.push(`not exhaustive: ${exploration.incomplete}`)
-    for (const [id, r] of Object.entries(exploration.metrics)) lines.push(`metric ${id}: ${metricText(r)} over the terminal states`)
+    for (const [id, r] of Object.entries(exploration.metrics)) lines.push(`metric ${id}: ${metricText(r, instance.model.metrics?.find((m) => m.id === id)?.unit)} over the terminal states`)
     let last = ''
     for (const { trace, file } of traces) {
       // An outcome property's two runs share one VIOLATED line.

@@ -20,6 +20,8 @@ export interface Comparison {
   readonly scenario: string
   readonly params: Record<string, number>
   readonly invariants: string[]
+  /** Metric id -> its unit, for display. */
+  readonly units: Record<string, 'share' | 'count' | undefined>
   readonly variants: VariantRow[]
 }
 
@@ -37,6 +39,7 @@ export function compareScenario(
   const entry = findScenario(name)
   let params: Record<string, number> = {}
   let invariants: string[] = []
+  let units: Record<string, 'share' | 'count' | undefined> = {}
   const variants = entry.scenario.variants.map(({ name: variant }): VariantRow => {
     const { instance, exploration, traces } = runCheck({
       scenario: name,
@@ -46,9 +49,10 @@ export function compareScenario(
       traceDir,
     })
     params = { ...instance.params }
-    const ids = [...instance.model.invariants.map((i) => i.id), NO_DEADLOCK]
+    units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
+    const ids = [...instance.model.invariants.map((i) => i.id), ...(instance.model.outcomes ?? []).map((o) => o.id), NO_DEADLOCK]
     invariants = ids
-    const violated = exploration.violations.map((v) => v.invariant)
+    const violated = [...new Set(exploration.violations.map((v) => v.invariant))]
     const rest = ids.filter((id) => !violated.includes(id))
     return {
       variant,
@@ -56,13 +60,14 @@ export function compareScenario(
       violated,
       holds: exploration.incomplete ? [] : rest,
       undecided: exploration.incomplete ? rest : [],
-      traces: Object.fromEntries(traces.map((t) => [t.trace.violation.invariant, t.file ?? ''])),
-      steps: Object.fromEntries(traces.map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
+      // The first trace of each broken property (an outcome property's other run is beside it).
+      traces: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.file ?? ''])),
+      steps: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
       metrics: { ...exploration.metrics },
       stats: exploration.stats,
     }
   })
-  return { scenario: name, params, invariants, variants }
+  return { scenario: name, params, invariants, units, variants }
 }
 
 export function comparisonTable(c: Comparison, label: (variant: string) => string = (v) => v): string {
@@ -71,7 +76,7 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
   const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
   return table([
     ['variant', ...c.invariants, ...metrics],
-    ...c.variants.map((row) => [label(row.variant), ...c.invariants.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m]) : '-'))]),
+    ...c.variants.map((row) => [label(row.variant), ...c.invariants.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m], c.units[m]) : '-'))]),
   ])
 }
 

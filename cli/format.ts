@@ -7,8 +7,11 @@ export function statsLine(s: Stats): string {
   return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)`
 }
 
-export const metricText = (r: { min: number; max: number }): string => (r.min === r.max ? `${fmt(r.min)}` : `${fmt(r.min)}..${fmt(r.max)}`)
-const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(3).replace(/0+$/, ''))
+/** A metric's range: `min..max` (or one value), a share as a percentage. */
+export const metricText = (r: { min: number; max: number }, unit?: 'share' | 'count'): string => {
+  const fmt = (x: number): string => (unit === 'share' ? `${Math.round(x * 1000) / 10}%` : Number.isInteger(x) ? String(x) : x.toFixed(3))
+  return r.min === r.max ? fmt(r.min) : `${fmt(r.min)}..${fmt(r.max)}`
+}
 
 export function paramsText(params: Readonly<Record<string, number>>): string {
   return Object.entries(params)

@@ -21,6 +21,8 @@ export interface Invariant<S> {
 export interface OutcomeProperty<S> {
   readonly id: string
   readonly description: string
+  /** The input the run was for (outcomes are compared per input); one input when absent. */
+  input?(s: S): string
   outcome(s: S): string
 }
 
@@ -28,6 +30,8 @@ export interface OutcomeProperty<S> {
 export interface Metric<S> {
   readonly id: string
   readonly description: string
+  /** A share in 0..1 is shown as a percentage. */
+  readonly unit?: 'share' | 'count'
   measure(s: S): number
 }
 

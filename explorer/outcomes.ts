@@ -8,8 +8,8 @@ import type { MetricRange } from './result.js'
  * index, or a random run's number) so BFS, DFS and random share this.
  */
 export class OutcomeWatch<S> {
-  /** Property index -> outcome -> key of the first terminal state with it. */
-  private readonly seen: Map<string, number>[]
+  /** Property index -> input -> outcome -> key of the first terminal state with it. */
+  private readonly seen: Map<string, Map<string, number>>[]
   readonly broken = new Map<number, { first: number; firstOutcome: string; second: number; secondOutcome: string }>()
   readonly metrics: Record<string, MetricRange> = {}
 
@@ -27,7 +27,10 @@ export class OutcomeWatch<S> {
     let broke = false
     ;(this.model.outcomes ?? []).forEach((p, i) => {
       const outcome = p.outcome(s)
-      const seen = this.seen[i]
+      const input = p.input?.(s) ?? ''
+      const byInput = this.seen[i]
+      if (!byInput.has(input)) byInput.set(input, new Map())
+      const seen = byInput.get(input)!
       if (!seen.has(outcome)) {
         if (seen.size > 0 && !this.broken.has(i)) {
           const [firstOutcome, first] = seen.entries().next().value as [string, number]
@@ -47,6 +50,21 @@ export class OutcomeWatch<S> {
 
   message(i: number): string {
     const b = this.broken.get(i)!
-    return `the same input ends in "${b.firstOutcome}" on one run and "${b.secondOutcome}" on another: the result depends on the nondeterministic choices`
+    const input = this.inputOf(i, b.first)
+    return `the same input${input ? ` (${input})` : ''} ends in "${b.firstOutcome}" on one run and "${b.secondOutcome}" on another: the result depends on the nondeterministic choices`
+  }
+
+  /** Property id -> input -> the outcomes seen for it, in the order first seen. */
+  get outcomes(): Record<string, Record<string, string[]>> {
+    const out: Record<string, Record<string, string[]>> = {}
+    ;(this.model.outcomes ?? []).forEach((p, i) => {
+      out[p.id] = Object.fromEntries([...this.seen[i]].map(([input, m]) => [input, [...m.keys()]]))
+    })
+    return out
+  }
+
+  private inputOf(i: number, key: number): string {
+    for (const [input, m] of this.seen[i]) for (const k of m.values()) if (k === key) return input
+    return ''
   }
 }

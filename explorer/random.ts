@@ -146,6 +146,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
     mode: 'random',
     seed,
     metrics: { ...watch.metrics },
+    outcomes: watch.outcomes,
     path: details.counterexamplePath ?? null,
     stats: {
       states: store.size,

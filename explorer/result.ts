@@ -44,6 +44,8 @@ export interface Exploration<A> {
   readonly seed: number | null
   /** Each metric's range over the terminal states reached (absent when none was). */
   readonly metrics: Readonly<Record<string, MetricRange>>
+  /** Each outcome property's outcomes seen, per input. */
+  readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
 }
 
 /** Progress of a running search, for a progress line. */

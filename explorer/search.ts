@@ -116,6 +116,7 @@ export class Search<S, A> {
       mode,
       seed: null,
       metrics: { ...this.watch.metrics },
+      outcomes: this.watch.outcomes,
       stats: {
         states: this.store.size,
         transitions: this.transitions,

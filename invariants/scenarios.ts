@@ -5,12 +5,16 @@
  */
 import { createHash } from 'node:crypto'
 import { BadInput } from '../explorer/errors.js'
-import type { Invariant } from '../explorer/model.js'
+import type { Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
 import { compile, type CompiledModel } from '../model/compile.js'
 import type { State } from '../model/process.js'
 import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
 import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
 import { mshvMovable, movableLayout } from '../model/scenarios/mshv-movable.js'
+import { mshvPinned, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv-pinned.js'
+import { REGION_MOVABLE } from '../model/primitives/region.js'
+import { hugeCoverage } from './huge-coverage.js'
+import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
 import {
   hugeMappingAligned,
@@ -26,6 +30,9 @@ export interface CatalogEntry<W = any> {
   readonly scenario: Scenario<any>
   /** The invariants checked on every state (no-deadlock is always checked by the engine). */
   readonly invariants: (params: Params, variant: string) => readonly Invariant<State<W>>[]
+  /** Properties of the whole exploration, judged on terminal states. */
+  readonly outcomes?: (params: Params, variant: string) => readonly OutcomeProperty<State<W>>[]
+  readonly metrics?: (params: Params, variant: string) => readonly Metric<State<W>>[]
 }
 
 export const catalog: readonly CatalogEntry[] = [
@@ -46,6 +53,17 @@ export const catalog: readonly CatalogEntry[] = [
         noSleepInAtomic(thread),
       ]
     },
+  },
+  {
+    scenario: mshvPinned,
+    invariants: (p) => [hugeMappingAligned(pinnedLayout(p)), mappingWithinFolio(pinnedLayout(p))],
+    outcomes: () => [
+      ioctlOutcomeDeterministic<State<any>>(
+        (w) => (w.regionKind === REGION_MOVABLE ? 'movable region' : 'pinned region'),
+        (w) => OUTCOME_NAMES[w.ioctl as number],
+      ),
+    ],
+    metrics: (p) => [hugeCoverage(pinnedLayout(p))],
   },
 ]
 
@@ -75,7 +93,11 @@ export function instantiate(
   const entry = findScenario(name)
   const v = resolveVariant(entry.scenario, variant)
   const params = resolveParams(entry.scenario, given)
-  const model = compile(`${name}/${v}`, entry.scenario.build(params, v), entry.invariants(params, v))
+  const model = compile(`${name}/${v}`, entry.scenario.build(params, v), {
+    invariants: entry.invariants(params, v),
+    outcomes: entry.outcomes?.(params, v),
+    metrics: entry.metrics?.(params, v),
+  })
   const hash = createHash('sha256')
     .update(JSON.stringify({ scenario: name, variant: v, params, structure: model.structure }))
     .digest('hex')

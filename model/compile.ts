@@ -7,7 +7,7 @@
  */
 import { produce } from 'immer'
 import { ModelError } from '../explorer/errors.js'
-import type { Cells, Invariant, Model, PackedModel, StepLabel } from '../explorer/model.js'
+import type { Cells, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepLabel } from '../explorer/model.js'
 import type { ProcessAction, Program, State, Step, ThreadState } from './process.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
@@ -30,11 +30,18 @@ interface ThreadLayout {
   readonly base: number
 }
 
+export interface Properties<S> {
+  readonly invariants: readonly Invariant<S>[]
+  readonly outcomes?: readonly OutcomeProperty<S>[]
+  readonly metrics?: readonly Metric<S>[]
+}
+
 export function compile<G extends Fields>(
   name: string,
   program: Program<G>,
-  invariants: readonly Invariant<State<ValueOf<G>>>[],
+  properties: readonly Invariant<State<ValueOf<G>>>[] | Properties<State<ValueOf<G>>>,
 ): CompiledModel<ValueOf<G>> {
+  const { invariants, outcomes = [], metrics = [] } = 'invariants' in properties ? properties : { invariants: properties }
   type W = ValueOf<G>
   const globals = struct(program.globals)
   let offset = sizeOf(globals)
@@ -234,6 +241,8 @@ export function compile<G extends Fields>(
     globals: program.globals,
     threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
     invariants: invariants.map((i) => i.id),
+    outcomes: outcomes.map((o) => o.id),
+    metrics: metrics.map((m) => m.id),
   })
 
   return {
@@ -244,6 +253,8 @@ export function compile<G extends Fields>(
     actions,
     next,
     invariants,
+    outcomes,
+    metrics,
     fingerprint: (s) => {
       const b = new Uint16Array(stateBytes)
       encodeState(s, b)

@@ -1,0 +1,187 @@
+/**
+ * Creating an MSHV region and mapping it into the guest, as argued in seed
+ * 000 ("[PATCH] mshv: Align huge page stride with guest mapping").
+ *
+ * The VMM's ioctl (MSHV_GET_GUEST_MEMORY / mshv_map_user_memory) creates a
+ * region at (userspace_addr, guest_pfn, size). A pinned region is populated
+ * first, without looking at the gfn: mshv_prepare_pinned_region ->
+ * mshv_region_pin -> pin_user_pages_fast, where the host picks, for every
+ * huge-aligned uaddr block wholly inside the range, a THP or small pages.
+ * Then mshv_region_map -> mshv_chunk_stride -> HVCALL_MAP_GPA_PAGES; with
+ * HV_MAP_GPA_LARGE_PAGE the hypervisor is given one pfn per large page, so a
+ * pfn that is not huge-aligned fails the call, and the ioctl with it. A
+ * movable region instead gets every gfn remapped with HV_MAP_GPA_NO_ACCESS
+ * (the same patch), which sends no pfn at all.
+ *
+ * The region kind is the run's input, chosen first, so one exploration
+ * judges both kinds; the host's allocation choices come after it, and
+ * `ioctl-outcome-deterministic` requires the ioctl's result not to depend on
+ * them. Scaled down: a huge page is 2^H small pages.
+ */
+import { BadInput } from '../../explorer/errors.js'
+import { remapPages, type StridePolicy } from '../drivers/mshv-regions.js'
+import { initMemory, memoryFields, type Memory } from '../primitives/folio.js'
+import { faultHuge, faultSmall, hostPageTableFields, thpEligible, type HostPageTable } from '../primitives/host-page-table.js'
+import { blockInVma, layout, type Layout } from '../primitives/layout.js'
+import { REGION_MOVABLE, REGION_PINNED, regionFields, type Region } from '../primitives/region.js'
+import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS, mapGpaPages, slatFields, unmapGpaPages, type Leaf } from '../primitives/slat.js'
+import { process } from '../process.js'
+import type { Params, Scenario } from '../scenario.js'
+import { u8, type ValueOf } from '../schema.js'
+
+export type PinnedVariant = 'as-posted' | 'pfn-aligned-stride' | 'reject-misaligned'
+
+export const IOCTL_PENDING = 0
+export const IOCTL_OK = 1
+/** Rejected up front (-EINVAL) by reject-misaligned. */
+export const IOCTL_REJECTED = 2
+/** HVCALL_MAP_GPA_PAGES failed: the ioctl fails. */
+export const IOCTL_MAP_FAILED = 3
+export const OUTCOME_NAMES = ['pending', 'ok', 'rejected (-EINVAL)', 'map hypercall failed'] as const
+
+function globals(l: Layout, frames: number) {
+  return {
+    ...memoryFields(frames),
+    ...hostPageTableFields(l),
+    ...slatFields(l),
+    ...regionFields(l),
+    /** The ioctl's result. */
+    ioctl: u8(IOCTL_MAP_FAILED),
+  }
+}
+type G = ReturnType<typeof globals>
+export type PinnedWorld = ValueOf<G>
+type W = PinnedWorld & Memory & HostPageTable & Region
+
+/** Is the region misaligned (userspace_addr and guest_pfn differ modulo the huge size)? */
+export const misaligned = (l: Layout): boolean => (l.startUaddr - l.startGfn) % l.HP !== 0
+
+/**
+ * reject-misaligned's rule, the threshold seed 000 suggests: a misaligned
+ * region is refused when it could hold a huge page, i.e. when some
+ * huge-aligned uaddr block lies wholly inside it; smaller regions (below one
+ * huge page, or below two when the alignment prevents one) are let through.
+ */
+export const canHoldHugePage = (l: Layout): boolean => Array.from({ length: l.blocks }, (_, b) => blockInVma(l, b)).some(Boolean)
+
+/** The eligible blocks among the first `upTo` pages: aligned, inside the VMA and range, nothing mapped yet. */
+function eligible(l: Layout, w: W, upTo: number): number[] {
+  const out: number[] = []
+  for (let b = 0; b < l.blocks; b++) {
+    const first = (l.startUaddr & ~(l.HP - 1)) + b * l.HP - l.startUaddr
+    if (first + l.HP <= upTo && thpEligible(l, w, b)) out.push(b)
+  }
+  return out
+}
+
+/** Faults pages [0, upTo): the blocks picked by `choice`'s bits get a THP, the rest small pages. */
+function populate(l: Layout, w: W, upTo: number, choice: number): void {
+  eligible(l, w, upTo).forEach((b, k) => {
+    if ((choice >> k) & 1) faultHuge(l, w, w, b)
+  })
+  for (let i = 0; i < upTo; i++) faultSmall(w, w, i)
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`
+
+function vmm(l: Layout, variant: PinnedVariant, populated: number) {
+  const stride: StridePolicy = { pfnAlignedStride: variant === 'pfn-aligned-stride' }
+  const fail = (w: W, result: number): string => {
+    w.ioctl = result
+    return 'done'
+  }
+  return process<W, Record<string, never>>({
+    name: 'vmm',
+    locals: {},
+    start: populated > 0 ? 'vmm_populates' : 'mshv_map_user_memory',
+    steps: {
+      /** The VMM touched part of its memory before the ioctl (the host chose THP or small pages then). */
+      vmm_populates: {
+        choices: (w) => 1 << eligible(l, w, populated).length,
+        run(w, _me, choice) {
+          populate(l, w, populated, choice)
+          return 'mshv_map_user_memory'
+        },
+        text: (w, _me, choice) => `VMM touches uaddr ${hex(l.startUaddr)}..${hex(l.startUaddr + populated - 1)}${choice ? ' (THP)' : ''}`,
+      },
+      /** The ioctl; its input is the region kind (pinned, or movable when unpinned memory is enabled). */
+      mshv_map_user_memory: {
+        choices: () => 2,
+        run(w, _me, movable) {
+          w.regionKind = movable ? REGION_MOVABLE : REGION_PINNED
+          if (variant === 'reject-misaligned' && misaligned(l) && canHoldHugePage(l)) return fail(w, IOCTL_REJECTED)
+          return movable ? 'mshv_region_movable_init' : 'mshv_region_pin'
+        },
+        text: (_w, _me, movable) =>
+          `mshv_map_user_memory(uaddr ${hex(l.startUaddr)}, gfn ${hex(l.startGfn)}, ${l.N} pages, ${movable ? 'movable' : 'pinned'})` +
+          (variant === 'reject-misaligned' && misaligned(l) && canHoldHugePage(l) ? ' = -EINVAL' : ''),
+      },
+      /** pin_user_pages_fast(): the host's choice, per eligible block, of a THP or small pages. */
+      mshv_region_pin: {
+        choices: (w) => 1 << eligible(l, w, l.N).length,
+        run(w, _me, choice) {
+          populate(l, w, l.N, choice)
+          for (let i = 0; i < l.N; i++) w.pages[i] = w.pte[i]
+          return 'mshv_region_map'
+        },
+        text: (w, _me, choice) => {
+          const thp = eligible(l, w, l.N).filter((_, k) => (choice >> k) & 1)
+          return `pin_user_pages_fast(${l.N} pages)${thp.length ? `: THP at uaddr ${thp.map((b) => hex((l.startUaddr & ~(l.HP - 1)) + b * l.HP)).join(', ')}` : ''}`
+        },
+      },
+      mshv_region_map: {
+        run(w) {
+          if (remapPages(l, w, stride, 0, 0, l.N) === HV_STATUS_SUCCESS) return fail(w, IOCTL_OK)
+          // errout: mshv_region_destroy() unmaps what was mapped and unpins the pages.
+          unmapGpaPages(w.slat as Leaf[], 0, l.N)
+          return fail(w, IOCTL_MAP_FAILED)
+        },
+        text: () => `mshv_region_map(gfn ${hex(l.startGfn)}, ${l.N} pages)`,
+      },
+      /** The movable path: mshv_region_remap_pages(region, HV_MAP_GPA_NO_ACCESS, 0, nr_pages) before any page exists. */
+      mshv_region_movable_init: {
+        run(w) {
+          const ret = mapGpaPages(l, w.slat as Leaf[], 0, l.N, HV_MAP_GPA_NO_ACCESS, () => 0)
+          return fail(w, ret === HV_STATUS_SUCCESS ? IOCTL_OK : IOCTL_MAP_FAILED)
+        },
+        text: () => `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn)}, ${l.N} pages)`,
+      },
+    },
+  })
+}
+
+export const mshvPinned: Scenario<G> = {
+  name: 'mshv-pinned',
+  title: 'MSHV region creation and the huge-page stride (seed 000)',
+  description:
+    'MSHV_GET_GUEST_MEMORY for a pinned region (pin_user_pages_fast, then mshv_region_map through mshv_chunk_stride) and for a movable one (NO_ACCESS remap): does the ioctl\'s result depend on whether the host picked THPs, and how much of the guest gets huge mappings?',
+  params: [
+    { name: 'H', default: 1, min: 1, max: 3, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
+    { name: 'pages', default: 4, min: 1, max: 32, description: 'region size in small pages' },
+    { name: 'uaddr_offset', default: 1, min: 0, max: 7, description: 'userspace_addr modulo 2^H (in small pages)' },
+    { name: 'gfn_offset', default: 0, min: 0, max: 7, description: 'guest_pfn modulo 2^H' },
+    { name: 'populated', default: 0, min: 0, max: 32, description: 'leading pages the VMM touched before the ioctl' },
+  ],
+  variants: [
+    { name: 'as-posted', description: 'mshv_chunk_stride: huge folio, gfn and page count huge-aligned' },
+    { name: 'pfn-aligned-stride', description: 'seed 000\'s fix (what later kernels carry): also IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD)' },
+    { name: 'reject-misaligned', description: 'the ioctl refuses a region whose uaddr and gfn differ modulo the huge size, when it could hold a huge page' },
+  ],
+  build(p: Params, variant: string) {
+    const HP = 1 << p.H
+    if (p.uaddr_offset >= HP || p.gfn_offset >= HP) throw new BadInput(`uaddr_offset and gfn_offset must be below 2^H = ${HP}`)
+    if (p.populated > p.pages) throw new BadInput(`populated=${p.populated} is more than pages=${p.pages}`)
+    const l = layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset)
+    const frames = 2 + 2 * (l.N + 2 * HP)
+    if (frames > 255) throw new BadInput(`pages=${p.pages} needs ${frames} frames; at most 255 fit a byte`)
+    return {
+      globals: globals(l, frames),
+      init(w: PinnedWorld) {
+        initMemory(w as unknown as Memory)
+      },
+      threads: [{ name: 'vmm', process: vmm(l, variant as PinnedVariant, p.populated) }],
+    }
+  },
+}
+
+export const pinnedLayout = (p: Params): Layout => layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset)
