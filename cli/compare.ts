@@ -13,6 +13,8 @@ export interface VariantRow {
   readonly traces: Record<string, string>
   readonly steps: Record<string, number>
   readonly metrics: Record<string, { min: number; max: number }>
+  /** Outcome property -> input -> the outcomes its runs ended with. */
+  readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
   readonly stats: object
 }
 
@@ -32,21 +34,23 @@ export interface Comparison {
  */
 export function compareScenario(
   name: string,
-  given: Readonly<Record<string, string>>,
+  given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
-  traceDir?: string,
+  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[] } = {},
 ): Comparison {
   const entry = findScenario(name)
+  const chosen = options.variants ?? entry.scenario.variants.map((v) => v.name)
   let params: Record<string, number> = {}
   let invariants: string[] = []
   let units: Record<string, 'share' | 'count' | undefined> = {}
-  const variants = entry.scenario.variants.map(({ name: variant }): VariantRow => {
+  const variants = chosen.map((variant): VariantRow => {
     const { instance, exploration, traces } = runCheck({
       scenario: name,
       variant,
       params: given,
       explore: { ...explore, mode: 'bfs', allViolations: true },
-      traceDir,
+      traceDir: options.traceDir,
+      save: options.save,
     })
     params = { ...instance.params }
     units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
@@ -64,6 +68,7 @@ export function compareScenario(
       traces: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.file ?? ''])),
       steps: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
       metrics: { ...exploration.metrics },
+      outcomes: exploration.outcomes,
       stats: exploration.stats,
     }
   })

@@ -11,6 +11,7 @@ import { collectParam, intOption, secondsOption } from './args.js'
 import { checkCommand } from './check.js'
 import { checkAllCommand, compareCommand } from './compare.js'
 import { listCommand } from './list.js'
+import { sweepCommand } from './sweep.js'
 import { replayCommand, showCommand } from './trace-commands.js'
 
 interface BoundFlags {
@@ -87,6 +88,17 @@ withBounds(
     .option('--json', 'print JSON'),
 ).action((scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean }) => {
   status = compareCommand(scenario, o.param, bounds(o), !!o.json)
+})
+
+withBounds(
+  program
+    .command('sweep <scenario>')
+    .description('compare over a grid of parameters: one row per point and variant')
+    .option('--param <k=spec>', 'a parameter and its values: a, a..b or x,y,z (repeatable)', collectParam, {})
+    .option('--variant <v...>', 'only these variants (default: all)')
+    .option('--json', 'print JSON'),
+).action((scenario: string, o: BoundFlags & { param: Record<string, string>; variant?: string[]; json?: boolean }) => {
+  status = sweepCommand(scenario, o.param, bounds(o), !!o.json, o.variant)
 })
 
 program

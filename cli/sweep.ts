@@ -1,0 +1,80 @@
+/**
+ * `mapcheck sweep <scenario> --param name=a..b --param name=x,y,z`: `compare`
+ * over the grid of parameter values, one row per point and variant: the
+ * parameters, the properties each variant breaks, the outcomes its runs end
+ * with per input, and the metrics.
+ */
+import { BadInput } from '../explorer/errors.js'
+import type { ExploreOptions } from '../explorer/options.js'
+import { findScenario } from '../invariants/scenarios.js'
+import { compareScenario, type VariantRow } from './compare.js'
+import { metricText, table, verdictColour } from './format.js'
+
+/** `a..b` (inclusive), `x,y,z`, or one value. */
+export function parseValues(name: string, spec: string): number[] {
+  const range = /^(\d+)\.\.(\d+)$/.exec(spec)
+  if (range) {
+    const [a, b] = [Number(range[1]), Number(range[2])]
+    if (b < a) throw new BadInput(`--param ${name}=${spec}: empty range`)
+    return Array.from({ length: b - a + 1 }, (_, k) => a + k)
+  }
+  if (/^\d+(,\d+)*$/.test(spec)) return spec.split(',').map(Number)
+  throw new BadInput(`--param ${name}=${spec}: expected a value, a range a..b or a list x,y,z`)
+}
+
+export interface SweepRow {
+  readonly point: Record<string, number>
+  /** Set when the point is not a valid parameter set (e.g. an offset past the huge size). */
+  readonly invalid?: string
+  readonly row?: VariantRow
+}
+
+export function sweep(name: string, specs: Readonly<Record<string, string>>, explore: ExploreOptions, variants?: readonly string[]): SweepRow[] {
+  const scenario = findScenario(name).scenario
+  const axes = Object.entries(specs).map(([k, spec]) => {
+    if (!scenario.params.some((p) => p.name === k)) throw new BadInput(`unknown parameter '${k}' of scenario ${name}`)
+    return [k, parseValues(k, spec)] as const
+  })
+  const points = axes.reduce<Record<string, number>[]>((acc, [k, values]) => acc.flatMap((p) => values.map((v) => ({ ...p, [k]: v }))), [{}])
+  if (points.length > 10_000) throw new BadInput(`the grid has ${points.length} points; at most 10000`)
+  return points.flatMap((point): SweepRow[] => {
+    try {
+      const c = compareScenario(name, point, explore, { save: false, variants })
+      return c.variants.map((row) => ({ point, row }))
+    } catch (e) {
+      // A point the scenario refuses (out of range, inconsistent) is a row, not an abort; other grid points go on.
+      if (e instanceof BadInput) return [{ point, invalid: e.message }]
+      throw e
+    }
+  })
+}
+
+const outcomesText = (row: VariantRow): string =>
+  Object.values(row.outcomes)
+    .flatMap((byInput) =>
+      Object.entries(byInput)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([input, outs]) => `${input ? `${input}: ` : ''}${[...outs].sort().join(' | ')}`),
+    )
+    .join('; ')
+
+export function sweepCommand(name: string, specs: Record<string, string>, explore: ExploreOptions, json: boolean, variants?: string[]): number {
+  if (Object.keys(specs).length === 0) throw new BadInput('sweep needs at least one --param name=a..b or name=x,y,z')
+  const rows = sweep(name, specs, explore, variants)
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ scenario: name, rows }, null, 2)}\n`)
+    return 0
+  }
+  const entry = findScenario(name)
+  const units = Object.fromEntries((entry.metrics?.({}, entry.scenario.variants[0].name) ?? []).map((m) => [m.id, m.unit]))
+  const keys = Object.keys(specs)
+  const metrics = [...new Set(rows.flatMap((r) => Object.keys(r.row?.metrics ?? {})))]
+  const body = rows.map((r) => {
+    const params = keys.map((k) => String(r.point[k]))
+    if (!r.row) return [...params, '-', verdictColour(`invalid: ${r.invalid}`)]
+    const broken = r.row.violated.length ? verdictColour(`VIOLATED ${r.row.violated.join(', ')}`) : r.row.undecided.length ? verdictColour('undecided') : verdictColour('holds')
+    return [...params, r.row.variant, broken, outcomesText(r.row), ...metrics.map((m) => (r.row!.metrics[m] ? metricText(r.row!.metrics[m], units[m]) : '-'))]
+  })
+  process.stdout.write(`${table([[...keys, 'variant', 'invariants', 'outcomes', ...metrics], ...body])}\n`)
+  return 0
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest'
+import { bfs } from '../../../explorer/bfs.js'
+import { dfs } from '../../../explorer/dfs.js'
+import { randomSearch } from '../../../explorer/random.js'
+import { instantiate } from '../../../invariants/scenarios.js'
+import { canHoldHugePage, misaligned, pinnedLayout } from '../../../model/scenarios/mshv-pinned.js'
+import { recordTrace } from '../../../traces/record.js'
+import { replaySteps } from '../../../traces/replay.js'
+
+const pinned = (variant: string, params: Record<string, number> = {}) => instantiate('mshv-pinned', variant, params)
+const ID = 'ioctl-outcome-deterministic'
+
+describe('mshv-pinned: the flaky ioctl of seed 000', () => {
+  it('as-posted at the default (misaligned) parameters: one input, two outcomes, two replayable traces', () => {
+    const inst = pinned('as-posted')
+    const x = bfs(inst.model)
+    expect(x.verdict).toBe('violation')
+    const v = x.violations[0]
+    expect(v.invariant).toBe(ID)
+    expect(v.witness).toBeDefined()
+    const runs = [v, v.witness!]
+    expect(new Set(runs.map((r) => r.outcome)).size).toBe(2)
+    for (const run of runs) {
+      const trace = recordTrace(inst, x, run)
+      expect(trace.violation.outcome).toBe(run.outcome)
+      const r = replaySteps(inst.model, trace.init, trace.steps, ID, trace.violation.outcome)
+      expect(r.reproduced).toBe(true)
+      // The two runs differ only in the host's choice in pin_user_pages_fast, for the same (pinned) input.
+      expect(trace.steps.map((s) => s.label)).toEqual(['mshv_map_user_memory', 'mshv_region_pin', 'mshv_region_map'])
+      expect(trace.steps[0].choice).toBe(0)
+    }
+  })
+
+  it('pfn-aligned-stride and reject-misaligned keep the ioctl deterministic there', () => {
+    for (const variant of ['pfn-aligned-stride', 'reject-misaligned']) {
+      expect(bfs(pinned(variant).model, { allViolations: true }).verdict).toBe('ok')
+    }
+  })
+
+  it('the outcome check agrees across BFS, DFS and random search', () => {
+    const { model } = pinned('as-posted', { pages: 6 })
+    for (const x of [bfs(model), dfs(model), randomSearch(model, { seed: 1, runs: 200 })]) {
+      expect(x.violations.map((v) => v.invariant)).toEqual([ID])
+    }
+  })
+
+  it('an aligned region never fails, and the host choosing THP gives guest huge mappings (coverage range)', () => {
+    const x = bfs(pinned('as-posted', { uaddr_offset: 0, pages: 4 }).model, { allViolations: true })
+    expect(x.verdict).toBe('ok')
+    expect(x.metrics['huge-coverage']).toEqual({ min: 0, max: 1 })
+  })
+
+  it('the pfn-aligned stride never fails but maps a misaligned region with 4K leaves only', () => {
+    for (const pages of [4, 6, 8]) {
+      const x = bfs(pinned('pfn-aligned-stride', { uaddr_offset: 1, pages }).model, { allViolations: true })
+      expect(x.verdict).toBe('ok')
+      expect(x.metrics['huge-coverage']).toEqual({ min: 0, max: 0 })
+      expect(x.outcomes[ID]).toEqual({ 'pinned region': ['ok'], 'movable region': ['ok'] })
+    }
+  })
+
+  it('reject-misaligned refuses exactly the misaligned regions that could hold a huge page', () => {
+    for (let pages = 1; pages <= 6; pages++) {
+      for (const [u, g] of [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+      ]) {
+        const params = { pages, uaddr_offset: u, gfn_offset: g }
+        const l = pinnedLayout({ H: 1, ...params })
+        const x = bfs(pinned('reject-misaligned', params).model, { allViolations: true })
+        const outs = Object.values(x.outcomes[ID]).flat()
+        const rejected = misaligned(l) && canHoldHugePage(l)
+        expect(outs.every((o) => o === 'rejected (-EINVAL)'), canonicalPoint(params)).toBe(rejected)
+      }
+    }
+  })
+
+  it('a movable region never fails at creation (its NO_ACCESS remap sends no pfn)', () => {
+    for (const uaddr_offset of [0, 1]) {
+      const x = bfs(pinned('as-posted', { uaddr_offset, pages: 6 }).model, { allViolations: true })
+      expect(x.outcomes[ID]['movable region']).toEqual(['ok'])
+    }
+  })
+
+  it('memory the VMM populated before the ioctl: a THP its own touch got fails the ioctl just the same', () => {
+    const inst = pinned('as-posted', { uaddr_offset: 1, pages: 4, populated: 3 })
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.outcomes[ID]['pinned region']).toEqual(expect.arrayContaining(['ok', 'map hypercall failed']))
+    const v = x.violations.find((r) => r.invariant === ID)!
+    const failing = [v, v.witness!].find((r) => r.outcome === 'map hypercall failed')!
+    const steps = recordTrace(inst, x, failing).steps
+    // The THP was made by the VMM's touch (choice 1); pin_user_pages_fast had nothing left to choose (choice 0).
+    expect(steps.find((s) => s.label === 'vmm_populates')?.choice).toBe(1)
+    expect(steps.find((s) => s.label === 'mshv_region_pin')?.choice).toBe(0)
+  })
+})
+
+function canonicalPoint(p: Record<string, number>): string {
+  return Object.entries(p)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')
+}
