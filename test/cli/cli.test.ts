@@ -132,6 +132,51 @@ describe('mapcheck compare, list and the main job', () => {
   })
 })
 
+describe('outcome properties and sweeps (mshv-pinned)', () => {
+  it('check exits 1 naming ioctl-outcome-deterministic and writes one replayable trace per outcome', () => {
+    const dir = tempDir()
+    const r = mapcheck(['check', 'mshv-pinned', '--variant', 'as-posted', '--json'], dir)
+    expect(r.status).toBe(1)
+    const out = JSON.parse(r.stdout)
+    expect(out.invariant).toBe('ioctl-outcome-deterministic')
+    expect(out.violations).toHaveLength(2)
+    expect(new Set(out.violations.map((v: { outcome: string }) => v.outcome))).toEqual(new Set(['ok', 'map hypercall failed']))
+    for (const v of out.violations) {
+      const replay = mapcheck(['replay', v.trace], dir)
+      expect(replay.status).toBe(1)
+      expect(replay.stdout).toContain(`ends with "${v.outcome}"`)
+    }
+  })
+
+  it('compare shows the outcome property and the coverage metric per variant', () => {
+    const out = JSON.parse(mapcheck(['compare', 'mshv-pinned', '--param', 'uaddr_offset=0', '--json'], tempDir()).stdout)
+    for (const row of out.variants) {
+      expect(row.holds).toContain('ioctl-outcome-deterministic')
+      expect(row.metrics['huge-coverage']).toEqual({ min: 0, max: 1 })
+    }
+  })
+
+  it('sweep prints one row per point and variant, as a table and as JSON', () => {
+    const dir = tempDir()
+    const args = ['sweep', 'mshv-pinned', '--param', 'uaddr_offset=0..1', '--param', 'pages=2,4']
+    const json = JSON.parse(mapcheck([...args, '--json'], dir).stdout)
+    expect(json.rows).toHaveLength(2 * 2 * 3)
+    const flaky = json.rows.filter((r: { row: { violated: string[] } }) => r.row.violated.includes('ioctl-outcome-deterministic'))
+    expect(flaky.map((r: { point: object; row: { variant: string } }) => [r.point, r.row.variant])).toEqual([[{ uaddr_offset: 1, pages: 4 }, 'as-posted']])
+    const text = mapcheck(args, dir)
+    expect(text.status).toBe(0)
+    expect(text.stdout.trim().split('\n')).toHaveLength(1 + 12)
+    expect(text.stdout).toMatch(/^1\s+4\s+as-posted\s+VIOLATED ioctl-outcome-deterministic\s+movable region: ok; pinned region: map hypercall failed \| ok/m)
+    // A sweep writes no traces.
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('a grid point the scenario refuses is a row, not an abort', () => {
+    const json = JSON.parse(mapcheck(['sweep', 'mshv-pinned', '--param', 'uaddr_offset=1..2', '--json'], tempDir()).stdout)
+    expect(json.rows.filter((r: { invalid?: string }) => r.invalid)).toEqual([{ point: { uaddr_offset: 2 }, invalid: expect.stringMatching(/below 2\^H = 2/) }])
+  })
+})
+
 describe('bad input: one line, exit 2, nothing written', () => {
   const dir = tempDir()
   const trace = JSON.parse(readFileSync(corpus, 'utf8'))
@@ -171,6 +216,10 @@ describe('bad input: one line, exit 2, nothing written', () => {
       /step 2 is not enabled: the trace expects fault0 to take hmm_range_fault, but fault0 is at mmap_read_lock/,
     ],
     ['show format', ['show', 'good.json', '--format', 'html'], /html/],
+    ['sweep without a parameter', ['sweep', 'mshv-pinned'], /sweep needs at least one --param/],
+    ['sweep with a bad range', ['sweep', 'mshv-pinned', '--param', 'pages=4..2'], /pages=4\.\.2: empty range/],
+    ['sweep with a bad spec', ['sweep', 'mshv-pinned', '--param', 'pages=a-b'], /pages=a-b: expected a value, a range a\.\.b or a list x,y,z/],
+    ['sweep of an unknown parameter', ['sweep', 'mshv-pinned', '--param', 'Q=1'], /unknown parameter 'Q'/],
   ]
   for (const [what, args, pattern] of cases) {
     it(what, () => expectBadInput(args, dir, pattern))
