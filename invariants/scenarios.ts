@@ -13,6 +13,8 @@ import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
 import { mshvMovable, movableLayout } from '../model/scenarios/mshv-movable.js'
 import { mshvPinned, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv-pinned.js'
 import { REGION_MOVABLE } from '../model/primitives/region.js'
+import { gmemLayout, kvmGmemBinding } from '../model/scenarios/kvm-gmem-binding.js'
+import { eptHugeCoverage, eptHugeMappingAligned, eptMappingWithinFolio, eptNoStaleMapping, mappingWithinSlot } from './ept-invariants.js'
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
@@ -64,6 +66,14 @@ export const catalog: readonly CatalogEntry[] = [
       ),
     ],
     metrics: (p) => [hugeCoverage(pinnedLayout(p))],
+  },
+  {
+    scenario: kvmGmemBinding,
+    invariants: (p) => {
+      const l = gmemLayout(p)
+      return [eptHugeMappingAligned(l), eptMappingWithinFolio(l), mappingWithinSlot(l), eptNoStaleMapping(l)]
+    },
+    metrics: (p) => [eptHugeCoverage(gmemLayout(p))],
   },
 ]
 
