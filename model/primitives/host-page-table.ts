@@ -57,3 +57,14 @@ export function folioMapped(l: Layout, pt: HostPageTable, m: Memory, pfn: number
   for (let i = 0; i < l.N; i++) if (pt.pte[i] >= head && pt.pte[i] < head + n) return true
   return false
 }
+
+/**
+ * hmm_pfn_to_map_order(): the order of the CPU mapping of region page i as
+ * hmm_range_fault() reports it (HMM_PFN_ORDER from hmm_vma_handle_pmd): H for
+ * a PMD mapping, else 0, even when the folio behind a PTE mapping is huge
+ * (a THP whose PMD was split, or one mapped at a misaligned uaddr).
+ */
+export function hmmPfnToMapOrder(l: Layout, pt: HostPageTable, i: number): number {
+  const b = Math.floor((l.startUaddr + i) / l.HP) - Math.floor(l.startUaddr / l.HP)
+  return pt.pmd[b] === 1 ? l.H : 0
+}

@@ -252,3 +252,22 @@ describe('pmdWellFormed', () => {
     }
   })
 })
+
+describe('hmmPfnToMapOrder', () => {
+  it('is the order of the CPU mapping, which can be smaller than the folio order', async () => {
+    const { hmmPfnToMapOrder, faultHuge } = await import('../../../model/primitives/host-page-table.js')
+    const { layout } = await import('../../../model/primitives/layout.js')
+    const { folioOrder, splitFolio } = await import('../../../model/primitives/folio.js')
+    const l = layout(2, 8, 0, 0)
+    const m = { frame: new Array(32).fill(0), nextPfn: 1 }
+    const pt = { pte: new Array(8).fill(0), pmd: new Array(l.blocks).fill(0) }
+    faultHuge(l, pt, m, 1)
+    for (let i = 0; i < 8; i++) expect(hmmPfnToMapOrder(l, pt, i)).toBe(i >= 4 ? l.H : 0)
+    // split_huge_pmd: the PTEs still map the huge folio, but the CPU mapping is 4K now.
+    pt.pmd[1] = 0
+    expect(folioOrder(m, pt.pte[4], l.H)).toBe(l.H)
+    expect(hmmPfnToMapOrder(l, pt, 4)).toBe(0)
+    splitFolio(m, pt.pte[4], l.H)
+    expect(folioOrder(m, pt.pte[4], l.H)).toBe(0)
+  })
+})
