@@ -10,6 +10,7 @@ import type { Mode } from '../explorer/result.js'
 import { collectParam, intOption, secondsOption } from './args.js'
 import { checkCommand } from './check.js'
 import { checkAllCommand, compareCommand } from './compare.js'
+import { layoutCommand } from './layout.js'
 import { listCommand } from './list.js'
 import { sweepCommand } from './sweep.js'
 import { replayCommand, showCommand } from './trace-commands.js'
@@ -115,6 +116,14 @@ program
   .addOption(new Option('--format <f>', 'output format').choices(['text', 'json']).default('text'))
   .action((file: string, o: { format: string }) => {
     status = showCommand(file, o.format)
+  })
+
+program
+  .command('layout <file>')
+  .description('memslots left by a QEMU kvm_set_user_memory trace; huge-leaf share per gmem binding policy')
+  .option('--json', 'print JSON')
+  .action((file: string, o: { json?: boolean }) => {
+    status = layoutCommand(file, !!o.json)
   })
 
 try {

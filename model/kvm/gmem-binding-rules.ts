@@ -7,9 +7,10 @@
  * A memslot binds gfns [baseGfn, baseGfn + npages) to file pages
  * [pgoff, pgoff + npages): index = pgoff + (gfn - baseGfn)
  * (kvm_gmem_get_pfn). A huge leaf of `level` pages at an aligned gfn range
- * must, whatever the policy, fit KVM's own limits: the range lies wholly
- * inside the slot (lpage_info's head/tail disallow_lpage,
- * kvm_alloc_memslot_metadata). The policies then differ:
+ * must, whatever the policy, fit KVM's own limits (`kvmLimitsAllow`:
+ * lpage_info from kvm_alloc_memslot_metadata): the range lies wholly inside
+ * the slot, and base_gfn and the user address are congruent modulo the
+ * level. The policies then differ:
  */
 
 export type BindingPolicy = 'whole-binding' | 'interior-hugepages' | 'no-clamp'
@@ -18,11 +19,21 @@ export interface Binding {
   readonly baseGfn: number
   readonly npages: number
   readonly pgoff: number
+  /** userspace_addr >> PAGE_SHIFT, when the slot has one (gmem slots keep it for shared memory). */
+  readonly ugfn?: number
 }
 
-/** The aligned gfn range [start, start + level) lies wholly inside the slot (KVM's head/tail rule). */
-export function insideSlot(slot: Binding, start: number, level: number): boolean {
-  return start % level === 0 && start >= slot.baseGfn && start + level <= slot.baseGfn + slot.npages
+/**
+ * KVM's own limits, whatever the policy (kvm_alloc_memslot_metadata's
+ * lpage_info, which __kvm_mmu_max_mapping_level reads before it looks at
+ * private memory): the aligned range [start, start + level) lies wholly
+ * inside the slot (head/tail disallow_lpage), and base_gfn and the user
+ * address are congruent modulo the level (else every huge page of that level
+ * is disallowed in the slot).
+ */
+export function kvmLimitsAllow(slot: Binding, start: number, level: number): boolean {
+  const uaOk = slot.ugfn === undefined || (((slot.baseGfn - slot.ugfn) % level) + level) % level === 0
+  return uaOk && start % level === 0 && start >= slot.baseGfn && start + level <= slot.baseGfn + slot.npages
 }
 
 /** gfn and file index congruent modulo the huge size: the aligned gfn range maps an aligned index range, inside one folio of that size. */
@@ -41,7 +52,7 @@ export function congruent(slot: Binding, level: number): boolean {
  * - no-clamp: the folio's order with no binding check (must be caught).
  */
 export function hugepageAllowed(policy: BindingPolicy, slot: Binding, start: number, level: number, folioPages: number): boolean {
-  if (folioPages < level || !insideSlot(slot, start, level)) return false
+  if (folioPages < level || !kvmLimitsAllow(slot, start, level)) return false
   switch (policy) {
     case 'whole-binding':
       // As posted: the binding's pgoff and npages only. A slot whose base_gfn is not congruent with an

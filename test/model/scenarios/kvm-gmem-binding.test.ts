@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate } from '../../../invariants/scenarios.js'
-import { congruent, hugepageAllowed, insideSlot, type Binding, type BindingPolicy } from '../../../model/kvm/gmem-binding-rules.js'
+import { congruent, hugepageAllowed, kvmLimitsAllow, type Binding, type BindingPolicy } from '../../../model/kvm/gmem-binding-rules.js'
 import { gmemLayout } from '../../../model/scenarios/kvm-gmem-binding.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
@@ -18,7 +18,7 @@ describe('kvm-gmem-binding rules', () => {
       fc.property(binding, fc.constantFrom(2, 4, 8), fc.nat(80), (slot: Binding, level, at) => {
         const start = at - (at % level)
         for (const policy of ['whole-binding', 'interior-hugepages', 'no-clamp'] as BindingPolicy[]) {
-          if (hugepageAllowed(policy, slot, start, level, level)) expect(insideSlot(slot, start, level)).toBe(true)
+          if (hugepageAllowed(policy, slot, start, level, level)) expect(kvmLimitsAllow(slot, start, level)).toBe(true)
         }
         if (hugepageAllowed('interior-hugepages', slot, start, level, level)) expect(congruent(slot, level)).toBe(true)
         // No policy maps huge over a folio smaller than the leaf.
