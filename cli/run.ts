@@ -52,7 +52,7 @@ export function runCheck(req: CheckRequest): CheckOutcome {
     const file = req.out
       ? i === 0
         ? req.out
-        : req.out.replace(/(\.json)?$/, `${suffix || `-${i}`}.json`)
+        : req.out.replace(/(\.json)?$/, `${suffix || `-${v.invariant}`}.json`)
       : join(req.traceDir ?? 'traces', `${instance.scenario}-${instance.variant}-${v.invariant}${suffix}.json`)
     saveTrace(file, trace)
     return { trace, file }

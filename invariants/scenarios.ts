@@ -15,6 +15,16 @@ import { mshvPinned, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv
 import { REGION_MOVABLE } from '../model/primitives/region.js'
 import { gmemLayout, kvmGmemBinding } from '../model/scenarios/kvm-gmem-binding.js'
 import { eptHugeCoverage, eptHugeMappingAligned, eptMappingWithinFolio, eptNoStaleMapping, mappingWithinSlot } from './ept-invariants.js'
+import { conversionLayout, kvmGmemConversion } from '../model/scenarios/kvm-gmem-conversion.js'
+import {
+  homogeneousAttributes,
+  mappingContiguous,
+  noPoisonedPageMapped,
+  noSharedMappedPrivate,
+  septHugeCoverage,
+  septMappingWithinFolio,
+  septNoStaleMapping,
+} from './sept-invariants.js'
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
@@ -74,6 +84,21 @@ export const catalog: readonly CatalogEntry[] = [
       return [eptHugeMappingAligned(l), eptMappingWithinFolio(l), mappingWithinSlot(l), eptNoStaleMapping(l)]
     },
     metrics: (p) => [eptHugeCoverage(gmemLayout(p))],
+  },
+  {
+    scenario: kvmGmemConversion,
+    invariants: (p) => {
+      const l = conversionLayout(p.H)
+      return [
+        septMappingWithinFolio(l),
+        homogeneousAttributes(l),
+        mappingContiguous(l),
+        noPoisonedPageMapped(l),
+        septNoStaleMapping(l),
+        noSharedMappedPrivate(l),
+      ]
+    },
+    metrics: (p) => [septHugeCoverage(conversionLayout(p.H))],
   },
 ]
 

@@ -125,7 +125,8 @@ export function view(f: Field, buf: Cells, off: number): unknown {
     case 'array': {
       if (f.of.kind === 'u8') return buf.subarray(off, off + f.length)
       const size = sizeOf(f.of)
-      return Array.from({ length: f.length }, (_, i) => view(f.of, buf, off + i * size))
+      // Frozen: `w.slat[i] = {...}` would replace the view instead of writing the bytes; this makes it throw.
+      return Object.freeze(Array.from({ length: f.length }, (_, i) => view(f.of, buf, off + i * size)))
     }
     case 'struct':
       return structView(f, buf, off)
