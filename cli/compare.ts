@@ -54,7 +54,12 @@ export function compareScenario(
     })
     params = { ...instance.params }
     units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
-    const ids = [...instance.model.invariants.map((i) => i.id), ...(instance.model.outcomes ?? []).map((o) => o.id), NO_DEADLOCK]
+    const ids = [
+      ...instance.model.invariants.map((i) => i.id),
+      ...(instance.model.outcomes ?? []).map((o) => o.id),
+      ...(instance.model.evidence ?? []).map((e) => e.id),
+      NO_DEADLOCK,
+    ]
     invariants = ids
     const violated = [...new Set(exploration.violations.map((v) => v.invariant))]
     const rest = ids.filter((id) => !violated.includes(id))

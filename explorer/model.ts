@@ -26,6 +26,23 @@ export interface OutcomeProperty<S> {
   outcome(s: S): string
 }
 
+/**
+ * A property of the whole exploration built from evidence gathered on every
+ * state (lockdep's rule is one: lock class A taken while holding B on some
+ * run, and B while holding A on another). A state shows a set of facts (bits
+ * of a mask, named by `names`); the exploration collects them, and
+ * `conflict` picks, from all facts seen, the ones that together break the
+ * property (0 if none). Each fact's first state is a witness with a trace.
+ */
+export interface EvidenceProperty<S> {
+  readonly id: string
+  readonly description: string
+  readonly names: readonly string[]
+  facts(s: S): number
+  conflict(seen: number): number
+  message(conflict: number): string
+}
+
 /** A number measured on every terminal state; an exploration reports its minimum and maximum. */
 export interface Metric<S> {
   readonly id: string
@@ -57,6 +74,7 @@ export interface Model<S, A> {
   readonly invariants: readonly Invariant<S>[]
   /** Properties of the whole exploration, judged on terminal states. */
   readonly outcomes?: readonly OutcomeProperty<S>[]
+  readonly evidence?: readonly EvidenceProperty<S>[]
   readonly metrics?: readonly Metric<S>[]
   fingerprint(s: S): Fingerprint
   describe(a: A, before: S, after: S): StepLabel
@@ -96,6 +114,8 @@ export interface PackedModel<S> {
   expand(emit: (k: number) => void): number
   /** Does invariant `i` (index into `Model.invariants`) hold on `next`? */
   holds(i: number): boolean
+  /** The facts evidence property `i` (index into `Model.evidence`) sees on `next`. */
+  facts?(i: number): number
   /** Is `cur` terminal? */
   terminal(): boolean
 }

@@ -53,6 +53,7 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
       return actions.length
     },
     holds: (i) => model.invariants[i].check(states[get(next)]) === null,
+    facts: (i) => model.evidence![i].facts(states[get(next)]),
     terminal: () => (terminal ? terminal.call(model, states[get(cur)]) : false),
   }
 }

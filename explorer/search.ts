@@ -20,6 +20,8 @@ export class Search<S, A> {
   private readonly broken = new Map<number, number>()
   private deadlock = -1
   private readonly watch: OutcomeWatch<S>
+  /** Evidence property index -> facts seen so far, the first state showing each fact, and the conflict once found. */
+  private readonly evidence: { seen: number; first: Map<number, number>; conflict: number }[]
   transitions = 0
   maxDepth = 0
   incomplete: string | null = null
@@ -37,6 +39,7 @@ export class Search<S, A> {
     this.store = new StateStore(this.packed.stateBytes, { trackDepth })
     this.invariantCount = model.invariants.length
     this.watch = new OutcomeWatch(model)
+    this.evidence = (model.evidence ?? []).map(() => ({ seen: 0, first: new Map(), conflict: 0 }))
     this.limits = {
       maxDepth: options.maxDepth ?? DEFAULT_BOUNDS.maxDepth,
       maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates,
@@ -48,6 +51,14 @@ export class Search<S, A> {
   checkNext(idx: number): void {
     for (let i = 0; i < this.invariantCount; i++) {
       if (!this.broken.has(i) && !this.packed.holds(i)) this.broken.set(i, idx)
+    }
+    for (let i = 0; i < this.evidence.length; i++) {
+      const e = this.evidence[i]
+      const fresh = this.packed.facts!(i) & ~e.seen
+      if (fresh === 0 || e.conflict !== 0) continue
+      for (let bit = 0; bit < 31; bit++) if (fresh & (1 << bit)) e.first.set(bit, idx)
+      e.seen |= fresh
+      e.conflict = this.model.evidence![i].conflict(e.seen)
     }
   }
 
@@ -62,7 +73,9 @@ export class Search<S, A> {
 
   /** True when the search must stop: a violation (unless all are wanted) or a bound. */
   shouldStop(queue: number, depth: number): boolean {
-    if (!this.options.allViolations && (this.broken.size > 0 || this.deadlock >= 0 || this.watch.broken.size > 0)) return true
+    if (!this.options.allViolations && (this.broken.size > 0 || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict))) {
+      return true
+    }
     if (this.store.size >= this.limits.maxStates || this.store.full) {
       this.incomplete = `max-states ${this.limits.maxStates} reached`
       return true
@@ -103,6 +116,16 @@ export class Search<S, A> {
     if (this.deadlock >= 0) {
       violations.push(this.violationAt(this.deadlock, NO_DEADLOCK, (s) => deadlockMessage(this.model, s)))
     }
+    this.evidence.forEach((e, i) => {
+      if (!e.conflict) return
+      const p = this.model.evidence![i]
+      const message = p.message(e.conflict)
+      // One run per fact of the conflict (two for a lock-order inversion): each ends showing its fact.
+      const runs = [...e.first.entries()]
+        .filter(([bit]) => e.conflict & (1 << bit))
+        .map(([bit, idx]) => ({ ...this.violationAt(idx, p.id, () => message), outcome: p.names[bit] }))
+      violations.push({ ...runs[0], witness: runs[1] })
+    })
     for (const [i, b] of this.watch.broken) {
       const p = this.model.outcomes![i]
       const message = this.watch.message(i)

@@ -5,12 +5,12 @@
  */
 import { createHash } from 'node:crypto'
 import { BadInput } from '../explorer/errors.js'
-import type { Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
+import type { EvidenceProperty, Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
 import { compile, type CompiledModel } from '../model/compile.js'
 import type { State } from '../model/process.js'
 import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
 import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
-import { mshvMovable, movableLayout } from '../model/scenarios/mshv-movable.js'
+import { movableLayout, movableLocks, mshvMovable } from '../model/scenarios/mshv-movable.js'
 import { mshvPinned, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv-pinned.js'
 import { REGION_MOVABLE } from '../model/primitives/region.js'
 import { gmemLayout, kvmGmemBinding } from '../model/scenarios/kvm-gmem-binding.js'
@@ -25,6 +25,9 @@ import {
   septMappingWithinFolio,
   septNoStaleMapping,
 } from './sept-invariants.js'
+import { mmioLayout, mmioLocks, mshvMmio } from '../model/scenarios/mshv-mmio.js'
+import { lockOrderConsistent } from './lock-order.js'
+import { noDanglingMmioMapping, regionListRaceFree } from './mmio-invariants.js'
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
@@ -44,6 +47,8 @@ export interface CatalogEntry<W = any> {
   readonly invariants: (params: Params, variant: string) => readonly Invariant<State<W>>[]
   /** Properties of the whole exploration, judged on terminal states. */
   readonly outcomes?: (params: Params, variant: string) => readonly OutcomeProperty<State<W>>[]
+  /** Properties of the whole exploration, from evidence gathered on every state. */
+  readonly evidence?: (params: Params, variant: string) => readonly EvidenceProperty<State<W>>[]
   readonly metrics?: (params: Params, variant: string) => readonly Metric<State<W>>[]
 }
 
@@ -65,6 +70,7 @@ export const catalog: readonly CatalogEntry[] = [
         noSleepInAtomic(thread),
       ]
     },
+    evidence: () => [lockOrderConsistent(movableLocks.decls)],
   },
   {
     scenario: mshvPinned,
@@ -100,6 +106,16 @@ export const catalog: readonly CatalogEntry[] = [
     },
     metrics: (p) => [septHugeCoverage(conversionLayout(p.H))],
   },
+  {
+    scenario: mshvMmio,
+    invariants: (p, v) => {
+      const l = mmioLayout(p.gfns)
+      const names = mshvMmio.build(p, v).threads.map((t) => t.name)
+      const thread = (tid: number) => names[tid] ?? `thread ${tid}`
+      return [noSleepInAtomic(thread), regionListRaceFree(thread), noRegionUseAfterFree(thread), noDanglingMmioMapping(l)]
+    },
+    evidence: () => [lockOrderConsistent(mmioLocks.decls)],
+  },
 ]
 
 export function findScenario(name: string): CatalogEntry {
@@ -131,6 +147,7 @@ export function instantiate(
   const model = compile(`${name}/${v}`, entry.scenario.build(params, v), {
     invariants: entry.invariants(params, v),
     outcomes: entry.outcomes?.(params, v),
+    evidence: entry.evidence?.(params, v),
     metrics: entry.metrics?.(params, v),
   })
   const hash = createHash('sha256')

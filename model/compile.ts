@@ -7,7 +7,7 @@
  */
 import { produce } from 'immer'
 import { ModelError } from '../explorer/errors.js'
-import type { Cells, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepLabel } from '../explorer/model.js'
+import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepLabel } from '../explorer/model.js'
 import type { ProcessAction, Program, State, Step, ThreadState } from './process.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
@@ -33,6 +33,7 @@ interface ThreadLayout {
 export interface Properties<S> {
   readonly invariants: readonly Invariant<S>[]
   readonly outcomes?: readonly OutcomeProperty<S>[]
+  readonly evidence?: readonly EvidenceProperty<S>[]
   readonly metrics?: readonly Metric<S>[]
 }
 
@@ -41,7 +42,7 @@ export function compile<G extends Fields>(
   program: Program<G>,
   properties: readonly Invariant<State<ValueOf<G>>>[] | Properties<State<ValueOf<G>>>,
 ): CompiledModel<ValueOf<G>> {
-  const { invariants, outcomes = [], metrics = [] } = 'invariants' in properties ? properties : { invariants: properties }
+  const { invariants, outcomes = [], evidence = [], metrics = [] } = 'invariants' in properties ? properties : { invariants: properties }
   type W = ValueOf<G>
   const globals = struct(program.globals)
   let offset = sizeOf(globals)
@@ -185,6 +186,7 @@ export function compile<G extends Fields>(
     const init = new Uint16Array(stateBytes)
     encodeState(initialState, init)
     const checks = invariants.map((inv) => inv.check as (w: unknown) => string | null)
+    const evidenceFacts = evidence.map((e) => e.facts as (w: unknown) => number)
     // A value written past its field's maximum is a modelling error, not a state; one written below 0
     // wraps to 65535 or so in a 16-bit cell and fails the same test.
     const cellList = [
@@ -229,6 +231,7 @@ export function compile<G extends Fields>(
         return k
       },
       holds: (i) => checks[i](n.w) === null,
+      facts: (i) => evidenceFacts[i](n.w),
       terminal() {
         for (let t = 0; t < T; t++) if (!threads[t].isEnd[cur[base[t]]]) return false
         return true
@@ -242,6 +245,7 @@ export function compile<G extends Fields>(
     threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
     invariants: invariants.map((i) => i.id),
     outcomes: outcomes.map((o) => o.id),
+    ...(evidence.length ? { evidence: evidence.map((e) => e.id) } : {}),
     metrics: metrics.map((m) => m.id),
   })
 
@@ -254,6 +258,7 @@ export function compile<G extends Fields>(
     next,
     invariants,
     outcomes,
+    evidence,
     metrics,
     fingerprint: (s) => {
       const b = new Uint16Array(stateBytes)

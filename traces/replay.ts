@@ -89,7 +89,14 @@ export function replaySteps<S, A>(
   }
   const outcomes: Record<string, string> = ended && terminal ? Object.fromEntries((model.outcomes ?? []).map((p) => [p.id, p.outcome(s)])) : {}
   const isOutcome = (model.outcomes ?? []).some((p) => p.id === expect)
-  const reproduced = expect !== undefined && (isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))
+  const evidence = model.evidence?.find((p) => p.id === expect)
+  // An evidence property's run reproduces when its last state shows the recorded fact.
+  const showsFact = (): boolean => {
+    const bit = evidence && expectOutcome !== undefined ? evidence.names.indexOf(expectOutcome) : -1
+    return bit >= 0 && (evidence!.facts(s) & (1 << bit)) !== 0
+  }
+  const reproduced =
+    expect !== undefined && (evidence ? showsFact() : isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))
   return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced, outcomes }
 }
 

@@ -23,6 +23,8 @@ export const lockFields = (locks: readonly LockDecl[]) => ({
   lockReaders: array(locks.length, u8()),
   /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
   sleptInAtomic: u8(),
+  /** Ghost, lockdep's dependency graph on this run: bit j of lockOrder[i] = lock j was taken while holding lock i. */
+  lockOrder: array(locks.length, u8()),
 })
 
 /** Locals every thread that takes locks carries. */
@@ -32,6 +34,7 @@ export interface LockWorld {
   lockOwner: number[] | Uint16Array
   lockReaders: number[] | Uint16Array
   sleptInAtomic: number
+  lockOrder: number[] | Uint16Array
 }
 export interface LockHolder {
   tid: number
@@ -66,6 +69,7 @@ export class Locks {
   lock(w: LockWorld, me: LockHolder, id: number): void {
     if (!this.free(w, id)) throw new ModelError(`${this.decls[id].name} taken while not free`)
     if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me)
+    this.depend(w, me, id)
     w.lockOwner[id] = me.tid + 1
     me.held |= 1 << id
     if (this.decls[id].kind === 'spinlock') me.atomic++
@@ -83,6 +87,7 @@ export class Locks {
   /** down_read: call only when `readable`. */
   readLock(w: LockWorld, me: LockHolder, id: number): void {
     this.mightSleep(w, me)
+    this.depend(w, me, id)
     w.lockReaders[id]++
     me.held |= 1 << id
   }
@@ -132,6 +137,11 @@ export class Locks {
       },
       text: () => `${lockVerb(this.decls[id].kind).replace('lock', 'unlock').replace('down_write', 'up_write')}(&${this.decls[id].name})`,
     }
+  }
+
+  /** lockdep: every lock held now precedes `id` (trylocks cannot deadlock and add no dependency). */
+  private depend(w: LockWorld, me: LockHolder, id: number): void {
+    for (let i = 0; i < this.decls.length; i++) if (me.held & (1 << i)) w.lockOrder[i] |= 1 << id
   }
 
   /** might_sleep(): record the first thread that sleeps in atomic context. */

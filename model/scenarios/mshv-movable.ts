@@ -72,7 +72,7 @@ const policies: Record<MovableVariant, Policy> = {
 
 const MMAP_LOCK = 0
 const REGION_MUTEX = 1
-const locks = new Locks([
+export const movableLocks = new Locks([
   { name: 'mmap_lock', kind: 'rwsem' },
   { name: 'region->mutex', kind: 'mutex' },
 ])
@@ -85,7 +85,7 @@ function globals(l: Layout, frames: number) {
     ...hostPageTableFields(l),
     ...slatFields(l),
     ...notifierFields(),
-    ...lockFields(locks.decls),
+    ...lockFields(movableLocks.decls),
     ...regionFields(l),
     /** Ghost: per region page, invalidations started whose callback has not returned. */
     invalPending: array(l.N, u8()),
@@ -201,9 +201,9 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
         text: () => 'woken: invalidate_seq moved on',
       },
       mmap_read_lock: {
-        guard: (w) => locks.readable(w, MMAP_LOCK),
+        guard: (w) => movableLocks.readable(w, MMAP_LOCK),
         run(w, me) {
-          locks.readLock(w, me, MMAP_LOCK)
+          movableLocks.readLock(w, me, MMAP_LOCK)
           return 'hmm_range_fault'
         },
       },
@@ -233,7 +233,7 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
       },
       mmap_read_unlock: {
         run(w, me) {
-          locks.readUnlock(w, me, MMAP_LOCK)
+          movableLocks.readUnlock(w, me, MMAP_LOCK)
           if (me.ret === EBUSY) {
             me.ret = 0
             return 'mmu_interval_read_begin'
@@ -241,14 +241,14 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
           return 'mutex_lock'
         },
       },
-      mutex_lock: locks.lockStep<W, VpLocals>(REGION_MUTEX, (w, me) => {
+      mutex_lock: movableLocks.lockStep<W, VpLocals>(REGION_MUTEX, (w, me) => {
         useRegion(w, me.tid)
         return pol.seqRetry ? 'mmu_interval_read_retry' : 'pages_update'
       }),
       mmu_interval_read_retry: {
         run(w, me) {
           if (readRetry(w, me.seq)) {
-            locks.unlock(w, me, REGION_MUTEX)
+            movableLocks.unlock(w, me, REGION_MUTEX)
             return 'mmu_interval_read_begin'
           }
           // fixed-teardown: under the mutex, a region being destroyed is not mapped into.
@@ -275,7 +275,7 @@ function vp(l: Layout, pol: Policy, touches: number): Process<W, VpLocals> {
         },
         text: (_w, me) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)`,
       },
-      mutex_unlock: locks.unlockStep<W, VpLocals>(REGION_MUTEX, (_w, me) => (pol.regionRef ? 'mshv_region_put' : finish(me))),
+      mutex_unlock: movableLocks.unlockStep<W, VpLocals>(REGION_MUTEX, (_w, me) => (pol.regionRef ? 'mshv_region_put' : finish(me))),
       mshv_region_put: {
         run(w, me) {
           regionPut(w)
@@ -337,16 +337,16 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
     [ev.entry]: {
       guard: (w) =>
         match(ev.take)
-          .with('write', () => locks.free(w, MMAP_LOCK))
-          .with('read', () => locks.readable(w, MMAP_LOCK))
+          .with('write', () => movableLocks.free(w, MMAP_LOCK))
+          .with('read', () => movableLocks.readable(w, MMAP_LOCK))
           .otherwise(() => true),
       choices: (w) => Math.max(ev.targets(w).length, 1),
       run(w, me, choice) {
         const targets = ev.targets(w)
         if (targets.length === 0) return 'done' // nothing to do in this state
-        if (ev.take === 'read-trylock' && !locks.readTrylock(w, me, MMAP_LOCK)) return 'done'
-        if (ev.take === 'write') locks.lock(w, me, MMAP_LOCK)
-        if (ev.take === 'read') locks.readLock(w, me, MMAP_LOCK)
+        if (ev.take === 'read-trylock' && !movableLocks.readTrylock(w, me, MMAP_LOCK)) return 'done'
+        if (ev.take === 'write') movableLocks.lock(w, me, MMAP_LOCK)
+        if (ev.take === 'read') movableLocks.readLock(w, me, MMAP_LOCK)
         me.lo = targets[choice].lo
         me.cnt = targets[choice].cnt
         me.folio = targets[choice].folio
@@ -372,11 +372,11 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
       run(w, me) {
         useRegion(w, me.tid)
         if (!ev.nonblock) return 'mutex_lock'
-        return locks.trylock(w, me, REGION_MUTEX) ? 'mmu_interval_set_seq' : callbackReturns(w, me, false)
+        return movableLocks.trylock(w, me, REGION_MUTEX) ? 'mmu_interval_set_seq' : callbackReturns(w, me, false)
       },
-      text: (w) => (ev.nonblock ? `mshv_region_interval_invalidate: mutex_trylock${locks.free(w, REGION_MUTEX) ? '' : ' fails: return false'}` : 'mshv_region_interval_invalidate'),
+      text: (w) => (ev.nonblock ? `mshv_region_interval_invalidate: mutex_trylock${movableLocks.free(w, REGION_MUTEX) ? '' : ' fails: return false'}` : 'mshv_region_interval_invalidate'),
     },
-    mutex_lock: locks.lockStep(REGION_MUTEX, 'mmu_interval_set_seq'),
+    mutex_lock: movableLocks.lockStep(REGION_MUTEX, 'mmu_interval_set_seq'),
     mmu_interval_set_seq: {
       run(w, me) {
         setSeq(w, me.cur)
@@ -401,7 +401,7 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
     },
     cb_mutex_unlock: {
       run(w, me) {
-        locks.unlock(w, me, REGION_MUTEX)
+        movableLocks.unlock(w, me, REGION_MUTEX)
         return callbackReturns(w, me, true)
       },
       text: () => 'mutex_unlock(&region->mutex); return true',
@@ -436,11 +436,11 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
     },
   }
   if (ev.take === 'write') {
-    steps.mmap_write_unlock = locks.unlockStep(MMAP_LOCK, 'done')
+    steps.mmap_write_unlock = movableLocks.unlockStep(MMAP_LOCK, 'done')
   } else if (ev.take !== 'none') {
     steps.mmap_read_unlock = {
       run(w, me) {
-        if (me.held & (1 << MMAP_LOCK)) locks.readUnlock(w, me, MMAP_LOCK)
+        if (me.held & (1 << MMAP_LOCK)) movableLocks.readUnlock(w, me, MMAP_LOCK)
         return 'done'
       },
     }
@@ -622,8 +622,8 @@ function vmm(l: Layout, pol: Policy): Process<W, VmmLocals> {
         },
         text: () => 'mshv_partition_destroy_region: hlist_del(&region->hnode)',
       },
-      mutex_lock: locks.lockStep(REGION_MUTEX, 'hv_call_unmap_gpa_pages'),
-      mutex_unlock: locks.unlockStep(REGION_MUTEX, 'mmu_interval_notifier_remove'),
+      mutex_lock: movableLocks.lockStep(REGION_MUTEX, 'hv_call_unmap_gpa_pages'),
+      mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, 'mmu_interval_notifier_remove'),
       /** Deferred while the mm is invalidating: waits until invalidate_seq moves on. */
       mmu_interval_notifier_remove: {
         run(w, me) {

@@ -24,7 +24,12 @@ const RWSEM = locks.id('mmap_lock')
 const MUTEX = locks.id('region->mutex')
 const SPIN = locks.id('kvm->mmu_lock')
 
-const world = (): LockWorld => ({ lockOwner: new Array(decls.length).fill(0), lockReaders: new Array(decls.length).fill(0), sleptInAtomic: 0 })
+const world = (): LockWorld => ({
+  lockOwner: new Array(decls.length).fill(0),
+  lockReaders: new Array(decls.length).fill(0),
+  sleptInAtomic: 0,
+  lockOrder: new Array(decls.length).fill(0),
+})
 const thread = (tid: number): LockHolder => ({ tid, held: 0, atomic: 0 })
 
 describe('Locks: construction and ids', () => {
