@@ -7,7 +7,7 @@ import { congruent, hugepageAllowed, kvmLimitsAllow, type Binding, type BindingP
 import { gmemLayout } from '../../../model/scenarios/kvm-gmem-binding.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
-import { canonical } from '../../support/toy-models.js'
+import { expectBackendsAgree } from '../../support/backends.js'
 
 const gmem = (variant: string, params: Record<string, number> = {}) => instantiate('kvm-gmem-binding', variant, params)
 
@@ -51,25 +51,7 @@ describe('kvm-gmem-binding exploration', () => {
   })
 
   it('packed and object backends agree along random walks', () => {
-    const { model } = gmem('no-clamp', { H: 2, ram: 2, low: 3, offset_shift: 1, vcpus: 2, faults: 2 })
-    const packed = model.packed!
-    const scratch = new Uint16Array(packed.stateBytes)
-    fc.assert(
-      fc.property(fc.array(fc.nat(), { maxLength: 30 }), (walk) => {
-        let s = model.initialStates()[0]
-        for (const x of walk) {
-          const actions = model.actions(s)
-          packed.encode(s, scratch)
-          packed.cur.set(scratch)
-          const succ: string[] = []
-          packed.expand(() => succ.push(canonical(packed.decode(packed.next))))
-          expect(succ).toEqual(actions.map((a) => canonical(model.next(s, a))))
-          if (actions.length === 0) break
-          s = model.next(s, actions[x % actions.length])
-        }
-      }),
-      { numRuns: 30, seed: 7 },
-    )
+    expectBackendsAgree(gmem('no-clamp', { H: 2, ram: 2, low: 3, offset_shift: 1, vcpus: 2, faults: 2 }).model, { runs: 30, seed: 7, maxLength: 30 })
   })
 
   it("on the seed's layout every variant keeps every invariant, and interior-hugepages maps strictly more huge than whole-binding", () => {

@@ -1,11 +1,10 @@
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate } from '../../../invariants/scenarios.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
-import { canonical } from '../../support/toy-models.js'
+import { expectBackendsAgree } from '../../support/backends.js'
 
 const conversion = (variant: string, params: Record<string, number> = {}) => instantiate('kvm-gmem-conversion', variant, params)
 const VARIANTS = ['split-ept-first', 'split-folio-first', 'contiguous-multi-folio', 'restructure-may-fail', 'contiguous-error-split', 'contiguous-checked']
@@ -73,24 +72,6 @@ describe('kvm-gmem-conversion: the engine on it', () => {
   })
 
   it('packed and object backends agree along random walks', () => {
-    const { model } = conversion('contiguous-checked', { H: 2, vcpus: 2, conversions: 2 })
-    const packed = model.packed!
-    const scratch = new Uint16Array(packed.stateBytes)
-    fc.assert(
-      fc.property(fc.array(fc.nat(), { maxLength: 25 }), (walk) => {
-        let s = model.initialStates()[0]
-        for (const x of walk) {
-          const actions = model.actions(s)
-          packed.encode(s, scratch)
-          packed.cur.set(scratch)
-          const succ: string[] = []
-          packed.expand(() => succ.push(canonical(packed.decode(packed.next))))
-          expect(succ).toEqual(actions.map((a) => canonical(model.next(s, a))))
-          if (actions.length === 0) break
-          s = model.next(s, actions[x % actions.length])
-        }
-      }),
-      { numRuns: 30, seed: 3 },
-    )
+    expectBackendsAgree(conversion('contiguous-checked', { H: 2, vcpus: 2, conversions: 2 }).model, { runs: 30, seed: 3, maxLength: 25 })
   })
 })

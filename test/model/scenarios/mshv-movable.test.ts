@@ -1,10 +1,10 @@
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate } from '../../../invariants/scenarios.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
+import { expectBackendsAgree } from '../../support/backends.js'
 import { canonical } from '../../support/toy-models.js'
 
 const movable = (variant: string, params: Record<string, number> = {}) => instantiate('mshv-movable', variant, params)
@@ -23,34 +23,7 @@ describe('mshv-movable: the two backends agree', () => {
   ]
   for (const [variant, params] of settings) {
     it(`${variant} ${canonical(params)}: packed successors equal immer successors along random walks`, () => {
-      const { model } = movable(variant, params)
-      const packed = model.packed!
-      const scratch = new Uint16Array(packed.stateBytes)
-      fc.assert(
-        fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (walk) => {
-          let s = model.initialStates()[0]
-          for (const x of walk) {
-            const actions = model.actions(s)
-            packed.encode(s, scratch)
-            packed.cur.set(scratch)
-            const succ: string[] = []
-            const holds: boolean[][] = []
-            packed.expand(() => {
-              succ.push(canonical(packed.decode(packed.next)))
-              holds.push(model.invariants.map((_, i) => packed.holds(i)))
-            })
-            expect(succ).toEqual(actions.map((a) => canonical(model.next(s, a))))
-            actions.forEach((a, k) => {
-              const t = model.next(s, a)
-              expect(holds[k]).toEqual(model.invariants.map((inv) => inv.check(t) === null))
-            })
-            expect(packed.terminal()).toBe(model.terminal!(s))
-            if (actions.length === 0) break
-            s = model.next(s, actions[x % actions.length])
-          }
-        }),
-        { numRuns: 40, seed: 42 },
-      )
+      expectBackendsAgree(movable(variant, params).model, { runs: 40, seed: 42, maxLength: 60 })
     })
   }
 })
