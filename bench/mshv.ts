@@ -7,6 +7,7 @@
  * - when that run found a violation, a separate plain `bfs(model)` that
  *   stops at the first one: the time to first counterexample.
  */
+import { rowFormatter } from './columns.js'
 import { bfs } from '../explorer/bfs.js'
 import { findScenario, instantiate } from '../invariants/scenarios.js'
 import type { Params } from '../model/scenario.js'
@@ -214,11 +215,7 @@ export function mshvTable(results: readonly MshvResult[]): string {
     ['1st-cex s', 9, 'r'],
     ['len', 3, 'r'],
   ] as const
-  const row = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (cols[i][2] === 'l' ? c.padEnd(cols[i][1]) : c.padStart(cols[i][1])))
-      .join('  ')
-      .trimEnd()
+  const row = rowFormatter(cols)
   const sets: string[] = []
   for (const r of results) if (!sets.includes(paramsKey(r.given))) sets.push(paramsKey(r.given))
   for (const set of sets) {

@@ -16,6 +16,7 @@
  * Every mapcheck run is a fresh child process, so its peak RSS
  * (process.resourceUsage().maxRSS) belongs to that run alone.
  */
+import { rowFormatter } from './columns.js'
 import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -359,11 +360,7 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
     ['B/st peak', 9, 'r'],
     ['B/st own', 8, 'r'],
   ] as const
-  const row = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (cols[i][2] === 'l' ? c.padEnd(cols[i][1]) : c.padStart(cols[i][1])))
-      .join('  ')
-      .trimEnd()
+  const row = rowFormatter(cols)
   out.push(row(cols.map((c) => c[0])))
   out.push(row(cols.map((c) => '-'.repeat(c[1]))))
   for (const r of results) {
