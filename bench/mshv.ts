@@ -9,6 +9,7 @@
  */
 import { rowFormatter } from './columns.js'
 import { bfs } from '../explorer/bfs.js'
+import type { Stats } from '../explorer/result.js'
 import { findScenario, instantiate } from '../invariants/scenarios.js'
 import type { Params } from '../model/scenario.js'
 
@@ -24,7 +25,7 @@ const MAX_SECONDS = 120
 
 export type Stop = 'all' | 'first'
 
-export interface ScenarioRun {
+export interface ScenarioRun extends Stats {
   readonly scenario: string
   readonly variant: string
   /** Every parameter, defaults filled in. */
@@ -32,12 +33,6 @@ export interface ScenarioRun {
   readonly stop: Stop
   readonly verdict: string
   readonly incomplete: string | null
-  readonly states: number
-  readonly transitions: number
-  readonly maxDepth: number
-  readonly seconds: number
-  readonly statesPerSecond: number
-  readonly storeBytes: number
   /** Cells (16-bit) per packed state; the store keeps one byte per cell. */
   readonly stateCells: number
   /** Invariants checked on every state, besides no-deadlock. */

@@ -15,6 +15,7 @@
  */
 import { lockFields, lockLocals, Locks, type LockHolder } from '../primitives/locks.js'
 import { access, lockset, type Lockset } from '../primitives/lockset.js'
+import { REGION_FREED, REGION_LISTED, REGION_UNLINKED } from '../primitives/region.js'
 import { process } from '../process.js'
 import type { Params, Scenario } from '../scenario.js'
 import { array, struct, u8, type ValueOf } from '../schema.js'
@@ -28,10 +29,6 @@ export const mmioLocks = new Locks([
   { name: 'mmap_lock', kind: 'rwsem' },
 ])
 
-export const REGION_NONE = 0
-export const REGION_LISTED = 1
-export const REGION_UNLINKED = 2
-export const REGION_FREED = 3
 
 /** Static layout: gfns of the MMIO range, the two regions (old and its replacement) and their BARs. */
 export interface MmioLayout {
