@@ -20,7 +20,10 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   })
 
   let parent = 0
-  const emit = (): void => {
+  const covered = search.coverage.counts
+  const emit = (k: number, c: number): void => {
+    if (covered.length > 0) covered[c]++
+    if (search.rejectNext(parent, k)) return
     const idx = store.insert(packed.next, parent)
     if (idx >= 0) search.checkNext(idx)
   }
@@ -38,11 +41,11 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     parent = head++
     store.get(parent, packed.cur)
     if (depth >= maxDepth) {
-      if (packed.expand(noop) > 0) search.cutAtDepth()
+      if (search.expand(parent, noop) > 0) search.cutAtDepth()
       else search.noActions(parent)
       continue
     }
-    const count = packed.expand(emit)
+    const count = search.expand(parent, emit)
     search.transitions += count
     if (count === 0) search.noActions(parent)
   }

@@ -38,7 +38,11 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   let childDepth = 0
   // Successors are pushed in reverse action order so that the first action is explored first.
   const fresh: number[] = []
-  const emit = (): void => {
+  const covered = search.coverage.counts
+  let counting = true
+  const emit = (k: number, c: number): void => {
+    if (counting && covered.length > 0) covered[c]++
+    if (search.rejectNext(parent, k)) return
     const idx = store.insert(packed.next, parent, childDepth)
     if (idx >= 0) {
       search.checkNext(idx)
@@ -60,15 +64,16 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     if (depth > search.maxDepth) search.maxDepth = depth
     store.get(parent, packed.cur)
     if (depth >= maxDepth) {
-      if (packed.expand(noop) > 0) search.cutAtDepth()
+      if (search.expand(parent, noop) > 0) search.cutAtDepth()
       else search.noActions(parent)
       continue
     }
     childDepth = depth + 1
     fresh.length = 0
-    const count = packed.expand(emit)
-    // A state re-expanded from a shorter path adds no new edges to the count.
-    if (!bounded || !expanded.has(parent)) {
+    // A state re-expanded from a shorter path adds no new edges to the counts.
+    counting = !bounded || !expanded.has(parent)
+    const count = search.expand(parent, emit)
+    if (counting) {
       search.transitions += count
       if (bounded) expanded.add(parent)
     }

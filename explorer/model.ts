@@ -52,6 +52,12 @@ export interface Metric<S> {
   measure(s: S): number
 }
 
+/** A kind of action, for coverage (TLC's action coverage, SPIN's unreached code): a process's step, by process and label. */
+export interface StepClass {
+  readonly group: string
+  readonly name: string
+}
+
 /** How a step reads in a trace: the thread that took it, its label (the kernel function it mirrors) and the choice made. */
 export interface StepLabel {
   readonly thread: string
@@ -84,15 +90,23 @@ export interface Model<S, A> {
   whereIs?(s: S, thread?: string): string
   /** Optional fast path with exactly the same semantics, on fixed-size byte states. */
   readonly packed?: PackedModel<S>
+  /** The kinds of action, for coverage; `classOf` says which one an action is. */
+  readonly stepClasses?: readonly StepClass[]
+  classOf?(a: A, s: S): number
+  /**
+   * The invariant (an id of `invariants`) that a successor breaks when it
+   * cannot be stored because a cell is outside its range (`PackedModel.outOfRange`).
+   */
+  readonly rangeInvariant?: string
 }
 
 /**
- * A packed state during exploration: one cell per stored byte, held 16 bits
- * wide so that a step writing a value outside its field's range (a counter
- * going past 255 or below 0) is caught rather than wrapped; stored states
- * are bytes.
+ * A packed state during exploration: one cell per stored byte, held as a
+ * signed 16-bit integer so that a step writing a value outside its field's
+ * range (a counter going past 255 or below 0) is caught rather than wrapped;
+ * stored states are bytes (signed cells in two's complement).
  */
-export type Cells = Uint16Array
+export type Cells = Int16Array
 
 /**
  * The engine's hot loop works on states packed into a fixed number of bytes.
@@ -110,8 +124,17 @@ export interface PackedModel<S> {
   decode(b: Cells): S
   /** Writes each initial state into `next` and calls `emit`. */
   initial(emit: () => void): void
-  /** Expands `cur`: writes each successor into `next` and calls `emit(k)` for the k-th action; returns the count. */
-  expand(emit: (k: number) => void): number
+  /**
+   * Expands `cur`: writes each successor into `next` and calls `emit(k, c)`
+   * for the k-th action, of step class `c` (0 when the model has none); returns the count.
+   */
+  expand(emit: (k: number, c: number) => void): number
+  /** Is `next` outside the state space (a cell outside its field's range)? Such a successor is a violation of `Model.rangeInvariant`, never stored. */
+  outOfRange?(): boolean
+  /** Cells that hold a signed byte. */
+  readonly signedCells?: readonly number[]
+  /** Metric `i` (index into `Model.metrics`) measured on `next`. */
+  measure?(i: number): number
   /** Does invariant `i` (index into `Model.invariants`) hold on `next`? */
   holds(i: number): boolean
   /** The facts evidence property `i` (index into `Model.evidence`) sees on `next`. */

@@ -14,8 +14,8 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
   const states: S[] = []
   const ids = new Map<string, number>()
   // An id is four byte-sized cells, most significant first.
-  const cur = new Uint16Array(4)
-  const next = new Uint16Array(4)
+  const cur = new Int16Array(4)
+  const next = new Int16Array(4)
   const put = (out: Cells, id: number): void => {
     for (let i = 3; i >= 0; i--, id >>>= 8) out[i] = id & 0xff
   }
@@ -48,7 +48,7 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
       const actions = model.actions(s)
       for (let k = 0; k < actions.length; k++) {
         put(next, idOf(model.next(s, actions[k])))
-        emit(k)
+        emit(k, model.classOf ? model.classOf(actions[k], s) : 0)
       }
       return actions.length
     },

@@ -14,7 +14,7 @@ export function actionPath<S, A>(
 ): { init: number; actions: A[]; last: S } {
   const chain = store.path(idx)
   const n = packed.stateBytes
-  const want = new Uint16Array(n)
+  const want = new Int16Array(n)
   const matches = (): boolean => {
     for (let i = 0; i < n; i++) if (packed.next[i] !== want[i]) return false
     return true

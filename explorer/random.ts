@@ -1,4 +1,6 @@
 import fc from 'fast-check'
+import { Coverage } from './coverage.js'
+import { MetricRanges } from './metric-ranges.js'
 import type { Model } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
@@ -26,15 +28,17 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
   const started = performance.now()
   const packed = packedOf(model)
   const n = packed.stateBytes
-  const store = new StateStore(n)
+  const store = new StateStore(n, { signedCells: packed.signedCells })
+  const coverage = new Coverage(model as Model<unknown, unknown>)
+  const metricRanges = new MetricRanges(model, packed)
   const maxStates = options.maxStates ?? DEFAULT_BOUNDS.maxStates
   const runLength = options.maxDepth ?? DEFAULT_RUN_LENGTH
   const runs = options.runs ?? DEFAULT_BOUNDS.runs
   const maxMs = (options.maxSeconds ?? DEFAULT_BOUNDS.maxSeconds) * 1000
   const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff)
-  const inits: Uint16Array[] = []
+  const inits: Int16Array[] = []
   packed.initial(() => inits.push(packed.next.slice()))
-  const chosen = new Uint16Array(n)
+  const chosen = new Int16Array(n)
   let transitions = 0
   let maxDepth = 0
   let lastReport = started
@@ -74,9 +78,15 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
       }
       const pick = schedule[step - 1] % count
       let violated: string | null = null
-      packed.expand((k) => {
+      packed.expand((k, c) => {
         if (k !== pick) return
+        if (record && coverage.counts.length > 0) coverage.counts[c]++
         chosen.set(packed.next)
+        if (packed.outOfRange?.()) {
+          violated = model.rangeInvariant!
+          return
+        }
+        if (record) metricRanges.observeNext()
         for (let i = 0; i < model.invariants.length; i++) {
           if (!packed.holds(i)) {
             violated = model.invariants[i].id
@@ -89,7 +99,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
       if (record) {
         transitions++
         if (step > maxDepth) maxDepth = step
-        if (store.size < maxStates && !store.full) store.insert(chosen, NO_PARENT)
+        if (store.size < maxStates && !store.full && violated !== model.rangeInvariant) store.insert(chosen, NO_PARENT)
       }
       broken = violated
     }
@@ -146,6 +156,8 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
     mode: 'random',
     seed,
     metrics: { ...watch.metrics },
+    metricsAll: metricRanges.toRecord(),
+    coverage: coverage.toRecord(),
     outcomes: watch.outcomes,
     path: details.counterexamplePath ?? null,
     stats: {

@@ -44,6 +44,10 @@ export interface Exploration<A> {
   readonly seed: number | null
   /** Each metric's range over the terminal states reached (absent when none was). */
   readonly metrics: Readonly<Record<string, MetricRange>>
+  /** Each metric's range over every state reached. */
+  readonly metricsAll: Readonly<Record<string, MetricRange>>
+  /** Step class group -> name -> transitions taken (the model's `stepClasses`; empty when it has none). */
+  readonly coverage: Readonly<Record<string, Readonly<Record<string, number>>>>
   /** Each outcome property's outcomes seen, per input. */
   readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
 }

@@ -1,3 +1,6 @@
+import { Coverage } from './coverage.js'
+import { ModelError } from './errors.js'
+import { MetricRanges } from './metric-ranges.js'
 import type { Model, PackedModel } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
@@ -22,6 +25,10 @@ export class Search<S, A> {
   private readonly watch: OutcomeWatch<S>
   /** Evidence property index -> facts seen so far, the first state showing each fact, and the conflict once found. */
   private readonly evidence: { seen: number; first: Map<number, number>; conflict: number }[]
+  /** The first successor that could not be stored (a cell outside its range): its parent and action index. */
+  private outOfRange: { parent: number; k: number } | null = null
+  readonly coverage: Coverage
+  private readonly metricRanges: MetricRanges<S>
   transitions = 0
   maxDepth = 0
   incomplete: string | null = null
@@ -36,7 +43,9 @@ export class Search<S, A> {
     trackDepth: boolean,
   ) {
     this.packed = packedOf(model)
-    this.store = new StateStore(this.packed.stateBytes, { trackDepth })
+    this.store = new StateStore(this.packed.stateBytes, { trackDepth, signedCells: this.packed.signedCells })
+    this.coverage = new Coverage(model as Model<unknown, unknown>)
+    this.metricRanges = new MetricRanges(model, this.packed)
     this.invariantCount = model.invariants.length
     this.watch = new OutcomeWatch(model)
     this.evidence = (model.evidence ?? []).map(() => ({ seen: 0, first: new Map(), conflict: 0 }))
@@ -47,8 +56,49 @@ export class Search<S, A> {
     }
   }
 
+  /**
+   * Is `packed.next`, the k-th successor of stored state `parent`, outside
+   * the state space? Then it is a violation of the model's range invariant
+   * (the first one is kept) and must not be stored.
+   */
+  rejectNext(parent: number, k: number): boolean {
+    if (this.packed.outOfRange === undefined || !this.packed.outOfRange()) return false
+    this.outOfRange ??= { parent, k }
+    return true
+  }
+
+  /**
+   * Expands `packed.cur` (stored as `idx`); an exception thrown by a step is
+   * a `ModelError` naming the trace to the state it was thrown in.
+   */
+  expand(idx: number, emit: (k: number, c: number) => void): number {
+    try {
+      return this.packed.expand(emit)
+    } catch (e) {
+      throw this.modelError(e, idx)
+    }
+  }
+
+  private modelError(e: unknown, idx: number): ModelError {
+    const message = e instanceof Error ? e.message : String(e)
+    try {
+      const { actions, init } = actionPath(this.model, this.packed, this.store, idx)
+      let s = this.model.initialStates()[init]
+      const steps = actions.map((a) => {
+        const after = this.model.next(s, a)
+        const label = this.model.describe(a, s, after)
+        s = after
+        return label
+      })
+      return new ModelError(message, { init, steps })
+    } catch {
+      return new ModelError(message)
+    }
+  }
+
   /** Checks every not-yet-broken invariant on `packed.next`, stored as `idx`. */
   checkNext(idx: number): void {
+    this.metricRanges.observeNext()
     for (let i = 0; i < this.invariantCount; i++) {
       if (!this.broken.has(i) && !this.packed.holds(i)) this.broken.set(i, idx)
     }
@@ -73,7 +123,7 @@ export class Search<S, A> {
 
   /** True when the search must stop: a violation (unless all are wanted) or a bound. */
   shouldStop(queue: number, depth: number): boolean {
-    if (!this.options.allViolations && (this.broken.size > 0 || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict))) {
+    if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict))) {
       return true
     }
     if (this.store.size >= this.limits.maxStates || this.store.full) {
@@ -113,6 +163,15 @@ export class Search<S, A> {
     for (const [i, idx] of [...this.broken].sort((a, b) => a[0] - b[0])) {
       violations.push(this.violationAt(idx, this.model.invariants[i].id, (s) => this.model.invariants[i].check(s) ?? ''))
     }
+    if (this.outOfRange !== null) {
+      const { parent, k } = this.outOfRange
+      const id = this.model.rangeInvariant!
+      const inv = this.model.invariants.find((i) => i.id === id)
+      const path = actionPath(this.model, this.packed, this.store, parent)
+      const a = this.model.actions(path.last)[k]
+      const last = this.model.next(path.last, a)
+      violations.push({ invariant: id, message: inv?.check(last) ?? '', init: path.init, actions: [...path.actions, a] })
+    }
     if (this.deadlock >= 0) {
       violations.push(this.violationAt(this.deadlock, NO_DEADLOCK, (s) => deadlockMessage(this.model, s)))
     }
@@ -139,6 +198,8 @@ export class Search<S, A> {
       mode,
       seed: null,
       metrics: { ...this.watch.metrics },
+      metricsAll: this.metricRanges.toRecord(),
+      coverage: this.coverage.toRecord(),
       outcomes: this.watch.outcomes,
       stats: {
         states: this.store.size,

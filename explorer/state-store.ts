@@ -23,7 +23,7 @@ export const NO_PARENT = 0xffffffff
 /** 32-bit hash of a state's bytes (FNV-1a with a murmur3 finaliser). */
 export function hashBytes(b: ArrayLike<number>, off: number, n: number): number {
   let h = 0x811c9dc5 ^ n
-  for (let i = off, end = off + n; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193)
+  for (let i = off, end = off + n; i < end; i++) h = Math.imul(h ^ (b[i] & 0xff), 0x01000193)
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
@@ -37,11 +37,14 @@ export class StateStore {
   private readonly chunks: Uint8Array[] = []
   private readonly parents: Uint32Array[] = []
   private readonly depths: Uint32Array[] | null
+  /** Cells holding a signed byte (two's complement in the store, sign-extended by `get`). */
+  private readonly signed: Int32Array
   private table: Uint32Array
   private mask: number
 
-  constructor(stateBytes: number, options: { trackDepth?: boolean; initialCapacity?: number } = {}) {
+  constructor(stateBytes: number, options: { trackDepth?: boolean; initialCapacity?: number; signedCells?: readonly number[] } = {}) {
     this.stateBytes = stateBytes
+    this.signed = Int32Array.from(options.signedCells ?? [])
     this.depths = options.trackDepth ? [] : null
     let cap = 1 << 12
     while (cap < (options.initialCapacity ?? 0) * 2) cap *= 2
@@ -81,8 +84,8 @@ export class StateStore {
     const chunk = this.chunks[c]
     for (let i = 0; i < n; i++) {
       const v = b[i]
-      if (v > 255) throw new RangeError(`StateStore: cell ${i} = ${v} does not fit a byte`)
-      chunk[off + i] = v
+      if (v > 255 || v < -128) throw new RangeError(`StateStore: cell ${i} = ${v} does not fit a byte`)
+      chunk[off + i] = v & 0xff
     }
     this.parents[c][idx & (CHUNK - 1)] = parent
     if (this.depths) this.depths[c][idx & (CHUNK - 1)] = depth
@@ -97,10 +100,12 @@ export class StateStore {
   }
 
   /** Copies state `idx` into `out`. */
-  get(idx: number, out: Uint8Array | Uint16Array): void {
+  get(idx: number, out: Uint8Array | Int16Array): void {
     const n = this.stateBytes
     const off = (idx & (CHUNK - 1)) * n
     out.set(this.chunks[idx >>> CHUNK_BITS].subarray(off, off + n))
+    const signed = this.signed
+    for (let k = 0; k < signed.length; k++) if (out[signed[k]] > 127) out[signed[k]] -= 256
   }
 
   parent(idx: number): number {
@@ -135,7 +140,7 @@ export class StateStore {
     const n = this.stateBytes
     const off = (idx & (CHUNK - 1)) * n
     const chunk = this.chunks[idx >>> CHUNK_BITS]
-    for (let i = 0; i < n; i++) if (chunk[off + i] !== b[i]) return false
+    for (let i = 0; i < n; i++) if (chunk[off + i] !== (b[i] & 0xff)) return false
     return true
   }
 

@@ -7,16 +7,26 @@
  */
 import { produce } from 'immer'
 import { ModelError } from '../explorer/errors.js'
-import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepLabel } from '../explorer/model.js'
-import type { ProcessAction, Program, State, Step, ThreadState } from './process.js'
+import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepClass, StepLabel } from '../explorer/model.js'
+import { literalsOf } from './labels.js'
+import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
+
+/** The built-in invariant every compiled model has: every field within its declared range. */
+export const FIELD_IN_RANGE = 'field-in-range'
 
 type AnyStep = Step<any, any>
 
 export interface CompiledModel<W> extends Model<State<W>, ProcessAction> {
-  /** A canonical description of the compiled shape (globals, threads, labels, invariants), for model hashes. */
+  /**
+   * What replay depends on, for model hashes: the world's shape, the threads,
+   * their processes and labels, and the initial state. Not the properties
+   * checked, so adding an invariant or a metric keeps existing traces valid.
+   */
   readonly structure: string
   readonly threadNames: readonly string[]
+  /** Each thread's process name. */
+  readonly processNames: readonly string[]
 }
 
 interface ThreadLayout {
@@ -25,6 +35,8 @@ interface ThreadLayout {
   readonly pcOf: Readonly<Record<string, number>>
   readonly steps: readonly (AnyStep | undefined)[]
   readonly isEnd: readonly boolean[]
+  /** Step class (coverage) of each label with a step. */
+  readonly classes: readonly number[]
   readonly locals: StructField
   /** Byte offset of the thread's pc; its locals follow. */
   readonly base: number
@@ -42,19 +54,45 @@ export function compile<G extends Fields>(
   program: Program<G>,
   properties: readonly Invariant<State<ValueOf<G>>>[] | Properties<State<ValueOf<G>>>,
 ): CompiledModel<ValueOf<G>> {
-  const { invariants, outcomes = [], evidence = [], metrics = [] } = 'invariants' in properties ? properties : { invariants: properties }
+  const given = 'invariants' in properties ? properties : { invariants: properties }
+  const { outcomes = [], evidence = [], metrics = [] } = given
   type W = ValueOf<G>
   const globals = struct(program.globals)
+  const fieldInRange: Invariant<State<W>> = {
+    id: FIELD_IN_RANGE,
+    description: 'every field of the world and of every thread holds a value within its declared range (a counter never goes below its minimum)',
+    check(s) {
+      try {
+        encodeState(s, new Int16Array(stateBytes))
+        return null
+      } catch (e) {
+        if (e instanceof RangeError) return e.message
+        throw e
+      }
+    },
+  }
+  const invariants = [fieldInRange, ...given.invariants.filter((i) => i.id !== FIELD_IN_RANGE)]
+  for (const t of program.threads) checkLabels(name, t.process)
+  const stepClasses: StepClass[] = []
+  const classOf = new Map<string, number>()
   let offset = sizeOf(globals)
   const threads: ThreadLayout[] = program.threads.map(({ name: tname, process: p }) => {
-    // Labels with no step (`done`) are registered by `pcOf` when a step first returns them.
-    const labels = [...new Set<string>([p.start, ...Object.keys(p.steps)])]
+    const labels = [...new Set<string>([p.start, ...Object.keys(p.steps), ...(p.ends ?? []), DONE])]
     const layout = {
       name: tname,
       labels,
       pcOf: Object.fromEntries(labels.map((l, i) => [l, i])) as Record<string, number>,
       steps: labels.map((l) => p.steps[l]),
       isEnd: labels.map((l) => !(l in p.steps) || (p.ends ?? []).includes(l)),
+      classes: labels.map((l) => {
+        const key = `${p.name}\t${l}`
+        if (!(l in p.steps)) return -1
+        if (!classOf.has(key)) {
+          classOf.set(key, stepClasses.length)
+          stepClasses.push({ group: p.name, name: l })
+        }
+        return classOf.get(key)!
+      }),
       locals: struct(p.locals),
       base: offset,
     }
@@ -64,21 +102,18 @@ export function compile<G extends Fields>(
   const stateBytes = offset
   program.threads.forEach(({ name: tname, process: p, locals }) => {
     for (const k of Object.keys(locals ?? {})) {
-      if (!(k in p.locals)) throw new Error(`${name}: thread ${tname} initialises '${k}', which is not a local of ${p.name}`)
+      if (!(k in p.locals)) throw new ModelError(`${name}: thread ${tname} initialises '${k}', which is not a local of ${p.name}`)
     }
   })
-  if (threads.some((t) => t.labels.length > 255)) throw new Error(`${name}: a process has more than 255 labels`)
+  if (threads.some((t) => t.labels.length > 255)) throw new ModelError(`${name}: a process has more than 255 labels`)
 
-  /** A goto to a label with no step: the thread's end. Registered on first use so `done`-style labels need no declaration. */
-  const pcOf = (t: ThreadLayout, label: string): number => {
+  /** A goto's label: a step or an end label of the thread's process; anything else is a model error, never a silent end. */
+  const pcOf = (t: ThreadLayout, label: string, from?: string): number => {
     const pc = t.pcOf[label]
     if (pc !== undefined) return pc
-    const mutable = t as { -readonly [K in keyof ThreadLayout]: any }
-    mutable.labels.push(label)
-    mutable.pcOf[label] = mutable.labels.length - 1
-    mutable.steps.push(undefined)
-    mutable.isEnd.push(true)
-    return mutable.labels.length - 1
+    throw new ModelError(
+      `${name}: ${t.name}${from !== undefined ? ` at ${from}` : ''} goes to '${label}', which is neither a step nor an end label of its process (labels: ${t.labels.join(', ')})`,
+    )
   }
 
   // ---- object backend -------------------------------------------------
@@ -120,9 +155,16 @@ export function compile<G extends Fields>(
     produce(s, (d: any) => {
       const me = d.threads[a.thread] as ThreadState
       const step = stepOf(s, a.thread)
-      if (!step) throw new Error(`${threads[a.thread].name} has no step at ${me.pc}`)
-      const to = step.run(d, me, a.choice)
-      pcOf(threads[a.thread], to)
+      const th = threads[a.thread]
+      if (!step) throw new ModelError(`${th.name} has no step at ${me.pc}`)
+      const from = me.pc
+      let to: string
+      try {
+        to = step.run(d, me, a.choice)
+      } catch (e) {
+        throw stepFailed(th, from, e)
+      }
+      pcOf(th, to, from)
       me.pc = to
     })
 
@@ -161,6 +203,13 @@ export function compile<G extends Fields>(
     return threads.map((_, i) => one(i)).join('; ')
   }
 
+  /** An exception thrown by a step's code: a model error naming the thread and the step. */
+  const stepFailed = (t: ThreadLayout, label: string, e: unknown): Error => {
+    if (e instanceof ModelError) return e
+    const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    return new ModelError(`${name}: ${t.name} at ${label} threw ${what}`)
+  }
+
   const describe = (a: ProcessAction, before: State<W>): StepLabel => {
     const me = before.threads[a.thread]
     const step = stepOf(before, a.thread)
@@ -171,8 +220,8 @@ export function compile<G extends Fields>(
 
   // ---- packed backend -------------------------------------------------
   const packed = ((): PackedModel<State<W>> => {
-    const cur = new Uint16Array(stateBytes)
-    const nxt = new Uint16Array(stateBytes)
+    const cur = new Int16Array(stateBytes)
+    const nxt = new Int16Array(stateBytes)
     const worldView = (buf: Cells) => {
       const w = view(globals, buf, 0) as W & { threads: unknown[] }
       const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
@@ -183,25 +232,24 @@ export function compile<G extends Fields>(
     const n = worldView(nxt)
     const T = threads.length
     const base = threads.map((t) => t.base)
-    const init = new Uint16Array(stateBytes)
+    const init = new Int16Array(stateBytes)
     encodeState(initialState, init)
-    const checks = invariants.map((inv) => inv.check as (w: unknown) => string | null)
+    // field-in-range is checked on every successor before it is stored (`outOfRange`); a stored state holds it.
+    const checks = invariants.map((inv) => (inv === fieldInRange ? () => null : (inv.check as (w: unknown) => string | null)))
+    const measures = metrics.map((m) => m.measure as (w: unknown) => number)
     const evidenceFacts = evidence.map((e) => e.facts as (w: unknown) => number)
-    // A value written past its field's maximum is a modelling error, not a state; one written below 0
-    // wraps to 65535 or so in a 16-bit cell and fails the same test.
+    // A value written outside its field's range is not a state: the successor breaks field-in-range and is never stored.
     const cellList = [
       ...cells(globals, ''),
-      ...threads.flatMap((t) => [{ path: `${t.name}.pc`, max: 255 }, ...cells(t.locals, t.name)]),
+      ...threads.flatMap((t) => [{ path: `${t.name}.pc`, min: 0, max: 255 }, ...cells(t.locals, t.name)]),
     ]
-    const cellMax = Uint16Array.from(cellList, (c) => c.max)
-    const overflow = (t: number, i: number): never => {
-      const v = nxt[i] > 0x7fff ? nxt[i] - 0x10000 : nxt[i]
-      throw new ModelError(
-        `${name}: step ${threads[t].name} ${threads[t].labels[cur[base[t]]]} sets ${cellList[i].path} = ${v}, outside 0..${cellList[i].max}`,
-      )
-    }
+    const cellMax = Int16Array.from(cellList, (c) => c.max)
+    const cellMin = Int16Array.from(cellList, (c) => c.min)
+    const signedCells = cellList.flatMap((c, i) => (c.min < 0 ? [i] : []))
+    let outOfRange = false
     return {
       stateBytes,
+      signedCells,
       cur,
       next: nxt,
       encode: encodeState,
@@ -219,18 +267,32 @@ export function compile<G extends Fields>(
           const me = c.ts[t]
           if (step.guard !== undefined && !step.guard(c.w, me)) continue
           const choices = step.choices === undefined ? 1 : step.choices(c.w, me)
+          const cls = th.classes[cur[base[t]]]
           for (let ch = 0; ch < choices; ch++) {
             nxt.set(cur)
-            const to = step.run(n.w, n.ts[t], ch)
+            let to: string
+            try {
+              to = step.run(n.w, n.ts[t], ch)
+            } catch (e) {
+              throw stepFailed(th, th.labels[cur[base[t]]], e)
+            }
             const pc = th.pcOf[to]
-            nxt[base[t]] = pc === undefined ? pcOf(th, to) : pc
-            for (let i = 0; i < stateBytes; i++) if (nxt[i] > cellMax[i]) overflow(t, i)
-            emit(k++)
+            nxt[base[t]] = pc === undefined ? pcOf(th, to, th.labels[cur[base[t]]]) : pc
+            outOfRange = false
+            for (let i = 0; i < stateBytes; i++) {
+              if (nxt[i] > cellMax[i] || nxt[i] < cellMin[i]) {
+                outOfRange = true
+                break
+              }
+            }
+            emit(k++, cls)
           }
         }
         return k
       },
+      outOfRange: () => outOfRange,
       holds: (i) => checks[i](n.w) === null,
+      measure: (i) => measures[i](n.w),
       facts: (i) => evidenceFacts[i](n.w),
       terminal() {
         for (let t = 0; t < T; t++) if (!threads[t].isEnd[cur[base[t]]]) return false
@@ -239,20 +301,22 @@ export function compile<G extends Fields>(
     }
   })()
 
+  const initCells = new Int16Array(stateBytes)
+  encodeState(initialState, initCells)
   const structure = JSON.stringify({
-    name,
     globals: program.globals,
     threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
-    invariants: invariants.map((i) => i.id),
-    outcomes: outcomes.map((o) => o.id),
-    ...(evidence.length ? { evidence: evidence.map((e) => e.id) } : {}),
-    metrics: metrics.map((m) => m.id),
+    init: Array.from(initCells),
   })
 
   return {
     name,
     structure,
     threadNames: threads.map((t) => t.name),
+    processNames: program.threads.map((t) => t.process.name),
+    stepClasses,
+    classOf: (a, s) => threads[a.thread].classes[pcOf(threads[a.thread], s.threads[a.thread].pc)],
+    rangeInvariant: FIELD_IN_RANGE,
     initialStates: () => [initialState],
     actions,
     next,
@@ -261,7 +325,7 @@ export function compile<G extends Fields>(
     evidence,
     metrics,
     fingerprint: (s) => {
-      const b = new Uint16Array(stateBytes)
+      const b = new Int16Array(stateBytes)
       encodeState(s, b)
       return Buffer.from(b).toString('latin1')
     },
@@ -269,5 +333,32 @@ export function compile<G extends Fields>(
     terminal: terminalState,
     whereIs,
     packed,
+  }
+}
+
+/**
+ * The build's label check (see labels.ts): every goto a step's code names is
+ * a label of its process, and every step is named by some goto (or is the
+ * start, or is listed in `gotos`).
+ */
+export function checkLabels(model: string, p: Process<any, any>): void {
+  const declared = new Set([...Object.keys(p.steps), ...(p.ends ?? []), DONE])
+  const named = new Set<string>([p.start, ...(p.gotos ?? [])])
+  for (const [label, step] of Object.entries(p.steps)) {
+    for (const source of step.targets ?? [step.run]) {
+      const { returned, all } = typeof source === 'string' ? { returned: [source], all: [source] } : literalsOf(source)
+      for (const to of returned) {
+        if (!declared.has(to)) {
+          throw new ModelError(`${model}: process ${p.name}, step ${label}: goto '${to}' is not a label of the process (steps: ${Object.keys(p.steps).join(', ')}; ends: ${[...(p.ends ?? []), DONE].join(', ')})`)
+        }
+      }
+      for (const l of all) named.add(l)
+    }
+  }
+  if (!(p.start in p.steps) && !declared.has(p.start)) throw new ModelError(`${model}: process ${p.name} starts at '${p.start}', which has no step`)
+  for (const label of Object.keys(p.steps)) {
+    if (!named.has(label)) {
+      throw new ModelError(`${model}: process ${p.name}, step ${label}: no goto reaches it (a mistyped label? a computed goto is declared in the process's gotos)`)
+    }
   }
 }

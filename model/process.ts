@@ -13,26 +13,52 @@
  */
 import type { Fields, ValueOf } from './schema.js'
 
-export interface Step<W, L> {
+export interface Step<W, L, K extends string = string> {
   /** Enabled in this state? (default: always) */
   readonly guard?: (w: W, me: L) => boolean
   /** Number of nondeterministic branches, 0..n-1 (default 1). */
   readonly choices?: (w: W, me: L) => number
-  /** The atomic effect of branch `choice`; returns the next label. */
-  readonly run: (w: W, me: L, choice: number) => string
+  /** The atomic effect of branch `choice`; returns the next label (a goto). */
+  readonly run: (w: W, me: L, choice: number) => K
   /** How a trace shows the step, e.g. `hmm_range_fault(page 2)`; evaluated on the state before it. */
   readonly text?: (w: W, me: L, choice: number) => string
+  /**
+   * For a step made by a helper (`Locks.lockStep`): the labels it may go to,
+   * or the functions that compute them, which the build's label check reads
+   * instead of the helper's own `run` (see labels.ts).
+   */
+  readonly targets?: readonly (string | ((...args: any[]) => string))[]
 }
+
+/** The label where every thread may end without a step: always declared. */
+export const DONE = 'done'
 
 export interface Process<W, L> {
   readonly name: string
   readonly locals: Fields
   /** The label a thread starts at. */
   readonly start: string
-  /** Label -> step. A label that is a goto target but has no step is where the thread ends. */
+  /** Label -> step. */
   readonly steps: Readonly<Record<string, Step<W, L>>>
-  /** Labels with a step where the thread may also validly stay forever (SPIN's end labels). */
+  /**
+   * End labels (SPIN's): where a thread may validly stop. A label without a
+   * step ends the thread; one with a step is a place it may stay forever.
+   * `done` is always one. A goto to any other label without a step is a
+   * model error, so a mistyped label never ends a thread silently.
+   */
   readonly ends?: readonly string[]
+  /** Labels reached only by a computed goto (a variable, a helper's result), which the build's label check cannot read. */
+  readonly gotos?: readonly string[]
+}
+
+/** What `process<W, L>()` takes: the step labels `K` and end labels `E` are inferred, and every goto is checked against them by tsc. */
+export interface ProcessSpec<W, L, K extends string, E extends string> {
+  readonly name: string
+  readonly locals: Fields
+  readonly start: NoInfer<K>
+  readonly steps: { readonly [k in K]: Step<W, L, NoInfer<K | E> | typeof DONE> }
+  readonly ends?: readonly E[]
+  readonly gotos?: readonly NoInfer<K>[]
 }
 
 /** A thread as a state holds it: its label and its locals. */
@@ -62,6 +88,14 @@ export interface ProcessAction {
   readonly choice: number
 }
 
-export function process<W, L>(p: Process<W, L>): Process<W, L> {
-  return p
+/**
+ * A process. `process<W, L>()({...})` infers the labels, so a goto to a
+ * label that is neither a step nor an end label is a type error;
+ * `process<W, L>({...})` takes the labels as plain strings (the build
+ * still checks them, see labels.ts).
+ */
+export function process<W, L>(): <const K extends string, const E extends string = never>(p: ProcessSpec<W, L, K, E>) => Process<W, L>
+export function process<W, L>(p: Process<W, L>): Process<W, L>
+export function process<W, L>(p?: Process<W, L>): Process<W, L> | ((q: ProcessSpec<W, L, string, string>) => Process<W, L>) {
+  return p ?? ((q) => q as Process<W, L>)
 }

@@ -9,10 +9,14 @@
  */
 import type { Cells } from '../explorer/model.js'
 
-export interface U8 {
-  readonly kind: 'u8'
+/** An integer cell: unsigned 0..max (`u8`), or signed with a negative minimum (`i8`, `int`). It is stored in one byte. */
+export interface IntField {
+  readonly kind: 'int'
+  readonly min: number
   readonly max: number
 }
+/** @deprecated the old name of `IntField` */
+export type U8 = IntField
 export interface ArrayField<F extends Field = Field> {
   readonly kind: 'array'
   readonly length: number
@@ -22,10 +26,10 @@ export interface StructField<R extends Fields = Fields> {
   readonly kind: 'struct'
   readonly fields: R
 }
-export type Field = U8 | ArrayField<any> | StructField<any>
+export type Field = IntField | ArrayField<any> | StructField<any>
 export type Fields = Readonly<Record<string, Field>>
 
-export type Value<F> = F extends U8
+export type Value<F> = F extends IntField
   ? number
   : F extends ArrayField<infer E>
     ? Value<E>[]
@@ -34,13 +38,26 @@ export type Value<F> = F extends U8
       : never
 export type ValueOf<R extends Fields> = { -readonly [K in keyof R]: Value<R[K]> }
 
-export const u8 = (max = 255): U8 => ({ kind: 'u8', max })
+export const u8 = (max = 255): IntField => int(0, max)
+/** A signed byte: -128..127 (a counter whose underflow is itself the bug shows its negative value in the trace). */
+export const i8 = (min = -128, max = 127): IntField => int(min, max)
+/**
+ * An integer field with range min..max. One byte holds it: an unsigned range
+ * within 0..255, or a signed one within -128..127 (two's complement).
+ */
+export function int(min: number, max: number): IntField {
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min > max) throw new RangeError(`int(${min}, ${max}): not a range`)
+  if (min < 0 ? min < -128 || max > 127 : max > 255) {
+    throw new RangeError(`int(${min}, ${max}): a field is one byte: 0..255 unsigned or -128..127 signed`)
+  }
+  return { kind: 'int', min, max }
+}
 export const array = <F extends Field>(length: number, of: F): ArrayField<F> => ({ kind: 'array', length, of })
 export const struct = <R extends Fields>(fields: R): StructField<R> => ({ kind: 'struct', fields })
 
 export function sizeOf(f: Field): number {
   switch (f.kind) {
-    case 'u8':
+    case 'int':
       return 1
     case 'array':
       return f.length * sizeOf(f.of)
@@ -49,11 +66,11 @@ export function sizeOf(f: Field): number {
   }
 }
 
-/** Every cell of the shape in layout order: its path and its maximum. */
-export function cells(f: Field, path: string): { path: string; max: number }[] {
+/** Every cell of the shape in layout order: its path and its range. */
+export function cells(f: Field, path: string): { path: string; min: number; max: number }[] {
   switch (f.kind) {
-    case 'u8':
-      return [{ path, max: f.max }]
+    case 'int':
+      return [{ path, min: f.min, max: f.max }]
     case 'array':
       return Array.from({ length: f.length }, (_, i) => cells(f.of, `${path}[${i}]`)).flat()
     case 'struct':
@@ -63,12 +80,12 @@ export function cells(f: Field, path: string): { path: string; max: number }[] {
 
 /** A zero value of the shape, as a plain object. */
 export function zero<F extends Field>(f: F): Value<F> {
-  return decode(f, new Uint16Array(sizeOf(f)), 0) as Value<F>
+  return decode(f, new Int16Array(sizeOf(f)), 0) as Value<F>
 }
 
 export function decode(f: Field, buf: Cells, off: number): unknown {
   switch (f.kind) {
-    case 'u8':
+    case 'int':
       return buf[off]
     case 'array': {
       const size = sizeOf(f.of)
@@ -87,9 +104,9 @@ export function decode(f: Field, buf: Cells, off: number): unknown {
 
 export function encode(f: Field, v: unknown, buf: Cells, off: number, path: string): void {
   switch (f.kind) {
-    case 'u8': {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > f.max) {
-        throw new RangeError(`${path} = ${String(v)} is not an integer in 0..${f.max}`)
+    case 'int': {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < f.min || v > f.max) {
+        throw new RangeError(`${path} = ${String(v)} is not an integer in ${f.min}..${f.max}`)
       }
       buf[off] = v
       return
@@ -120,10 +137,10 @@ export function encode(f: Field, v: unknown, buf: Cells, off: number, path: stri
  */
 export function view(f: Field, buf: Cells, off: number): unknown {
   switch (f.kind) {
-    case 'u8':
+    case 'int':
       throw new Error('view: a scalar has no view; read it through its parent')
     case 'array': {
-      if (f.of.kind === 'u8') return buf.subarray(off, off + f.length)
+      if (f.of.kind === 'int') return buf.subarray(off, off + f.length)
       const size = sizeOf(f.of)
       // Frozen: `w.slat[i] = {...}` would replace the view instead of writing the bytes; this makes it throw.
       return Object.freeze(Array.from({ length: f.length }, (_, i) => view(f.of, buf, off + i * size)))
@@ -149,14 +166,14 @@ function structView(f: StructField, buf: Cells, off: number): unknown {
       ) {
         let at = o
         for (const [k, g] of Object.entries(f.fields as Fields)) {
-          if (g.kind !== 'u8') Object.defineProperty(this, k, { value: view(g, b, at), enumerable: true })
+          if (g.kind !== 'int') Object.defineProperty(this, k, { value: view(g, b, at), enumerable: true })
           at += sizeOf(g)
         }
       }
     }
     let at = 0
     for (const [k, g] of Object.entries(f.fields as Fields)) {
-      if (g.kind === 'u8') {
+      if (g.kind === 'int') {
         const rel = at
         Object.defineProperty(C.prototype, k, {
           get(this: StructViewBase) {

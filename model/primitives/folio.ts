@@ -22,7 +22,7 @@ export const memoryFields = (frames: number) => ({
 })
 
 export interface Memory {
-  frame: number[] | Uint16Array
+  frame: number[] | Int16Array
   nextPfn: number
 }
 

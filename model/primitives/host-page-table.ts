@@ -15,8 +15,8 @@ export const hostPageTableFields = (l: Layout) => ({
 })
 
 export interface HostPageTable {
-  pte: number[] | Uint16Array
-  pmd: number[] | Uint16Array
+  pte: number[] | Int16Array
+  pmd: number[] | Int16Array
 }
 
 /** Can the page fault at block b allocate a THP (do_huge_pmd_anonymous_page)? Aligned, inside the VMA, and nothing mapped there yet. */

@@ -31,10 +31,10 @@ export const lockFields = (locks: readonly LockDecl[]) => ({
 export const lockLocals = { tid: u8(), held: u8(), atomic: u8() }
 
 export interface LockWorld {
-  lockOwner: number[] | Uint16Array
-  lockReaders: number[] | Uint16Array
+  lockOwner: number[] | Int16Array
+  lockReaders: number[] | Int16Array
   sleptInAtomic: number
-  lockOrder: number[] | Uint16Array
+  lockOrder: number[] | Int16Array
 }
 export interface LockHolder {
   tid: number
@@ -117,8 +117,9 @@ export class Locks {
    * The step `mutex_lock(&name)` (or spin_lock / down_write): enabled only
    * while the lock is free; `then` is the next label.
    */
-  lockStep<W extends LockWorld, L extends LockHolder>(id: number, then: string | ((w: W, me: L) => string)): Step<W, L> {
+  lockStep<W extends LockWorld, L extends LockHolder, T extends string = string>(id: number, then: T | ((w: W, me: L) => T)): Step<W, L, T> {
     return {
+      targets: [then],
       guard: (w) => this.free(w, id),
       run: (w, me) => {
         this.lock(w, me, id)
@@ -129,8 +130,9 @@ export class Locks {
   }
 
   /** The step `mutex_unlock(&name)` (or spin_unlock / up_write). */
-  unlockStep<W extends LockWorld, L extends LockHolder>(id: number, then: string | ((w: W, me: L) => string)): Step<W, L> {
+  unlockStep<W extends LockWorld, L extends LockHolder, T extends string = string>(id: number, then: T | ((w: W, me: L) => T)): Step<W, L, T> {
     return {
+      targets: [then],
       run: (w, me) => {
         this.unlock(w, me, id)
         return typeof then === 'string' ? then : then(w, me)

@@ -34,7 +34,7 @@ export interface Region {
   regionState: number
   regionRefs: number
   largePages: number
-  pages: number[] | Uint16Array
+  pages: number[] | Int16Array
   regionUseAfterFree: number
 }
 

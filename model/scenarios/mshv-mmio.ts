@@ -256,16 +256,18 @@ function vfio(l: MmioLayout, variant: MmioVariant) {
         },
         text: () => 'munmap(BAR VMA of region 0)',
       },
-      spin_lock: mmioLocks.lockStep(PT_LOCK, 'mshv_mmio_region_invalidate'),
       /** locked-lookup-notifier: the MMU notifier on VMA detach unmaps the GPAs of every region still backed by it. */
-      mshv_mmio_region_invalidate: {
-        run(w) {
-          if (w.region[0].state !== REGION_FREED) unmapBar(l, w, 0)
-          return 'spin_unlock'
+      ...(notifier && {
+        spin_lock: mmioLocks.lockStep<W, LockHolder>(PT_LOCK, 'mshv_mmio_region_invalidate'),
+        mshv_mmio_region_invalidate: {
+          run(w: W) {
+            if (w.region[0].state !== REGION_FREED) unmapBar(l, w, 0)
+            return 'spin_unlock'
+          },
+          text: () => 'MMU notifier: unmap the region\'s GPAs',
         },
-        text: () => 'MMU notifier: unmap the region\'s GPAs',
-      },
-      spin_unlock: mmioLocks.unlockStep(PT_LOCK, 'unmap_vma'),
+        spin_unlock: mmioLocks.unlockStep<W, LockHolder>(PT_LOCK, 'unmap_vma'),
+      }),
       mmap_write_unlock: mmioLocks.unlockStep(MMAP_LOCK, 'done'),
     },
   })

@@ -109,7 +109,7 @@ const vpLocals = (l: Layout) => ({
   /** range.hmm_pfns */
   pfns: array(l.HP, u8()),
 })
-type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; pfns: number[] | Uint16Array }
+type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; pfns: number[] | Int16Array }
 
 const eventLocals = (l: Layout) => ({
   ...lockLocals,
@@ -124,7 +124,7 @@ const eventLocals = (l: Layout) => ({
   /** The folio(s) to free after invalidate_range_end, if no longer mapped. */
   old: array(l.HP, u8()),
 })
-type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Uint16Array }
+type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Int16Array }
 
 const hex = (n: number): string => `0x${n.toString(16)}`
 
@@ -445,7 +445,8 @@ function hostEvent(l: Layout, pol: Policy, ev: HostEvent): Process<W, EventLocal
       },
     }
   }
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps })
+  // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel] })
 }
 
 interface Target {
@@ -657,20 +658,27 @@ function vmm(l: Layout, pol: Policy): Process<W, VmmLocals> {
           return pol.teardownUnderMutex ? 'mutex_unlock' : release
         },
       },
-      vfree: {
-        run(w) {
-          w.regionState = REGION_FREED
-          return 'done'
-        },
-        text: () => 'vfree(region)',
-      },
-      mshv_region_put: {
-        run(w) {
-          regionPut(w)
-          return 'done'
-        },
-      },
+      ...(pol.regionRef
+        ? {
+            mshv_region_put: {
+              run(w: W) {
+                regionPut(w)
+                return 'done'
+              },
+            },
+          }
+        : {
+            vfree: {
+              run(w: W) {
+                w.regionState = REGION_FREED
+                return 'done'
+              },
+              text: () => 'vfree(region)',
+            },
+          }),
     },
+    // The release and the step after the notifier's removal depend on the variant.
+    gotos: [release, afterRemove],
   })
 }
 

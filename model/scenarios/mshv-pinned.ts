@@ -96,14 +96,16 @@ function vmm(l: Layout, variant: PinnedVariant, populated: number) {
     start: populated > 0 ? 'vmm_populates' : 'mshv_map_user_memory',
     steps: {
       /** The VMM touched part of its memory before the ioctl (the host chose THP or small pages then). */
-      vmm_populates: {
-        choices: (w) => 1 << eligible(l, w, populated).length,
-        run(w, _me, choice) {
-          populate(l, w, populated, choice)
-          return 'mshv_map_user_memory'
+      ...(populated > 0 && {
+        vmm_populates: {
+          choices: (w: W) => 1 << eligible(l, w, populated).length,
+          run(w: W, _me: unknown, choice: number) {
+            populate(l, w, populated, choice)
+            return 'mshv_map_user_memory'
+          },
+          text: (_w: W, _me: unknown, choice: number) => `VMM touches uaddr ${hex(l.startUaddr)}..${hex(l.startUaddr + populated - 1)}${choice ? ' (THP)' : ''}`,
         },
-        text: (w, _me, choice) => `VMM touches uaddr ${hex(l.startUaddr)}..${hex(l.startUaddr + populated - 1)}${choice ? ' (THP)' : ''}`,
-      },
+      }),
       /** The ioctl; its input is the region kind (pinned, or movable when unpinned memory is enabled). */
       mshv_map_user_memory: {
         choices: () => 2,

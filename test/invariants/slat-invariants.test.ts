@@ -294,16 +294,16 @@ describe('no-sleep-in-atomic', () => {
 })
 
 describe('the invariants read byte views as well as arrays', () => {
-  it('no-stale-mapping and no-freed-page-mapped on Uint16Array cells', () => {
+  it('no-stale-mapping and no-freed-page-mapped on Int16Array cells', () => {
     const l = layout(1, 2, 0, 0)
-    const m: Memory = { frame: new Uint16Array(16), nextPfn: 0 }
+    const m: Memory = { frame: new Int16Array(16), nextPfn: 0 }
     initMemory(m)
     const p = allocSmall(m)
     const slat: Leaf[] = [
       { pfn: p, order: 0, access: ACCESS_RW },
       { pfn: 0, order: 0, access: ACCESS_NONE },
     ]
-    const w = { slat, pte: Uint16Array.of(p, 0), pmd: new Uint16Array(l.blocks), invalPending: new Uint16Array(l.N), ...m }
+    const w = { slat, pte: Int16Array.of(p, 0), pmd: new Int16Array(l.blocks), invalPending: new Int16Array(l.N), ...m }
     expect(noStaleMapping(l).check(w)).toBeNull()
     expect(noFreedPageMapped(l).check(w)).toBeNull()
     w.pte[0] = 0

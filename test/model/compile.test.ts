@@ -12,11 +12,11 @@ import { bfs } from '../../explorer/bfs.js'
 import { BadInput, ModelError } from '../../explorer/errors.js'
 import type { Model } from '../../explorer/model.js'
 import { instantiate } from '../../invariants/scenarios.js'
-import { compile } from '../../model/compile.js'
+import { compile, FIELD_IN_RANGE } from '../../model/compile.js'
 import { process, type Process, type ProcessAction, type Program, type State } from '../../model/process.js'
 import { resolveParams, resolveVariant } from '../../model/scenario.js'
 import { faultInvalidate } from '../../model/scenarios/fault-invalidate.js'
-import { u8 } from '../../model/schema.js'
+import { i8, u8 } from '../../model/schema.js'
 import { bruteForce } from '../support/brute-force.js'
 import { canonical } from '../support/toy-models.js'
 
@@ -43,7 +43,7 @@ function agreeAt(model: AnyModel, s: State<any>): void {
   expect(holds).toEqual(want.map((t) => model.invariants.map((inv) => inv.check(t) === null)))
   expect(packed.terminal()).toBe(model.terminal?.(s) ?? false)
   // cur is left untouched by expand
-  const again = new Uint16Array(packed.stateBytes)
+  const again = new Int16Array(packed.stateBytes)
   packed.encode(s, again)
   expect([...packed.cur]).toEqual([...again])
 }
@@ -98,7 +98,7 @@ describe('packed and object backends agree on the reference model', () => {
     for (const s of b.order.slice(0, 200)) {
       const copy = JSON.parse(JSON.stringify(s))
       expect(model.fingerprint(copy)).toBe(model.fingerprint(s))
-      expect(canonical(model.packed!.decode(Uint16Array.from(model.fingerprint(s), (c) => c.charCodeAt(0))))).toBe(canonical(s))
+      expect(canonical(model.packed!.decode(Int16Array.from(model.fingerprint(s), (c) => c.charCodeAt(0))))).toBe(canonical(s))
     }
   })
 })
@@ -112,6 +112,7 @@ function program(opts: { serverEnds: boolean; releaseAll: boolean }): Program<an
       name: 'worker',
       locals: { n: u8(3) },
       start: 'take',
+      ends: ['finished'],
       steps: {
         take: {
           guard: (w) => w.lock === 0,
@@ -223,13 +224,13 @@ describe('a hand-written program', () => {
   it('encoding a state with a value above its field max names the field', () => {
     const model = compile('toy', program({ serverEnds: true, releaseAll: true }), []) as unknown as AnyModel
     const s0 = model.initialStates()[0]
-    const out = new Uint16Array(model.packed!.stateBytes)
+    const out = new Int16Array(model.packed!.stateBytes)
     expect(() => model.packed!.encode({ ...s0, x: 7 }, out)).toThrow(/x = 7 is not an integer in 0\.\.6/)
     const threads = s0.threads.map((t: object, i: number) => (i === 1 ? { ...t, n: 4 } : t))
     expect(() => model.packed!.encode({ ...s0, threads }, out)).toThrow(/w1\.n = 4 is not an integer in 0\.\.3/)
   })
 
-  it('a step that overflows a field is a ModelError naming the field, not a silently wrapped state', () => {
+  it('a step that overflows a field breaks field-in-range, with a trace, instead of a silently wrapped state', () => {
     // x is a u8 (0..255) counted up to 300: the object backend's states exceed the field's range.
     const counter = process<{ x: number }, Record<string, never>>({
       name: 'count',
@@ -248,27 +249,72 @@ describe('a hand-written program', () => {
     // The object backend's view: 301 states in a chain, the last one finished.
     const b = bruteForce(model)
     expect(b.states).toBe(301)
-    let result: ReturnType<typeof bfs> | undefined
-    let error: unknown
-    try {
-      result = bfs(model)
-    } catch (e) {
-      error = e
-    }
-    expect(result).toBeUndefined()
-    expect(error).toBeInstanceOf(ModelError)
-    expect(String(error)).toMatch(/step c inc sets x = 256, outside 0\.\.255/)
+    const result = bfs(model)
+    expect(result.verdict).toBe('violation')
+    const v = result.violations[0]
+    expect(v.invariant).toBe(FIELD_IN_RANGE)
+    // 256 increments from x = 0: the last one writes 256; the state before it was the last one stored.
+    expect(v.actions).toHaveLength(256)
+    expect(v.message).toMatch(/x = 256 is not an integer in 0\.\.255/)
+    expect(result.stats.states).toBe(256)
   })
 
-  it('a step that takes a field below 0 is a ModelError too', () => {
+  it('a counter that goes below its minimum breaks field-in-range; a signed field holds negative values', () => {
     const down = process<{ x: number }, Record<string, never>>({
       name: 'down',
       locals: {},
       start: 'dec',
       steps: { dec: { run: (w) => (w.x--, 'done') } },
     })
-    const model = compile('underflow', { globals: { x: u8(3) }, threads: [{ name: 'd', process: down }] }, [])
-    expect(() => bfs(model)).toThrow(/step d dec sets x = -1, outside 0\.\.3/)
+    const underflow = bfs(compile('underflow', { globals: { x: u8(3) }, threads: [{ name: 'd', process: down }] }, []))
+    expect(underflow.violations.map((v) => [v.invariant, v.message, v.actions.length])).toEqual([[FIELD_IN_RANGE, 'x = -1 is not an integer in 0..3', 1]])
+    // The same step on a signed field: -1 is a state; two decrements from -127 leave -128..127.
+    const twice = process<{ x: number }, Record<string, never>>({
+      name: 'down',
+      locals: {},
+      start: 'dec',
+      steps: { dec: { run: (w) => (w.x--, w.x > -128 ? 'dec' : 'done') } },
+    })
+    const signed = compile('signed', { globals: { x: i8() }, threads: [{ name: 'd', process: twice }] }, [])
+    const r = bfs(signed)
+    expect(r.verdict).toBe('ok')
+    expect(r.stats.states).toBe(129) // x = 0, -1, ..., -128
+    expect(bruteForce(signed as unknown as AnyModel).states).toBe(129)
+    const past = process<{ x: number }, Record<string, never>>({
+      name: 'down',
+      locals: {},
+      start: 'dec',
+      steps: { dec: { run: (w) => (w.x--, 'dec') } },
+    })
+    const broken = bfs(compile('signed-underflow', { globals: { x: i8() }, threads: [{ name: 'd', process: past }] }, []))
+    expect(broken.violations[0].message).toBe('x = -129 is not an integer in -128..127')
+  })
+
+  it('a step that throws is a model error naming thread, step and the trace to its state', () => {
+    const boom = process<{ x: number }, Record<string, never>>({
+      name: 'boom',
+      locals: {},
+      start: 'a',
+      steps: {
+        a: { run: (w) => (w.x++, 'b') },
+        b: {
+          run(w) {
+            if (w.x === 1) throw new TypeError('no such folio')
+            return 'done'
+          },
+        },
+      },
+    })
+    const model = compile('boom', { globals: { x: u8() }, threads: [{ name: 't0', process: boom }] }, [])
+    let error: unknown
+    try {
+      bfs(model)
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(ModelError)
+    expect((error as ModelError).message).toBe('boom: t0 at b threw TypeError: no such folio')
+    expect((error as ModelError).trace?.steps.map((s) => `${s.thread} ${s.label}`)).toEqual(['t0 a'])
   })
 })
 

@@ -22,14 +22,14 @@ const shape = struct({
 
 /** Counts the u8 cells of a shape, independently of sizeOf. */
 function cells(f: Field): number {
-  if (f.kind === 'u8') return 1
+  if (f.kind === 'int') return 1
   if (f.kind === 'array') return f.length * cells(f.of)
   return Object.values(f.fields as Fields).reduce((n, g) => n + cells(g), 0)
 }
 
 /** Values that fit a shape. */
 function arb(f: Field): fc.Arbitrary<unknown> {
-  if (f.kind === 'u8') return fc.integer({ min: 0, max: f.max })
+  if (f.kind === 'int') return fc.integer({ min: f.min, max: f.max })
   if (f.kind === 'array') return fc.array(arb(f.of), { minLength: f.length, maxLength: f.length })
   const rec: Record<string, fc.Arbitrary<unknown>> = {}
   for (const [k, g] of Object.entries(f.fields as Fields)) rec[k] = arb(g)
@@ -56,7 +56,7 @@ describe('schema', () => {
   it('zero is all zeros and encodes to zero bytes', () => {
     const z = zero(shape)
     expect(z.threads[1].inner.z).toBe(0)
-    const b = new Uint16Array(sizeOf(shape)).fill(7)
+    const b = new Int16Array(sizeOf(shape)).fill(7)
     encode(shape, z, b, 0, '')
     expect([...b].every((x) => x === 0)).toBe(true)
   })
@@ -66,7 +66,7 @@ describe('schema', () => {
       fc.property(
         arbShape.chain((f) => fc.tuple(fc.constant(f), arb(f), fc.nat(5))),
         ([f, v, off]) => {
-          const b = new Uint16Array(off + sizeOf(f) + 3).fill(0xee)
+          const b = new Int16Array(off + sizeOf(f) + 3).fill(0xee)
           encode(f, v, b, off, 'root')
           expect(decode(f, b, off)).toEqual(v)
           // nothing written outside [off, off + size)
@@ -81,9 +81,9 @@ describe('schema', () => {
   it('decode then encode gives back the bytes (for bytes within every max)', () => {
     fc.assert(
       fc.property(arb(shape), (v) => {
-        const b = new Uint16Array(sizeOf(shape))
+        const b = new Int16Array(sizeOf(shape))
         encode(shape, v, b, 0, '')
-        const again = new Uint16Array(sizeOf(shape))
+        const again = new Int16Array(sizeOf(shape))
         encode(shape, decode(shape, b, 0), again, 0, '')
         expect([...again]).toEqual([...b])
       }),
@@ -95,7 +95,7 @@ describe('schema', () => {
     const fails = (mutate: (v: any) => void, path: RegExp, range?: RegExp) => {
       const v = good()
       mutate(v)
-      const b = new Uint16Array(sizeOf(shape))
+      const b = new Int16Array(sizeOf(shape))
       let err: unknown
       try {
         encode(shape, v, b, 0, '')
@@ -116,13 +116,13 @@ describe('schema', () => {
     it('a missing field', () => fails((v) => delete v.threads[1].pc, /threads\[1\]\.pc = undefined/))
     it('an array of the wrong length', () => fails((v) => v.pages.push(0), /pages is not an array of 3/))
     it('the path prefix given by the caller', () => {
-      const b = new Uint16Array(1)
+      const b = new Int16Array(1)
       expect(() => encode(struct({ n: u8(2) }), { n: 3 }, b, 0, 'fault0')).toThrow(/fault0\.n = 3/)
     })
     it('every value above max, for every max', () => {
       fc.assert(
         fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 1000 }), (max, over) => {
-          const b = new Uint16Array(1)
+          const b = new Int16Array(1)
           expect(() => encode(u8(max), max + over, b, 0, 'x')).toThrow(RangeError)
           encode(u8(max), max, b, 0, 'x')
           expect(b[0]).toBe(max)
@@ -134,7 +134,7 @@ describe('schema', () => {
   it('views read and write the bytes in place', () => {
     fc.assert(
       fc.property(arb(shape), arb(shape), (v, w) => {
-        const b = new Uint16Array(sizeOf(shape) + 2)
+        const b = new Int16Array(sizeOf(shape) + 2)
         encode(shape, v, b, 1, '')
         const s = view(shape, b, 1) as any
         const want = v as any
@@ -161,8 +161,8 @@ describe('schema', () => {
 
   it('two views of one shape over different buffers are independent', () => {
     const f = struct({ x: u8(), y: struct({ z: u8() }) })
-    const b1 = new Uint16Array(2)
-    const b2 = new Uint16Array(2)
+    const b1 = new Int16Array(2)
+    const b2 = new Int16Array(2)
     const v1 = view(f, b1, 0) as any
     const v2 = view(f, b2, 0) as any
     v1.x = 5

@@ -10,7 +10,7 @@ import { canonical } from './toy-models.js'
  */
 export function expectBackendsAgree<S, A>(model: Model<S, A>, options: { runs: number; seed: number; maxLength: number }): void {
   const packed = model.packed!
-  const scratch = new Uint16Array(packed.stateBytes)
+  const scratch = new Int16Array(packed.stateBytes)
   fc.assert(
     fc.property(fc.array(fc.nat(), { maxLength: options.maxLength }), (walk) => {
       let s = model.initialStates()[0]

@@ -115,8 +115,8 @@ describe('allocSmall / allocHuge', () => {
     expect(isFreed(m, b)).toBe(false)
   })
 
-  it('works on a packed byte view (Uint16Array) as on an array', () => {
-    const m: Memory = { frame: new Uint16Array(16), nextPfn: 0 }
+  it('works on a packed byte view (Int16Array) as on an array', () => {
+    const m: Memory = { frame: new Int16Array(16), nextPfn: 0 }
     initMemory(m)
     expect(allocSmall(m)).toBe(1)
     const head = allocHuge(m, 2)

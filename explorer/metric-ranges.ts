@@ -1,0 +1,42 @@
+import type { Model, PackedModel } from './model.js'
+import type { MetricRange } from './result.js'
+
+/**
+ * Each metric's range over every state reached, not only terminal ones: a
+ * huge-page coverage that reads 0% at the end may have been 75% mid-run.
+ */
+export class MetricRanges<S> {
+  private readonly min: number[]
+  private readonly max: number[]
+  private readonly ids: readonly string[]
+
+  constructor(model: Model<S, unknown>, private readonly packed: PackedModel<S>) {
+    this.ids = (model.metrics ?? []).map((m) => m.id)
+    this.min = this.ids.map(() => Infinity)
+    this.max = this.ids.map(() => -Infinity)
+    // A model without a packed measure is measured on decoded states.
+    if (!packed.measure && this.ids.length > 0) {
+      const metrics = model.metrics!
+      this.measure = (i) => metrics[i].measure(packed.decode(packed.next))
+    }
+  }
+
+  private readonly measure = (i: number): number => this.packed.measure!(i)
+
+  /** Measures `packed.next`. */
+  observeNext(): void {
+    for (let i = 0; i < this.ids.length; i++) {
+      const v = this.measure(i)
+      if (v < this.min[i]) this.min[i] = v
+      if (v > this.max[i]) this.max[i] = v
+    }
+  }
+
+  toRecord(): Record<string, MetricRange> {
+    const out: Record<string, MetricRange> = {}
+    this.ids.forEach((id, i) => {
+      if (this.min[i] <= this.max[i]) out[id] = { min: this.min[i], max: this.max[i] }
+    })
+    return out
+  }
+}
