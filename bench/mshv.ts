@@ -86,11 +86,11 @@ export const specOf = (scenario: string, variant: string, given: Params): string
   `${scenario}/${variant}${Object.keys(given).length > 0 ? `:${paramsKey(given)}` : ''}`
 
 export function mshvVariants(): readonly string[] {
-  return findScenario(MSHV).scenario.variants.map((v) => v.name)
+  return findScenario(MSHV).variants.map((v) => v.name)
 }
 
 export function mshvDefaults(): Params {
-  return Object.fromEntries(findScenario(MSHV).scenario.params.map((p) => [p.name, p.default]))
+  return Object.fromEntries(findScenario(MSHV).params.map((p) => [p.name, p.default]))
 }
 
 // ---- child: one search ---------------------------------------------------

@@ -1,53 +1,84 @@
+import { unreached } from '../explorer/coverage.js'
 import { renderTrace } from '../traces/render.js'
 import { metricText, paramsText, statsLine, verdictColour } from './format.js'
-import { runCheck, type CheckRequest } from './run.js'
+import { runCheck, type CheckOutcome, type CheckRequest } from './run.js'
+
+/** What `check --json` prints, and what the public API's `check` returns. */
+export function checkReport({ instance, exploration, traces }: CheckOutcome) {
+  const first = exploration.violations[0]
+  const firstTrace = traces[0]
+  return {
+    scenario: instance.name,
+    ...(instance.scenario.source ? { source: instance.scenario.source.file } : {}),
+    variant: instance.variant,
+    params: instance.params,
+    mode: exploration.mode,
+    seed: exploration.seed,
+    result: exploration.verdict,
+    invariant: first?.invariant ?? null,
+    message: first?.message ?? null,
+    trace: firstTrace?.file ?? null,
+    steps: firstTrace?.trace.steps.length ?? null,
+    incomplete: exploration.incomplete,
+    metrics: exploration.metrics,
+    metricsAllStates: exploration.metricsAll,
+    violations: traces.map(({ trace, file }) => ({
+      invariant: trace.violation.invariant,
+      message: trace.violation.message,
+      ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
+      trace: file,
+      steps: trace.steps.length,
+    })),
+    coverage: exploration.coverage,
+    unreached: unreached(exploration.coverage),
+    /** The steps this variant's patch changes (`process.label`), and those of them never taken. */
+    patched: instance.patched,
+    patchUnreached: instance.patched.filter((s) => unreached(exploration.coverage).includes(s)),
+    stats: exploration.stats,
+  }
+}
+
+export type CheckReport = ReturnType<typeof checkReport>
 
 /** `mapcheck check`: exit 0 when every invariant holds within the bounds, 1 on a violation. */
 export function checkCommand(req: CheckRequest & { json: boolean }): number {
-  const { instance, exploration, traces } = runCheck({ ...req, progress: !req.json })
-  const first = exploration.violations[0]
+  const outcome = runCheck({ ...req, progress: !req.json })
+  const { instance, exploration, traces } = outcome
+  const report = checkReport(outcome)
   const firstTrace = traces[0]
   if (req.json) {
-    const out = {
-      scenario: instance.scenario,
-      variant: instance.variant,
-      params: instance.params,
-      mode: exploration.mode,
-      seed: exploration.seed,
-      result: exploration.verdict,
-      invariant: first?.invariant ?? null,
-      message: first?.message ?? null,
-      trace: firstTrace?.file ?? null,
-      steps: firstTrace?.trace.steps.length ?? null,
-      incomplete: exploration.incomplete,
-      metrics: exploration.metrics,
-      violations: traces.map(({ trace, file }) => ({
-        invariant: trace.violation.invariant,
-        message: trace.violation.message,
-        ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
-        trace: file,
-        steps: trace.steps.length,
-      })),
-      stats: exploration.stats,
-    }
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
   } else {
+    const units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
     const lines = [
-      `${instance.scenario} --variant ${instance.variant}  ${paramsText(instance.params)}  (${exploration.mode}${exploration.seed !== null ? `, seed ${exploration.seed}` : ''})`,
+      `${instance.name}${instance.scenario.source ? ` (${instance.scenario.source.file})` : ''} --variant ${instance.variant}  ${paramsText(instance.params)}  (${exploration.mode}${exploration.seed !== null ? `, seed ${exploration.seed}` : ''})`,
       `${verdictColour(exploration.verdict)}  ${statsLine(exploration.stats)}`,
     ]
     if (exploration.incomplete) lines.push(`not exhaustive: ${exploration.incomplete}`)
-    for (const [id, r] of Object.entries(exploration.metrics)) lines.push(`metric ${id}: ${metricText(r, instance.model.metrics?.find((m) => m.id === id)?.unit)} over the terminal states`)
+    for (const [id, r] of Object.entries(exploration.metricsAll)) {
+      const terminal = exploration.metrics[id]
+      lines.push(`metric ${id}: ${terminal ? `${metricText(terminal, units[id])} over the terminal states, ` : ''}${metricText(r, units[id])} over all states`)
+    }
+    lines.push(coverageLine(report.coverage, report.unreached))
+    if (report.patchUnreached.length > 0) {
+      lines.push(verdictColour(`vacuous? ${report.patchUnreached.length} of the ${report.patched.length} steps this variant's patch changes were never taken: ${report.patchUnreached.join(', ')}`))
+    }
     let last = ''
     for (const { trace, file } of traces) {
       // An outcome property's two runs share one VIOLATED line.
-      const { invariant, message, outcome } = trace.violation
+      const { invariant, message, outcome: ending } = trace.violation
       if (invariant !== last) lines.push(`${verdictColour('VIOLATED')} ${invariant}: ${message}`)
       last = invariant
-      lines.push(`  trace${outcome !== undefined ? ` of a run ending "${outcome}"` : ''}: ${trace.steps.length} steps${file ? `, written to ${file}` : ''}`)
+      lines.push(`  trace${ending !== undefined ? ` of a run ending "${ending}"` : ''}: ${trace.steps.length} steps${file ? `, written to ${file}` : ''}`)
     }
-    if (firstTrace) lines.push('', renderTrace(firstTrace.trace))
+    if (firstTrace) lines.push('', renderTrace(firstTrace.trace, instance.scenario))
     process.stdout.write(`${lines.join('\n')}\n`)
   }
   return exploration.verdict === 'violation' ? 1 : 0
+}
+
+/** `coverage: 23 of 25 steps taken; never: vp.wait_event, vmm.vfree` */
+export function coverageLine(coverage: Readonly<Record<string, Readonly<Record<string, number>>>>, never: readonly string[]): string {
+  const total = Object.values(coverage).reduce((n, byLabel) => n + Object.keys(byLabel).length, 0)
+  return `coverage: ${total - never.length} of ${total} steps taken${never.length ? `; never taken: ${never.join(', ')}` : ''}`
 }

@@ -1,12 +1,19 @@
+import { unreached } from '../explorer/coverage.js'
+import { isModelError, type ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
-import { catalog, findScenario } from '../invariants/scenarios.js'
+import { resolveParams, type Scenario } from '../model/scenario.js'
 import { metricText, paramsText, table, verdictColour } from './format.js'
 import { runCheck } from './run.js'
 
 export interface VariantRow {
   readonly variant: string
+  /** `ok`, `violation`, `incomplete`, or `model error` (then `error` says what). */
   readonly result: string
+  readonly error?: string
+  /** Steps never taken (`process.label`); those of them the variant's patch changes. */
+  readonly unreached: string[]
+  readonly patchUnreached: string[]
   readonly violated: string[]
   readonly holds: string[]
   readonly undecided: string[]
@@ -20,6 +27,7 @@ export interface VariantRow {
 
 export interface Comparison {
   readonly scenario: string
+  readonly source?: string
   readonly params: Record<string, number>
   readonly invariants: string[]
   /** Metric id -> its unit, for display. */
@@ -33,25 +41,32 @@ export interface Comparison {
  * holds only if the exploration was complete; otherwise it is undecided.
  */
 export function compareScenario(
-  name: string,
+  scenario: Scenario,
   given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
   options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[] } = {},
 ): Comparison {
-  const entry = findScenario(name)
-  const chosen = options.variants ?? entry.scenario.variants.map((v) => v.name)
-  let params: Record<string, number> = {}
+  const chosen = options.variants ?? scenario.variants.map((v) => v.name)
+  let params: Record<string, number> = { ...resolveParams(scenario, given) }
   let invariants: string[] = []
   let units: Record<string, 'share' | 'count' | undefined> = {}
   const variants = chosen.map((variant): VariantRow => {
-    const { instance, exploration, traces } = runCheck({
-      scenario: name,
-      variant,
-      params: given,
-      explore: { ...explore, mode: 'bfs', allViolations: true },
-      traceDir: options.traceDir,
-      save: options.save,
-    })
+    let run
+    try {
+      run = runCheck({
+        scenario,
+        variant,
+        params: given,
+        explore: { ...explore, mode: 'bfs', allViolations: true },
+        traceDir: options.traceDir,
+        save: options.save,
+      })
+    } catch (e) {
+      // A model error in one variant is its row; the others still run.
+      if (isModelError(e)) return modelErrorRow(variant, e)
+      throw e
+    }
+    const { instance, exploration, traces } = run
     params = { ...instance.params }
     units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
     const ids = [
@@ -60,12 +75,15 @@ export function compareScenario(
       ...(instance.model.evidence ?? []).map((e) => e.id),
       NO_DEADLOCK,
     ]
-    invariants = ids
+    for (const id of ids) if (!invariants.includes(id)) invariants.push(id)
     const violated = [...new Set(exploration.violations.map((v) => v.invariant))]
     const rest = ids.filter((id) => !violated.includes(id))
+    const never = unreached(exploration.coverage)
     return {
       variant,
       result: exploration.verdict,
+      unreached: never,
+      patchUnreached: instance.patched.filter((p) => never.includes(p)),
       violated,
       holds: exploration.incomplete ? [] : rest,
       undecided: exploration.incomplete ? rest : [],
@@ -77,12 +95,56 @@ export function compareScenario(
       stats: exploration.stats,
     }
   })
-  return { scenario: name, params, invariants, units, variants }
+  return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants }
 }
+
+function modelErrorRow(variant: string, e: ModelError): VariantRow {
+  const steps = e.trace?.steps ?? []
+  const where = steps.length ? ` (after ${steps.length} steps: ${steps.map((s) => s.text).join('; ')})` : ''
+  return {
+    variant,
+    result: 'model error',
+    error: `${e.message}${where}`,
+    unreached: [],
+    patchUnreached: [],
+    violated: [],
+    holds: [],
+    undecided: [],
+    traces: {},
+    steps: {},
+    metrics: {},
+    outcomes: {},
+    stats: {},
+  }
+}
+
+/** Notes under a matrix: model errors, and fixes that hold while steps of their patch were never taken. */
+export function comparisonNotes(c: Comparison): string[] {
+  const notes: string[] = []
+  for (const row of c.variants) {
+    if (row.error) notes.push(`${row.variant}: ${verdictColour('model error')}: ${row.error}`)
+    else if (row.patchUnreached.length > 0) {
+      const verdict = row.violated.length ? 'its verdicts' : 'holds'
+      notes.push(
+        `${row.variant}: ${verdictColour(`${verdict}, vacuously? ${row.patchUnreached.length} step${row.patchUnreached.length > 1 ? 's' : ''} of the patch unreached`)}: ${row.patchUnreached.join(', ')}`,
+      )
+    }
+  }
+  return notes
+}
+
+/** True when some variant could not be checked (a model error): the command exits 2. */
+export const hasModelError = (c: Comparison): boolean => c.variants.some((r) => r.error !== undefined)
 
 export function comparisonTable(c: Comparison, label: (variant: string) => string = (v) => v): string {
   const cell = (row: VariantRow, id: string): string =>
-    row.violated.includes(id) ? verdictColour(`VIOLATED (${row.steps[id]} steps)`) : row.holds.includes(id) ? verdictColour('holds') : verdictColour('undecided')
+    row.error !== undefined
+      ? verdictColour('model error')
+      : row.violated.includes(id)
+        ? verdictColour(`VIOLATED (${row.steps[id]} steps)`)
+        : row.holds.includes(id)
+          ? verdictColour(row.patchUnreached.length ? 'holds?' : 'holds')
+          : verdictColour('undecided')
   const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
   return table([
     ['variant', ...c.invariants, ...metrics],
@@ -90,26 +152,30 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
   ])
 }
 
-export function compareCommand(name: string, given: Record<string, string>, explore: ExploreOptions, json: boolean): number {
-  const c = compareScenario(name, given, explore)
+export function compareCommand(scenario: Scenario, given: Record<string, string>, explore: ExploreOptions, json: boolean): number {
+  const c = compareScenario(scenario, given, explore)
   if (json) {
-    process.stdout.write(`${JSON.stringify({ scenario: c.scenario, params: c.params, variants: c.variants }, null, 2)}\n`)
-    return 0
+    process.stdout.write(`${JSON.stringify({ scenario: c.scenario, ...(c.source ? { source: c.source } : {}), params: c.params, variants: c.variants }, null, 2)}\n`)
+    return hasModelError(c) ? 2 : 0
   }
-  const lines = [`${c.scenario}  ${paramsText(c.params)}`, '', comparisonTable(c), '']
+  const lines = [`${c.scenario}${c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`, '', comparisonTable(c), ...comparisonNotes(c), '']
   for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) lines.push(`${row.variant} ${id}: ${file}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  return 0
+  return hasModelError(c) ? 2 : 0
 }
 
-/** No arguments (`npm start`): every scenario and variant at default bounds, one matrix per scenario. */
-export function checkAllCommand(explore: ExploreOptions, json: boolean): number {
-  const all = catalog.map((e) => compareScenario(e.scenario.name, {}, explore))
+/**
+ * No arguments (`npm start`): every scenario and variant at default bounds,
+ * one matrix per scenario. A scenario that cannot even be built shows as a
+ * model error; the others still run, and the exit status is then 2.
+ */
+export function checkAllCommand(scenarios: readonly Scenario[], explore: ExploreOptions, json: boolean): number {
+  const all = scenarios.map((s) => compareScenario(s, {}, explore))
   if (json) {
     process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
-    return 0
+    return all.some(hasModelError) ? 2 : 0
   }
-  const blocks = all.map((c) => `${c.scenario}  ${paramsText(c.params)}\n${comparisonTable(c)}`)
+  const blocks = all.map((c) => [`${c.scenario}  ${paramsText(c.params)}`, comparisonTable(c), ...comparisonNotes(c)].join('\n'))
   process.stdout.write(`${blocks.join('\n\n')}\n`)
-  return 0
+  return all.some(hasModelError) ? 2 : 0
 }

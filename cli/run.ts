@@ -8,13 +8,14 @@ import type { ExploreOptions } from '../explorer/options.js'
 import type { Exploration } from '../explorer/result.js'
 import { instantiate, type Instance } from '../invariants/scenarios.js'
 import type { ProcessAction } from '../model/process.js'
+import type { Scenario } from '../model/scenario.js'
 import { saveTrace } from '../traces/file.js'
 import type { Trace } from '../traces/format.js'
 import { recordTrace } from '../traces/record.js'
 import { progressLine } from './progress.js'
 
 export interface CheckRequest {
-  readonly scenario: string
+  readonly scenario: Scenario
   readonly variant?: string
   readonly params?: Readonly<Record<string, string | number>>
   readonly explore?: ExploreOptions
@@ -53,7 +54,7 @@ export function runCheck(req: CheckRequest): CheckOutcome {
       ? i === 0
         ? req.out
         : req.out.replace(/(\.json)?$/, `${suffix || `-${v.invariant}`}.json`)
-      : join(req.traceDir ?? 'traces', `${instance.scenario}-${instance.variant}-${v.invariant}${suffix}.json`)
+      : join(req.traceDir ?? 'traces', `${instance.name}-${instance.variant}-${v.invariant}${suffix}.json`)
     saveTrace(file, trace)
     return { trace, file }
   })

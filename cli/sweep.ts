@@ -6,7 +6,9 @@
  */
 import { BadInput } from '../explorer/errors.js'
 import type { ExploreOptions } from '../explorer/options.js'
-import { findScenario } from '../invariants/scenarios.js'
+import type { Scenario } from '../model/scenario.js'
+import { instantiate } from '../invariants/scenarios.js'
+import { allParams } from '../model/scenario.js'
 import { compareScenario, type VariantRow } from './compare.js'
 import { metricText, table, verdictColour } from './format.js'
 
@@ -29,17 +31,17 @@ export interface SweepRow {
   readonly row?: VariantRow
 }
 
-export function sweep(name: string, specs: Readonly<Record<string, string>>, explore: ExploreOptions, variants?: readonly string[]): SweepRow[] {
-  const scenario = findScenario(name).scenario
+export function sweep(scenario: Scenario, specs: Readonly<Record<string, string>>, explore: ExploreOptions, variants?: readonly string[]): SweepRow[] {
+  const name = scenario.name
   const axes = Object.entries(specs).map(([k, spec]) => {
-    if (!scenario.params.some((p) => p.name === k)) throw new BadInput(`unknown parameter '${k}' of scenario ${name}`)
+    if (!allParams(scenario).some((p) => p.name === k)) throw new BadInput(`unknown parameter '${k}' of scenario ${name}`)
     return [k, parseValues(k, spec)] as const
   })
   const points = axes.reduce<Record<string, number>[]>((acc, [k, values]) => acc.flatMap((p) => values.map((v) => ({ ...p, [k]: v }))), [{}])
   if (points.length > 10_000) throw new BadInput(`the grid has ${points.length} points; at most 10000`)
   return points.flatMap((point): SweepRow[] => {
     try {
-      const c = compareScenario(name, point, explore, { save: false, variants })
+      const c = compareScenario(scenario, point, explore, { save: false, variants })
       return c.variants.map((row) => ({ point, row }))
     } catch (e) {
       // A point the scenario refuses (out of range, inconsistent) is a row, not an abort; other grid points go on.
@@ -58,23 +60,26 @@ const outcomesText = (row: VariantRow): string =>
     )
     .join('; ')
 
-export function sweepCommand(name: string, specs: Record<string, string>, explore: ExploreOptions, json: boolean, variants?: string[]): number {
+export function sweepCommand(scenario: Scenario, specs: Record<string, string>, explore: ExploreOptions, json: boolean, variants?: string[]): number {
   if (Object.keys(specs).length === 0) throw new BadInput('sweep needs at least one --param name=a..b or name=x,y,z')
-  const rows = sweep(name, specs, explore, variants)
+  const rows = sweep(scenario, specs, explore, variants)
+  const status = rows.some((r) => r.row?.error !== undefined) ? 2 : 0
   if (json) {
-    process.stdout.write(`${JSON.stringify({ scenario: name, rows }, null, 2)}\n`)
-    return 0
+    process.stdout.write(`${JSON.stringify({ scenario: scenario.name, rows }, null, 2)}\n`)
+    return status
   }
-  const entry = findScenario(name)
-  const units = Object.fromEntries((entry.metrics?.({}, entry.scenario.variants[0].name) ?? []).map((m) => [m.id, m.unit]))
+  const units = Object.fromEntries((instantiate(scenario).model.metrics ?? []).map((m) => [m.id, m.unit]))
   const keys = Object.keys(specs)
   const metrics = [...new Set(rows.flatMap((r) => Object.keys(r.row?.metrics ?? {})))]
   const body = rows.map((r) => {
     const params = keys.map((k) => String(r.point[k]))
     if (!r.row) return [...params, '-', verdictColour(`invalid: ${r.invalid}`)]
-    const broken = r.row.violated.length ? verdictColour(`VIOLATED ${r.row.violated.join(', ')}`) : r.row.undecided.length ? verdictColour('undecided') : verdictColour('holds')
+    const broken = r.row.error !== undefined
+      ? verdictColour('model error')
+      : r.row.violated.length ? verdictColour(`VIOLATED ${r.row.violated.join(', ')}`) : r.row.undecided.length ? verdictColour('undecided') : verdictColour('holds')
     return [...params, r.row.variant, broken, outcomesText(r.row), ...metrics.map((m) => (r.row!.metrics[m] ? metricText(r.row!.metrics[m], units[m]) : '-'))]
   })
-  process.stdout.write(`${table([[...keys, 'variant', 'invariants', 'outcomes', ...metrics], ...body])}\n`)
-  return 0
+  const errors = rows.flatMap((r) => (r.row?.error !== undefined ? [`${keys.map((k) => `${k}=${r.point[k]}`).join(' ')} ${r.row.variant}: model error: ${r.row.error}`] : []))
+  process.stdout.write(`${[table([[...keys, 'variant', 'invariants', 'outcomes', ...metrics], ...body]), ...errors].join('\n')}\n`)
+  return status
 }

@@ -2,39 +2,55 @@ import { changes } from '../traces/diagram.js'
 import { loadTrace } from '../traces/file.js'
 import { renderTrace } from '../traces/render.js'
 import { replayTrace } from '../traces/replay.js'
+import { scenarioOfTrace } from './scenarios.js'
+
+/** What `replay --json` prints, and what the public API's `replay` returns. */
+export async function replayReport(file: string, options: { force?: boolean } = {}) {
+  const trace = loadTrace(file)
+  const scenario = await scenarioOfTrace(trace, options)
+  const r = replayTrace(trace, scenario)
+  return {
+    trace: file,
+    scenario: trace.scenario,
+    ...(trace.source ? { source: trace.source.file } : {}),
+    variant: trace.variant,
+    expected: trace.violation.invariant,
+    ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
+    reproduced: r.reproduced,
+    violations: r.violations,
+    steps: r.steps.length,
+    recordedSteps: trace.steps.length,
+  }
+}
 
 /** `mapcheck replay`: 1 if the recorded violation (or another) happens, 0 if the trace runs to its end without one. */
-export function replayCommand(file: string, json: boolean): number {
-  const trace = loadTrace(file)
-  const r = replayTrace(trace)
-  const first = r.violations[0] ?? null
+export async function replayCommand(file: string, json: boolean, force: boolean): Promise<number> {
+  const report = await replayReport(file, { force })
+  const first = report.violations[0] ?? null
   if (json) {
-    process.stdout.write(
-      `${JSON.stringify({ trace: file, expected: trace.violation.invariant, reproduced: r.reproduced, violations: r.violations, steps: r.steps.length }, null, 2)}\n`,
-    )
-  } else if (r.reproduced && trace.violation.outcome !== undefined) {
-    process.stdout.write(`reproduced: ${trace.violation.invariant}: this run ends with "${trace.violation.outcome}" (${trace.steps.length} steps)\n`)
-  } else if (r.reproduced) {
-    const v = r.violations.find((x) => x.invariant === trace.violation.invariant)!
-    process.stdout.write(`reproduced: ${v.invariant} after step ${v.step} of ${trace.steps.length}: ${v.message}\n`)
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  } else if (report.reproduced && report.outcome !== undefined) {
+    process.stdout.write(`reproduced: ${report.expected}: this run ends with "${report.outcome}" (${report.recordedSteps} steps)\n`)
+  } else if (report.reproduced) {
+    const v = report.violations.find((x) => x.invariant === report.expected)!
+    process.stdout.write(`reproduced: ${v.invariant} after step ${v.step} of ${report.recordedSteps}: ${v.message}\n`)
   } else if (first) {
-    process.stdout.write(
-      `not reproduced: expected ${trace.violation.invariant}, but ${first.invariant} broke after step ${first.step}: ${first.message}\n`,
-    )
+    process.stdout.write(`not reproduced: expected ${report.expected}, but ${first.invariant} broke after step ${first.step}: ${first.message}\n`)
   } else {
-    process.stdout.write(`not reproduced: the trace ran all ${trace.steps.length} steps without a violation\n`)
+    process.stdout.write(`not reproduced: the trace ran all ${report.recordedSteps} steps without a violation\n`)
   }
-  return first || r.reproduced ? 1 : 0
+  return first || report.reproduced ? 1 : 0
 }
 
 /** `mapcheck show`: the race diagram, or the trace as JSON with each step's text and changes. */
-export function showCommand(file: string, format: string): number {
+export async function showCommand(file: string, format: string, force: boolean): Promise<number> {
   const trace = loadTrace(file)
+  const scenario = await scenarioOfTrace(trace, { force })
   if (format === 'text') {
-    process.stdout.write(`${renderTrace(trace)}\n`)
+    process.stdout.write(`${renderTrace(trace, scenario)}\n`)
     return 0
   }
-  const r = replayTrace(trace)
+  const r = replayTrace(trace, scenario)
   const steps = r.steps.map((s) => ({ ...s.label, index: s.index, changes: changes(s, r.instance.model.threadNames) }))
   process.stdout.write(`${JSON.stringify({ ...trace, steps, replay: { violations: r.violations } }, null, 2)}\n`)
   return 0

@@ -5,17 +5,16 @@
  */
 import { createHash } from 'node:crypto'
 import { BadInput } from '../explorer/errors.js'
-import type { EvidenceProperty, Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
 import { compile, type CompiledModel } from '../model/compile.js'
-import type { State } from '../model/process.js'
-import { resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
-import { faultInvalidate } from '../model/scenarios/fault-invalidate.js'
-import { movableLayout, movableLocks, mshvMovable } from '../model/scenarios/mshv-movable.js'
-import { mshvPinned, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv-pinned.js'
+import type { Program, State } from '../model/process.js'
+import { buildVariant, resolveParams, resolveVariant, type Params, type Scenario } from '../model/scenario.js'
+import { faultInvalidate as faultInvalidateModel } from '../model/scenarios/fault-invalidate.js'
+import { movableLayout, movableLocks, mshvMovable as mshvMovableModel } from '../model/scenarios/mshv-movable.js'
+import { mshvPinned as mshvPinnedModel, OUTCOME_NAMES, pinnedLayout } from '../model/scenarios/mshv-pinned.js'
 import { REGION_MOVABLE } from '../model/primitives/region.js'
-import { gmemLayout, kvmGmemBinding } from '../model/scenarios/kvm-gmem-binding.js'
+import { gmemLayout, kvmGmemBinding as kvmGmemBindingModel } from '../model/scenarios/kvm-gmem-binding.js'
 import { eptHugeCoverage, eptHugeMappingAligned, eptMappingWithinFolio, eptNoStaleMapping, mappingWithinSlot } from './ept-invariants.js'
-import { conversionLayout, kvmGmemConversion } from '../model/scenarios/kvm-gmem-conversion.js'
+import { conversionLayout, kvmGmemConversion as kvmGmemConversionModel } from '../model/scenarios/kvm-gmem-conversion.js'
 import {
   homogeneousAttributes,
   mappingContiguous,
@@ -25,7 +24,7 @@ import {
   septMappingWithinFolio,
   septNoStaleMapping,
 } from './sept-invariants.js'
-import { mmioLayout, mmioLocks, mshvMmio } from '../model/scenarios/mshv-mmio.js'
+import { mmioLayout, mmioLocks, mshvMmio as mshvMmioModel } from '../model/scenarios/mshv-mmio.js'
 import { lockOrderConsistent } from './lock-order.js'
 import { noDanglingMmioMapping, regionListRaceFree } from './mmio-invariants.js'
 import { hugeCoverage } from './huge-coverage.js'
@@ -41,26 +40,18 @@ import {
   noStaleMapping,
 } from './slat-invariants.js'
 
-export interface CatalogEntry<W = any> {
-  readonly scenario: Scenario<any>
-  /** The invariants checked on every state (no-deadlock is always checked by the engine). */
-  readonly invariants: (params: Params, variant: string) => readonly Invariant<State<W>>[]
-  /** Properties of the whole exploration, judged on terminal states. */
-  readonly outcomes?: (params: Params, variant: string) => readonly OutcomeProperty<State<W>>[]
-  /** Properties of the whole exploration, from evidence gathered on every state. */
-  readonly evidence?: (params: Params, variant: string) => readonly EvidenceProperty<State<W>>[]
-  readonly metrics?: (params: Params, variant: string) => readonly Metric<State<W>>[]
-}
+/** A thread's name by its tid (the index the scenarios give as `tid`), for messages. */
+const threadNamer = (program: Program<any>) => (tid: number) => program.threads[tid]?.name ?? `thread ${tid}`
 
-export const catalog: readonly CatalogEntry[] = [
-  { scenario: faultInvalidate, invariants: () => [noStaleMappingPages()] },
-  {
-    scenario: mshvMovable,
-    invariants: (p, v) => {
-      const l = movableLayout(p)
-      const names = mshvMovable.build(p, v).threads.map((t) => t.name)
-      const thread = (tid: number) => names[tid] ?? `thread ${tid}`
-      return [
+export const faultInvalidate: Scenario = { ...faultInvalidateModel, properties: () => ({ invariants: [noStaleMappingPages()] }) }
+
+export const mshvMovable: Scenario = {
+  ...mshvMovableModel,
+  properties(p, _v, _ctx, program) {
+    const l = movableLayout(p)
+    const thread = threadNamer(program)
+    return {
+      invariants: [
         noStaleMapping(l),
         noFreedPageMapped(l),
         mappingWithinFolio(l),
@@ -68,91 +59,106 @@ export const catalog: readonly CatalogEntry[] = [
         mapHypercallSucceeds(thread),
         noRegionUseAfterFree(thread),
         noSleepInAtomic(thread),
-      ]
-    },
-    evidence: () => [lockOrderConsistent(movableLocks.decls)],
+      ],
+      evidence: [lockOrderConsistent(movableLocks.decls)],
+    }
   },
-  {
-    scenario: mshvPinned,
-    invariants: (p) => [hugeMappingAligned(pinnedLayout(p)), mappingWithinFolio(pinnedLayout(p))],
-    outcomes: () => [
+}
+
+export const mshvPinned: Scenario = {
+  ...mshvPinnedModel,
+  properties: (p) => ({
+    invariants: [hugeMappingAligned(pinnedLayout(p)), mappingWithinFolio(pinnedLayout(p))],
+    outcomes: [
       ioctlOutcomeDeterministic<State<any>>(
         (w) => (w.regionKind === REGION_MOVABLE ? 'movable region' : 'pinned region'),
         (w) => OUTCOME_NAMES[w.ioctl as number],
       ),
     ],
-    metrics: (p) => [hugeCoverage(pinnedLayout(p))],
+    metrics: [hugeCoverage(pinnedLayout(p))],
+  }),
+}
+
+export const kvmGmemBinding: Scenario = {
+  ...kvmGmemBindingModel,
+  properties(p) {
+    const l = gmemLayout(p)
+    return {
+      invariants: [eptHugeMappingAligned(l), eptMappingWithinFolio(l), mappingWithinSlot(l), eptNoStaleMapping(l)],
+      metrics: [eptHugeCoverage(l)],
+    }
   },
-  {
-    scenario: kvmGmemBinding,
-    invariants: (p) => {
-      const l = gmemLayout(p)
-      return [eptHugeMappingAligned(l), eptMappingWithinFolio(l), mappingWithinSlot(l), eptNoStaleMapping(l)]
-    },
-    metrics: (p) => [eptHugeCoverage(gmemLayout(p))],
-  },
-  {
-    scenario: kvmGmemConversion,
-    invariants: (p) => {
-      const l = conversionLayout(p.H)
-      return [
+}
+
+export const kvmGmemConversion: Scenario = {
+  ...kvmGmemConversionModel,
+  properties(p) {
+    const l = conversionLayout(p.H)
+    return {
+      invariants: [
         septMappingWithinFolio(l),
         homogeneousAttributes(l),
         mappingContiguous(l),
         noPoisonedPageMapped(l),
         septNoStaleMapping(l),
         noSharedMappedPrivate(l),
-      ]
-    },
-    metrics: (p) => [septHugeCoverage(conversionLayout(p.H))],
+      ],
+      metrics: [septHugeCoverage(l)],
+    }
   },
-  {
-    scenario: mshvMmio,
-    invariants: (p, v) => {
-      const l = mmioLayout(p.gfns)
-      const names = mshvMmio.build(p, v).threads.map((t) => t.name)
-      const thread = (tid: number) => names[tid] ?? `thread ${tid}`
-      return [noSleepInAtomic(thread), regionListRaceFree(thread), noRegionUseAfterFree(thread), noDanglingMmioMapping(l)]
-    },
-    evidence: () => [lockOrderConsistent(mmioLocks.decls)],
-  },
-]
+}
 
-export function findScenario(name: string): CatalogEntry {
-  const entry = catalog.find((e) => e.scenario.name === name)
-  if (!entry) {
-    throw new BadInput(`unknown scenario '${name}' (scenarios: ${catalog.map((e) => e.scenario.name).join(', ')})`)
-  }
-  return entry
+export const mshvMmio: Scenario = {
+  ...mshvMmioModel,
+  properties(p, _v, _ctx, program) {
+    const thread = threadNamer(program)
+    return {
+      invariants: [noSleepInAtomic(thread), regionListRaceFree(thread), noRegionUseAfterFree(thread), noDanglingMmioMapping(mmioLayout(p.gfns))],
+      evidence: [lockOrderConsistent(mmioLocks.decls)],
+    }
+  },
+}
+
+/** The built-in scenarios, in the order the verdict matrix shows them. */
+export const catalog: readonly Scenario[] = [faultInvalidate, mshvMovable, mshvPinned, kvmGmemBinding, kvmGmemConversion, mshvMmio]
+
+export function findScenario(name: string): Scenario {
+  const s = catalog.find((e) => e.name === name)
+  if (!s) throw new BadInput(`unknown scenario '${name}' (scenarios: ${catalog.map((e) => e.name).join(', ')})`)
+  return s
 }
 
 export interface Instance {
-  readonly entry: CatalogEntry
-  readonly scenario: string
+  readonly scenario: Scenario
+  readonly name: string
   readonly variant: string
   readonly params: Params
   readonly model: CompiledModel<any>
-  /** Identifies the model a trace was made on: scenario, variant, parameters and compiled shape. */
+  /** Identifies the model a trace was made on: scenario, variant and what replay depends on (see `CompiledModel.structure`). */
   readonly hash: string
+  /** `process.label` of each step the variant's patches replace or add. */
+  readonly patched: readonly string[]
 }
 
+/** One scenario (a built-in by name, or a scenario object) for one variant and parameter set, compiled. */
 export function instantiate(
-  name: string,
+  scenario: string | Scenario,
   variant?: string,
   given: Readonly<Record<string, number | string>> = {},
 ): Instance {
-  const entry = findScenario(name)
-  const v = resolveVariant(entry.scenario, variant)
-  const params = resolveParams(entry.scenario, given)
-  const model = compile(`${name}/${v}`, entry.scenario.build(params, v), {
-    invariants: entry.invariants(params, v),
-    outcomes: entry.outcomes?.(params, v),
-    evidence: entry.evidence?.(params, v),
-    metrics: entry.metrics?.(params, v),
+  const s = typeof scenario === 'string' ? findScenario(scenario) : scenario
+  const v = resolveVariant(s, variant)
+  const params = resolveParams(s, given)
+  const built = buildVariant(s, v, params)
+  const model = compile(`${s.name}/${v}`, built.program, {
+    invariants: built.properties.invariants ?? [],
+    outcomes: built.properties.outcomes,
+    evidence: built.properties.evidence,
+    metrics: built.properties.metrics,
   })
   const hash = createHash('sha256')
-    .update(JSON.stringify({ scenario: name, variant: v, params, structure: model.structure }))
+    .update(JSON.stringify({ scenario: s.name, variant: v, structure: model.structure }))
     .digest('hex')
     .slice(0, 16)
-  return { entry, scenario: name, variant: v, params, model, hash }
+  return { scenario: s, name: s.name, variant: v, params, model, hash, patched: built.patched }
 }

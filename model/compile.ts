@@ -71,7 +71,7 @@ export function compile<G extends Fields>(
       }
     },
   }
-  const invariants = [fieldInRange, ...given.invariants.filter((i) => i.id !== FIELD_IN_RANGE)]
+  const invariants = [...given.invariants.filter((i) => i.id !== FIELD_IN_RANGE), fieldInRange]
   for (const t of program.threads) checkLabels(name, t.process)
   const stepClasses: StepClass[] = []
   const classOf = new Map<string, number>()

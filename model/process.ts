@@ -15,13 +15,14 @@ import type { Fields, ValueOf } from './schema.js'
 
 export interface Step<W, L, K extends string = string> {
   /** Enabled in this state? (default: always) */
-  readonly guard?: (w: W, me: L) => boolean
+  // Methods, not function-typed properties: a process over a wider world fits a program over any world.
+  guard?(w: W, me: L): boolean
   /** Number of nondeterministic branches, 0..n-1 (default 1). */
-  readonly choices?: (w: W, me: L) => number
+  choices?(w: W, me: L): number
   /** The atomic effect of branch `choice`; returns the next label (a goto). */
-  readonly run: (w: W, me: L, choice: number) => K
+  run(w: W, me: L, choice: number): K
   /** How a trace shows the step, e.g. `hmm_range_fault(page 2)`; evaluated on the state before it. */
-  readonly text?: (w: W, me: L, choice: number) => string
+  text?(w: W, me: L, choice: number): string
   /**
    * For a step made by a helper (`Locks.lockStep`): the labels it may go to,
    * or the functions that compute them, which the build's label check reads

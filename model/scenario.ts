@@ -1,12 +1,18 @@
 /**
  * A scenario: one seed system's code paths as a `Program`, parameters with
- * small defaults and ranges, and variants (patch proposals) as named
- * overrides. Invariants are bound to a scenario one layer up (invariants/),
- * so the kernel model never depends on what is checked of it.
+ * small defaults and ranges, the properties checked of it, and variants
+ * (patch proposals). A variant is either one the scenario's `build` knows by
+ * name, or a *patch*: its base variant plus the steps it replaces or adds
+ * (by process and label), the context helpers it replaces (a function such
+ * as `mshv_chunk_stride`), and what it adds to the initial world, the
+ * parameters and the properties, so that it reads like the patch it stands
+ * for. The kernel model never depends on what is checked of it: properties
+ * are typed by the engine's contract only, and the built-in scenarios get
+ * theirs one layer up (invariants/catalog.ts).
  */
-import { BadInput } from '../explorer/errors.js'
-import type { Program } from './process.js'
-import type { Fields } from './schema.js'
+import { BadInput, ModelError } from '../explorer/errors.js'
+import type { EvidenceProperty, Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
+import type { Process, Program, State, Step } from './process.js'
 
 export interface ParamSpec {
   readonly name: string
@@ -16,22 +22,67 @@ export interface ParamSpec {
   readonly description: string
 }
 
-export interface VariantSpec {
-  readonly name: string
-  readonly description: string
-}
-
 export type Params = Readonly<Record<string, number>>
 
-export interface Scenario<G extends Fields = Fields> {
+/** What is checked of a scenario instance. */
+export interface PropertySet<S = State<any>> {
+  readonly invariants?: readonly Invariant<S>[]
+  readonly outcomes?: readonly OutcomeProperty<S>[]
+  readonly evidence?: readonly EvidenceProperty<S>[]
+  readonly metrics?: readonly Metric<S>[]
+}
+
+/** Steps a patch replaces or adds: process name -> label -> step. */
+export type StepPatch = Readonly<Record<string, Readonly<Record<string, Step<any, any>>>>>
+
+/** What a variant's functions are given: the parameters and the scenario's context (with the patch's own replacements). */
+export interface BuildContext<C> {
+  readonly params: Params
+  readonly ctx: C
+}
+
+export interface VariantSpec<C = any> {
+  readonly name: string
+  readonly description: string
+  /** A patch: the variant it applies to (default: the scenario's first). */
+  readonly from?: string
+  /** A patch: the steps it replaces or adds, by process and label. */
+  readonly steps?: StepPatch | ((b: BuildContext<C>) => StepPatch)
+  /** A patch: the context entries (helpers, constants) it replaces. */
+  readonly context?: (b: BuildContext<C>) => Partial<C>
+  /** A patch: what it sets in the initial world after the base's `init`. */
+  readonly init?: (b: BuildContext<C>) => (w: any) => void
+  /** Parameters only this variant reads. */
+  readonly params?: readonly ParamSpec[]
+  /** Properties this variant adds to the scenario's. */
+  readonly properties?: (b: BuildContext<C> & { readonly program: Program<any> }) => PropertySet
+}
+
+export interface Scenario<C = any> {
   readonly name: string
   readonly title: string
   /** The discussion it comes from, and what it models. */
   readonly description: string
   readonly params: readonly ParamSpec[]
-  /** The first is the default. */
-  readonly variants: readonly VariantSpec[]
-  build(params: Params, variant: string): Program<G>
+  /** The first is the default, and what a patch applies to unless it says `from`. */
+  readonly variants: readonly VariantSpec<C>[]
+  /** What the processes are built from (layout, locks, helpers a patch may replace); `{}` when absent. */
+  context?(params: Params): C
+  /** The program of a variant that is not a patch. */
+  build(params: Params, variant: string, ctx: C): Program<any>
+  /** The properties checked of every variant. */
+  properties?(params: Params, variant: string, ctx: C, program: Program<any>): PropertySet
+  /** Set for a scenario loaded from a review file: the file as given and its content hash. */
+  readonly source?: { readonly file: string; readonly sha256: string }
+}
+
+export const isPatch = (v: VariantSpec): boolean => v.from !== undefined || v.steps !== undefined || v.context !== undefined || v.init !== undefined
+
+/** A scenario's parameters with every variant's own. */
+export function allParams(scenario: Scenario<any>): ParamSpec[] {
+  const out = [...scenario.params]
+  for (const v of scenario.variants) for (const p of v.params ?? []) if (!out.some((q) => q.name === p.name)) out.push(p)
+  return out
 }
 
 /** Validates a variant name: the default when absent. */
@@ -47,12 +98,13 @@ export function resolveVariant(scenario: Scenario<any>, variant: string | undefi
 
 /** Fills in defaults and validates names, integers and ranges. */
 export function resolveParams(scenario: Scenario<any>, given: Readonly<Record<string, number | string>>): Params {
+  const specs = allParams(scenario)
   const out: Record<string, number> = {}
   for (const [name, raw] of Object.entries(given)) {
-    const spec = scenario.params.find((p) => p.name === name)
+    const spec = specs.find((p) => p.name === name)
     if (!spec) {
       throw new BadInput(
-        `unknown parameter '${name}' of scenario ${scenario.name} (parameters: ${scenario.params.map((p) => p.name).join(', ') || 'none'})`,
+        `unknown parameter '${name}' of scenario ${scenario.name} (parameters: ${specs.map((p) => p.name).join(', ') || 'none'})`,
       )
     }
     const value = typeof raw === 'number' ? raw : /^-?(0x[0-9a-f]+|\d+)$/i.test(raw.trim()) ? Number(raw.trim()) : NaN
@@ -62,5 +114,145 @@ export function resolveParams(scenario: Scenario<any>, given: Readonly<Record<st
     }
     out[name] = value
   }
-  return Object.fromEntries(scenario.params.map((p) => [p.name, out[p.name] ?? p.default]))
+  return Object.fromEntries(specs.map((p) => [p.name, out[p.name] ?? p.default]))
+}
+
+/** A variant's program, the properties it checks, and the steps its patches change (`process.label`). */
+export interface BuiltVariant {
+  readonly program: Program<any>
+  readonly properties: PropertySet
+  readonly patched: readonly string[]
+}
+
+/**
+ * Builds `variant` of `scenario`: a patch is its base built with the
+ * patch's context, then its steps swapped in; patches of patches compose.
+ */
+export function buildVariant(scenario: Scenario<any>, variant: string, params: Params): BuiltVariant {
+  const ctx = scenario.context?.(params) ?? {}
+  const chain: VariantSpec[] = []
+  let v = scenario.variants.find((x) => x.name === variant)
+  if (!v) throw new BadInput(`unknown variant '${variant}' of scenario ${scenario.name}`)
+  while (isPatch(v)) {
+    if (chain.includes(v)) throw new ModelError(`${scenario.name}: variant ${variant} patches itself (through ${chain.map((x) => x.name).join(' -> ')})`)
+    chain.unshift(v)
+    const from: string = v.from ?? scenario.variants[0].name
+    const base = scenario.variants.find((x) => x.name === from)
+    if (!base) throw new ModelError(`${scenario.name}: variant ${v.name} patches '${from}', which is not a variant`)
+    if (base === v) throw new ModelError(`${scenario.name}: variant ${v.name} is the first variant, so it cannot be a patch (it has nothing to apply to)`)
+    v = base
+  }
+  // Context replacements first (base to tip), so the base's steps already call the patched helpers.
+  let c = ctx
+  for (const p of chain) if (p.context) c = { ...c, ...p.context({ params, ctx: c }) }
+  let program = scenario.build(params, v.name, c)
+  const patched: string[] = []
+  for (const p of chain) {
+    const steps = typeof p.steps === 'function' ? p.steps({ params, ctx: c }) : (p.steps ?? {})
+    program = applySteps(scenario.name, p.name, program, steps)
+    for (const [proc, labels] of Object.entries(steps)) for (const label of Object.keys(labels)) patched.push(`${proc}.${label}`)
+    const init = p.init?.({ params, ctx: c })
+    if (init) {
+      const before = program.init
+      program = {
+        ...program,
+        init(w) {
+          before?.(w)
+          init(w)
+        },
+      }
+    }
+  }
+  const sets = [
+    scenario.properties?.(params, v.name, c, program) ?? {},
+    ...chain.map((p) => p.properties?.({ params, ctx: c, program }) ?? {}),
+  ]
+  const properties: PropertySet = {
+    invariants: sets.flatMap((s) => s.invariants ?? []),
+    outcomes: sets.flatMap((s) => s.outcomes ?? []),
+    evidence: sets.flatMap((s) => s.evidence ?? []),
+    metrics: sets.flatMap((s) => s.metrics ?? []),
+  }
+  return { program, properties, patched: [...new Set(patched)] }
+}
+
+/** Swaps a patch's steps into the processes it names; a process the program does not have is an error. */
+function applySteps(scenario: string, variant: string, program: Program<any>, steps: StepPatch): Program<any> {
+  const processes = [...new Set(program.threads.map((t) => t.process))]
+  const replaced = new Map<Process<any, any>, Process<any, any>>()
+  for (const [name, labels] of Object.entries(steps)) {
+    const targets = processes.filter((p) => p.name === name)
+    if (targets.length === 0) {
+      throw new ModelError(
+        `${scenario}: variant ${variant} patches process '${name}', which this instance does not run (processes: ${[...new Set(processes.map((p) => p.name))].join(', ')})`,
+      )
+    }
+    for (const p of targets) {
+      const cur = replaced.get(p) ?? p
+      replaced.set(p, { ...cur, steps: { ...cur.steps, ...labels } })
+    }
+  }
+  return { ...program, threads: program.threads.map((t) => ({ ...t, process: replaced.get(t.process) ?? t.process })) }
+}
+
+/**
+ * A scenario written outside the catalogue (a review file): validated, so
+ * that a malformed definition is one clear error when it is loaded.
+ */
+export function scenario<C = {}>(def: Scenario<C>): Scenario<C> {
+  const where = `scenario ${def.name ?? '(unnamed)'}`
+  if (typeof def.name !== 'string' || !/^[a-z0-9][\w.-]*$/i.test(def.name)) throw new ModelError(`${where}: name must be a word (letters, digits, - _ .)`)
+  if (!Array.isArray(def.variants) || def.variants.length === 0) throw new ModelError(`${where}: needs at least one variant`)
+  if (isPatch(def.variants[0])) throw new ModelError(`${where}: the first variant, ${def.variants[0].name}, is what patches apply to; it cannot be a patch itself`)
+  const names = new Set<string>()
+  for (const v of def.variants) {
+    if (names.has(v.name)) throw new ModelError(`${where}: two variants are named ${v.name}`)
+    names.add(v.name)
+  }
+  if (typeof def.build !== 'function') throw new ModelError(`${where}: needs build(params, variant, ctx)`)
+  return def
+}
+
+/** What `variant()` makes: a patch of a scenario, to be added to it where it is loaded. */
+export interface Variant<C = any> {
+  readonly kind: 'mapcheck.variant'
+  readonly base: Scenario<C>
+  readonly spec: VariantSpec<C>
+}
+
+/**
+ * A patch proposal as a variant of `base`: the steps it changes and nothing
+ * else. Exported from a review file, it is checked against the base's
+ * variants (`mapcheck compare ./review.ts`).
+ */
+export function variant<C>(base: Scenario<C>, spec: VariantSpec<C>): Variant<C> {
+  if (!base || !Array.isArray(base.variants)) throw new ModelError(`variant ${spec?.name}: its base is not a scenario`)
+  if (base.variants.some((v) => v.name === spec.name)) throw new ModelError(`variant ${spec.name}: ${base.name} already has a variant of that name`)
+  return { kind: 'mapcheck.variant', base, spec: { ...spec, from: spec.from ?? base.variants[0].name } }
+}
+
+export const isVariant = (x: unknown): x is Variant => typeof x === 'object' && x !== null && (x as Variant).kind === 'mapcheck.variant'
+export const isScenario = (x: unknown): x is Scenario =>
+  typeof x === 'object' && x !== null && typeof (x as Scenario).name === 'string' && Array.isArray((x as Scenario).variants) && typeof (x as Scenario).build === 'function'
+
+/**
+ * The scenarios a module (a review file) exports: its scenarios, and each
+ * base scenario extended with the variants the module adds to it (those
+ * first, so that the first is the default). `source` is recorded on each.
+ */
+export function scenariosOf(exports: Readonly<Record<string, unknown>>, source?: Scenario['source']): Scenario[] {
+  const values = Object.values(exports).flatMap((v) => (Array.isArray(v) ? v : [v]))
+  const out: Scenario[] = []
+  const push = (s: Scenario): void => {
+    if (out.some((o) => o.name === s.name)) throw new ModelError(`two scenarios named ${s.name} are exported`)
+    out.push(s)
+  }
+  for (const v of values) if (isScenario(v) && !values.some((x) => isVariant(x) && x.base === v)) push({ ...v, source })
+  const bases = [...new Set(values.filter(isVariant).map((v) => v.base))]
+  for (const base of bases) {
+    const added = values.filter((v): v is Variant => isVariant(v) && v.base === base).map((v) => v.spec)
+    for (const v of added) if (base.variants.some((b) => b.name === v.name)) throw new ModelError(`variant ${v.name}: ${base.name} already has a variant of that name`)
+    push({ ...base, variants: [...added, ...base.variants], source })
+  }
+  return out
 }

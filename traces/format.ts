@@ -22,6 +22,8 @@ export const traceSchema = z
     format: z.literal(TRACE_FORMAT),
     version: z.literal(TRACE_VERSION),
     scenario: z.string().min(1),
+    /** A scenario from a review file: the file as given (relative to the working directory) and its content hash. */
+    source: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict().optional(),
     variant: z.string().min(1),
     params: z.record(z.string(), z.number().int()),
     modelHash: z.string().regex(/^[0-9a-f]{16}$/),

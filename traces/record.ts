@@ -34,7 +34,8 @@ export function recordTrace(
   return {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,
-    scenario: inst.scenario,
+    scenario: inst.name,
+    ...(inst.scenario.source ? { source: { ...inst.scenario.source } } : {}),
     variant: inst.variant,
     params: { ...inst.params },
     modelHash: inst.hash,

@@ -1,10 +1,11 @@
+import type { Scenario } from '../model/scenario.js'
 import type { Trace } from './format.js'
 import { raceDiagram } from './diagram.js'
 import { replayTrace } from './replay.js'
 
 /** The race diagram of a trace file, by replaying it (so the diffs are the model's, not the file's). */
-export function renderTrace(trace: Trace): string {
-  const r = replayTrace(trace)
+export function renderTrace(trace: Trace, scenario?: Scenario): string {
+  const r = replayTrace(trace, scenario)
   const params = Object.entries(trace.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')

@@ -2,6 +2,7 @@ import { BadInput } from '../explorer/errors.js'
 import type { Model, StepLabel } from '../explorer/model.js'
 import { deadlockMessage, NO_DEADLOCK } from '../explorer/search.js'
 import { instantiate, type Instance } from '../invariants/scenarios.js'
+import type { Scenario } from '../model/scenario.js'
 import type { Trace, TraceStep } from './format.js'
 
 export interface ReplayedStep<S> {
@@ -100,9 +101,12 @@ export function replaySteps<S, A>(
   return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced, outcomes }
 }
 
-/** The model a trace was recorded on; a foreign model hash is bad input. */
-export function openTrace(trace: Trace): Instance {
-  const inst = instantiate(trace.scenario, trace.variant, trace.params)
+/**
+ * The model a trace was recorded on; a foreign model hash is bad input.
+ * `scenario` is the scenario object when it is not a built-in (a review file's).
+ */
+export function openTrace(trace: Trace, scenario?: Scenario): Instance {
+  const inst = instantiate(scenario ?? trace.scenario, trace.variant, trace.params)
   if (inst.hash !== trace.modelHash) {
     throw new BadInput(
       `trace was recorded on model ${trace.modelHash} but ${trace.scenario}/${trace.variant} with these parameters is model ${inst.hash}`,
@@ -111,7 +115,7 @@ export function openTrace(trace: Trace): Instance {
   return inst
 }
 
-export function replayTrace(trace: Trace): Replay<unknown> & { instance: Instance } {
-  const instance = openTrace(trace)
+export function replayTrace(trace: Trace, scenario?: Scenario): Replay<unknown> & { instance: Instance } {
+  const instance = openTrace(trace, scenario)
   return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant, trace.violation.outcome) }
 }

@@ -109,8 +109,8 @@ describe('mapcheck compare, list and the main job', () => {
     expect(out.scenario).toBe('fault-invalidate')
     const byName = Object.fromEntries(out.variants.map((v: { variant: string }) => [v.variant, v]))
     expect(byName.retry).toMatchObject({ result: 'ok', violated: [], undecided: [] })
-    expect(byName.retry.holds).toEqual(['no-stale-mapping', 'no-deadlock'])
-    expect(byName['no-retry']).toMatchObject({ result: 'violation', violated: ['no-stale-mapping'], holds: ['no-deadlock'] })
+    expect(byName.retry.holds).toEqual(['no-stale-mapping', 'field-in-range', 'no-deadlock'])
+    expect(byName['no-retry']).toMatchObject({ result: 'violation', violated: ['no-stale-mapping'], holds: ['field-in-range', 'no-deadlock'] })
     expect(byName['no-retry'].traces['no-stale-mapping']).toMatch(/traces\/fault-invalidate-no-retry-no-stale-mapping\.json$/)
   })
 
@@ -119,7 +119,7 @@ describe('mapcheck compare, list and the main job', () => {
     expect(r.status).toBe(0)
     expect(r.stdout).toMatch(/fault-invalidate/)
     expect(r.stdout).toMatch(/^retry\s+holds\s+holds/m)
-    expect(r.stdout).toMatch(/^no-retry\s+VIOLATED \(12 steps\)\s+holds/m)
+    expect(r.stdout).toMatch(/^no-retry\s+VIOLATED \(12 steps\)\s+holds\s+holds/m)
   })
 
   it('list names scenarios, variants, invariants and parameters with defaults and ranges', () => {
@@ -127,7 +127,7 @@ describe('mapcheck compare, list and the main job', () => {
     expect(r.status).toBe(0)
     expect(r.stdout).toMatch(/fault-invalidate/)
     expect(r.stdout).toMatch(/no-retry/)
-    expect(r.stdout).toMatch(/invariants: no-stale-mapping, no-deadlock/)
+    expect(r.stdout).toMatch(/invariants: no-stale-mapping, field-in-range, no-deadlock/)
     expect(r.stdout).toMatch(/P=2\s+pages \(1\.\.8\)/)
   })
 })

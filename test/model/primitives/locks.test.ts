@@ -300,6 +300,7 @@ const taker = (first: number, second: number) =>
         },
       },
     },
+    gotos: [`lock_${AB[second].name}`],
   })
 
 const A = ab.id('A')
