@@ -28,14 +28,15 @@ const cliShebang = (file: string): Plugin => ({
  * One ESM build with code splitting: dist/mapcheck.js (the package's bin),
  * dist/index.js (the public API, the package's "."), dist/bench.js, and
  * chunks that they import in common, so the CLI and `index.js` run the same
- * module instances.
+ * module instances. `dist/review-file.js` exposes the review-file loader of
+ * the bundle to the tests of the built package (test/cli/review-file.test.ts).
  *
  * Declarations: tsup's `dts` needs TypeScript's JS compiler API, which the
  * native TypeScript 7 here has not; `tsc -p tsconfig.dts.json` writes them
  * to dist/types once the bundles are written (so `tsup` alone builds all).
  */
 export default defineConfig({
-  entry: { mapcheck: 'cli/main.ts', index: 'index.ts', bench: 'bench/run.ts' },
+  entry: { mapcheck: 'cli/main.ts', index: 'index.ts', bench: 'bench/run.ts', 'review-file': 'cli/review-file.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',
