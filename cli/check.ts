@@ -1,4 +1,4 @@
-import { unreached } from '../explorer/coverage.js'
+import { unreached, untaken } from '../explorer/coverage.js'
 import { renderTrace } from '../traces/render.js'
 import { metricText, paramsText, statsLine, verdictColour } from './format.js'
 import { runCheck, type CheckOutcome, type CheckRequest } from './run.js'
@@ -33,7 +33,7 @@ export function checkReport({ instance, exploration, traces }: CheckOutcome) {
     unreached: unreached(exploration.coverage),
     /** The steps this variant's patch changes (`process.label`), and those of them never taken. */
     patched: instance.patched,
-    patchUnreached: instance.patched.filter((s) => unreached(exploration.coverage).includes(s)),
+    patchUnreached: untaken(instance.patched, exploration.coverage),
     stats: exploration.stats,
   }
 }

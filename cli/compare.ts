@@ -1,4 +1,4 @@
-import { unreached } from '../explorer/coverage.js'
+import { unreached, untaken } from '../explorer/coverage.js'
 import { isModelError, type ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
@@ -83,7 +83,7 @@ export function compareScenario(
       variant,
       result: exploration.verdict,
       unreached: never,
-      patchUnreached: instance.patched.filter((p) => never.includes(p)),
+      patchUnreached: untaken(instance.patched, exploration.coverage),
       violated,
       holds: exploration.incomplete ? [] : rest,
       undecided: exploration.incomplete ? rest : [],
@@ -146,9 +146,11 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
           ? verdictColour(row.patchUnreached.length ? 'holds?' : 'holds')
           : verdictColour('undecided')
   const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
+  // When no variant could be built there are no invariant columns; the rows still say why.
+  const ids = c.invariants.length > 0 ? c.invariants : ['result']
   return table([
-    ['variant', ...c.invariants, ...metrics],
-    ...c.variants.map((row) => [label(row.variant), ...c.invariants.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m], c.units[m]) : '-'))]),
+    ['variant', ...ids, ...metrics],
+    ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m], c.units[m]) : '-'))]),
   ])
 }
 

@@ -31,3 +31,11 @@ export function unreached(coverage: Readonly<Record<string, Readonly<Record<stri
       .map(([name]) => `${group}.${name}`),
   )
 }
+
+/** Of `steps` (`group.name`), those the coverage record shows never taken, or does not know (a group that did not run). */
+export function untaken(steps: readonly string[], coverage: Readonly<Record<string, Readonly<Record<string, number>>>>): string[] {
+  return steps.filter((s) => {
+    const dot = s.indexOf('.')
+    return !(coverage[s.slice(0, dot)]?.[s.slice(dot + 1)] > 0)
+  })
+}

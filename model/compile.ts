@@ -358,7 +358,7 @@ export function checkLabels(model: string, p: Process<any, any>): void {
   if (!(p.start in p.steps) && !declared.has(p.start)) throw new ModelError(`${model}: process ${p.name} starts at '${p.start}', which has no step`)
   for (const label of Object.keys(p.steps)) {
     if (!named.has(label)) {
-      throw new ModelError(`${model}: process ${p.name}, step ${label}: no goto reaches it (a mistyped label? a computed goto is declared in the process's gotos)`)
+      throw new ModelError(`${model}: process ${p.name}, step ${label}: no goto reaches it (a mistyped label? a computed goto is listed in the process's gotos; a step a patch leaves unreached is removed with ${label}: null)`)
     }
   }
 }

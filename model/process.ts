@@ -70,7 +70,7 @@ export type State<W> = W & { readonly threads: readonly ThreadState[] }
 
 export interface ThreadSpec<W> {
   readonly name: string
-  readonly process: Process<W, any>
+  readonly process: Process<any, any>
   /** Initial values of some locals (e.g. the gfn a VP will touch, or its lock-owner id). */
   readonly locals?: Readonly<Record<string, number>>
 }

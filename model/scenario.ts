@@ -32,8 +32,11 @@ export interface PropertySet<S = State<any>> {
   readonly metrics?: readonly Metric<S>[]
 }
 
-/** Steps a patch replaces or adds: process name -> label -> step. */
-export type StepPatch = Readonly<Record<string, Readonly<Record<string, Step<any, any>>>>>
+/**
+ * Steps a patch replaces or adds: process name -> label -> step; `null`
+ * removes a step (the code a patch deletes, which nothing reaches any more).
+ */
+export type StepPatch = Readonly<Record<string, Readonly<Record<string, Step<any, any> | null>>>>
 
 /** What a variant's functions are given: the parameters and the scenario's context (with the patch's own replacements). */
 export interface BuildContext<C> {
@@ -72,6 +75,12 @@ export interface Scenario<C = any> {
   build(params: Params, variant: string, ctx: C): Program<any>
   /** The properties checked of every variant. */
   properties?(params: Params, variant: string, ctx: C, program: Program<any>): PropertySet
+  /**
+   * Every process the scenario may run at some parameters (the VMM only with
+   * `destroy=1`, say). A patch of one that this instance does not run is
+   * never exercised (compare flags it vacuous) rather than an error.
+   */
+  readonly processes?: readonly string[]
   /** Set for a scenario loaded from a review file: the file as given and its content hash. */
   readonly source?: { readonly file: string; readonly sha256: string }
 }
@@ -149,8 +158,8 @@ export function buildVariant(scenario: Scenario<any>, variant: string, params: P
   const patched: string[] = []
   for (const p of chain) {
     const steps = typeof p.steps === 'function' ? p.steps({ params, ctx: c }) : (p.steps ?? {})
-    program = applySteps(scenario.name, p.name, program, steps)
-    for (const [proc, labels] of Object.entries(steps)) for (const label of Object.keys(labels)) patched.push(`${proc}.${label}`)
+    program = applySteps(scenario, p.name, program, steps)
+    for (const [proc, labels] of Object.entries(steps)) for (const [label, step] of Object.entries(labels)) if (step !== null) patched.push(`${proc}.${label}`)
     const init = p.init?.({ params, ctx: c })
     if (init) {
       const before = program.init
@@ -177,19 +186,26 @@ export function buildVariant(scenario: Scenario<any>, variant: string, params: P
 }
 
 /** Swaps a patch's steps into the processes it names; a process the program does not have is an error. */
-function applySteps(scenario: string, variant: string, program: Program<any>, steps: StepPatch): Program<any> {
+function applySteps(s: Scenario<any>, variant: string, program: Program<any>, steps: StepPatch): Program<any> {
+  const scenario = s.name
   const processes = [...new Set(program.threads.map((t) => t.process))]
   const replaced = new Map<Process<any, any>, Process<any, any>>()
   for (const [name, labels] of Object.entries(steps)) {
     const targets = processes.filter((p) => p.name === name)
-    if (targets.length === 0) {
+    if (targets.length === 0 && !s.processes?.includes(name)) {
       throw new ModelError(
-        `${scenario}: variant ${variant} patches process '${name}', which this instance does not run (processes: ${[...new Set(processes.map((p) => p.name))].join(', ')})`,
+        `${scenario}: variant ${variant} patches process '${name}', which it does not run (processes: ${[...new Set([...processes.map((p) => p.name), ...(s.processes ?? [])])].join(', ')})`,
       )
     }
     for (const p of targets) {
       const cur = replaced.get(p) ?? p
-      replaced.set(p, { ...cur, steps: { ...cur.steps, ...labels } })
+      const steps: Record<string, Step<any, any>> = { ...cur.steps }
+      for (const [label, step] of Object.entries(labels)) {
+        if (step !== null) steps[label] = step
+        else if (label in steps) delete steps[label]
+        else throw new ModelError(`${scenario}: variant ${variant} removes step ${name}.${label}, which does not exist`)
+      }
+      replaced.set(p, { ...cur, steps })
     }
   }
   return { ...program, threads: program.threads.map((t) => ({ ...t, process: replaced.get(t.process) ?? t.process })) }

@@ -1,0 +1,52 @@
+/**
+ * The commands as functions, for the public API: each returns the object
+ * the CLI prints with `--json`. A scenario is a built-in's name, a review
+ * file's path (`./review.ts`, `./review.ts#name`), or a scenario object.
+ */
+import type { Mode } from '../explorer/result.js'
+import type { Scenario } from '../model/scenario.js'
+import { checkReport, type CheckReport } from './check.js'
+import { compareScenario, type Comparison } from './compare.js'
+import { runCheck } from './run.js'
+import { openScenario, openScenarios } from './scenarios.js'
+import { replayReport } from './trace-commands.js'
+
+export interface CheckOptions {
+  readonly variant?: string
+  readonly params?: Readonly<Record<string, number | string>>
+  readonly mode?: Mode
+  readonly seed?: number
+  readonly runs?: number
+  readonly maxDepth?: number
+  readonly maxStates?: number
+  readonly maxSeconds?: number
+  readonly allViolations?: boolean
+  /** Write the traces: to this file (the first; others beside it), or into this directory. Nothing is written otherwise. */
+  readonly out?: string
+  readonly traceDir?: string
+}
+
+const scenarioOf = (s: string | Scenario): Promise<Scenario> => (typeof s === 'string' ? openScenario(s) : Promise.resolve(s))
+
+/** `mapcheck check`: explores one variant; the report of `check --json` (`result` is ok, violation or incomplete). */
+export async function check(scenario: string | Scenario, options: CheckOptions = {}): Promise<CheckReport> {
+  const { variant, params, out, traceDir, ...explore } = options
+  return checkReport(
+    runCheck({ scenario: await scenarioOf(scenario), variant, params, explore, out, traceDir, save: out !== undefined || traceDir !== undefined }),
+  )
+}
+
+/** `mapcheck compare`: every variant (the review file's first), each invariant kept or broken, coverage and vacuity. */
+export async function compare(
+  scenario: string | Scenario,
+  options: Pick<CheckOptions, 'params' | 'maxDepth' | 'maxStates' | 'maxSeconds' | 'traceDir'> & { readonly variants?: readonly string[] } = {},
+): Promise<Comparison> {
+  const { params = {}, traceDir, variants, ...explore } = options
+  return compareScenario(await scenarioOf(scenario), params, explore, { traceDir, save: traceDir !== undefined, variants })
+}
+
+/** `mapcheck replay`: re-executes a trace file; `reproduced` says whether its violation happens again. */
+export const replay = (traceFile: string, options: { readonly force?: boolean } = {}) => replayReport(traceFile, options)
+
+/** The scenarios a review file exports (its own, and built-ins extended with its variants). */
+export const loadScenarios = (file: string): Promise<Scenario[]> => openScenarios(file)
