@@ -20,6 +20,8 @@ export interface VariantRow {
   readonly traces: Record<string, string>
   readonly steps: Record<string, number>
   readonly metrics: Record<string, { min: number; max: number }>
+  /** Each metric's range over every state reached, not only the terminal ones. */
+  readonly metricsAll: Record<string, { min: number; max: number }>
   /** Outcome property -> input -> the outcomes its runs ended with. */
   readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
   readonly stats: object
@@ -91,6 +93,7 @@ export function compareScenario(
       traces: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.file ?? ''])),
       steps: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
       metrics: { ...exploration.metrics },
+      metricsAll: { ...exploration.metricsAll },
       outcomes: exploration.outcomes,
       stats: exploration.stats,
     }
@@ -113,6 +116,7 @@ function modelErrorRow(variant: string, e: ModelError): VariantRow {
     traces: {},
     steps: {},
     metrics: {},
+    metricsAll: {},
     outcomes: {},
     stats: {},
   }
@@ -133,6 +137,14 @@ export function comparisonNotes(c: Comparison): string[] {
   return notes
 }
 
+/** A metric over the terminal states, with its range over all states when that is wider (0% at the end, 75% mid-run). */
+export function metricCell(row: VariantRow, id: string, unit?: 'share' | 'count'): string {
+  const end = row.metrics[id]
+  const all = row.metricsAll[id]
+  if (!end) return all ? `- (mid-run ${metricText(all, unit)})` : '-'
+  return all && (all.min < end.min || all.max > end.max) ? `${metricText(end, unit)} (mid-run ${metricText(all, unit)})` : metricText(end, unit)
+}
+
 /** True when some variant could not be checked (a model error): the command exits 2. */
 export const hasModelError = (c: Comparison): boolean => c.variants.some((r) => r.error !== undefined)
 
@@ -150,7 +162,7 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
   const ids = c.invariants.length > 0 ? c.invariants : ['result']
   return table([
     ['variant', ...ids, ...metrics],
-    ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id)), ...metrics.map((m) => (row.metrics[m] ? metricText(row.metrics[m], c.units[m]) : '-'))]),
+    ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id)), ...metrics.map((m) => metricCell(row, m, c.units[m]))]),
   ])
 }
 

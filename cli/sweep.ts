@@ -9,7 +9,7 @@ import type { ExploreOptions } from '../explorer/options.js'
 import type { Scenario } from '../model/scenario.js'
 import { instantiate } from '../invariants/scenarios.js'
 import { allParams } from '../model/scenario.js'
-import { compareScenario, type VariantRow } from './compare.js'
+import { compareScenario, metricCell, type VariantRow } from './compare.js'
 import { metricText, table, verdictColour } from './format.js'
 
 /** `a..b` (inclusive), `x,y,z`, or one value. */
@@ -77,7 +77,7 @@ export function sweepCommand(scenario: Scenario, specs: Record<string, string>, 
     const broken = r.row.error !== undefined
       ? verdictColour('model error')
       : r.row.violated.length ? verdictColour(`VIOLATED ${r.row.violated.join(', ')}`) : r.row.undecided.length ? verdictColour('undecided') : verdictColour('holds')
-    return [...params, r.row.variant, broken, outcomesText(r.row), ...metrics.map((m) => (r.row!.metrics[m] ? metricText(r.row!.metrics[m], units[m]) : '-'))]
+    return [...params, r.row.variant, broken, outcomesText(r.row), ...metrics.map((m) => metricCell(r.row!, m, units[m]))]
   })
   const errors = rows.flatMap((r) => (r.row?.error !== undefined ? [`${keys.map((k) => `${k}=${r.point[k]}`).join(' ')} ${r.row.variant}: model error: ${r.row.error}`] : []))
   process.stdout.write(`${[table([[...keys, 'variant', 'invariants', 'outcomes', ...metrics], ...body]), ...errors].join('\n')}\n`)

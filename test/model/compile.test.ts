@@ -11,10 +11,10 @@ import { describe, expect, it } from 'vitest'
 import { bfs } from '../../explorer/bfs.js'
 import { BadInput, ModelError } from '../../explorer/errors.js'
 import type { Model } from '../../explorer/model.js'
-import { instantiate } from '../../invariants/scenarios.js'
+import { findScenario, instantiate } from '../../invariants/scenarios.js'
 import { compile, FIELD_IN_RANGE } from '../../model/compile.js'
 import { process, type Process, type ProcessAction, type Program, type State } from '../../model/process.js'
-import { resolveParams, resolveVariant } from '../../model/scenario.js'
+import { resolveParams, resolveVariant, type Scenario } from '../../model/scenario.js'
 import { faultInvalidate } from '../../model/scenarios/fault-invalidate.js'
 import { i8, u8 } from '../../model/schema.js'
 import { bruteForce } from '../support/brute-force.js'
@@ -315,6 +315,27 @@ describe('a hand-written program', () => {
     expect(error).toBeInstanceOf(ModelError)
     expect((error as ModelError).message).toBe('boom: t0 at b threw TypeError: no such folio')
     expect((error as ModelError).trace?.steps.map((s) => `${s.thread} ${s.label}`)).toEqual(['t0 a'])
+  })
+})
+
+describe('model hashes cover what replay depends on', () => {
+  const base = findScenario('fault-invalidate')
+  it('adding an invariant, a metric, or a parameter whose default leaves the program as it is keeps the hash', () => {
+    const h = instantiate(base, 'retry', { P: 2 }).hash
+    const metric = { id: 'mapped', description: 'SLAT entries', measure: (s: State<any>) => s.slat.filter(Boolean).length }
+    const more: Scenario = {
+      ...base,
+      params: [...base.params, { name: 'unused', default: 0, min: 0, max: 1, description: 'read by nothing yet' }],
+      properties: (p, v, c, program) => {
+        const own = base.properties!(p, v, c, program)
+        return { ...own, invariants: [...(own.invariants ?? []), { id: 'always', description: '', check: () => null }], metrics: [metric] }
+      },
+    }
+    expect(instantiate(more, 'retry', { P: 2 }).hash).toBe(h)
+    // What replay depends on does change it: the processes' labels, the initial state.
+    expect(instantiate(base, 'retry', { P: 3 }).hash).not.toBe(h)
+    const relabelled: Scenario = { ...base, variants: [...base.variants, { name: 'renamed', description: '', from: 'retry', steps: { fault: { extra_step: { run: () => 'done' } } } }] }
+    expect(() => instantiate(relabelled, 'renamed', { P: 2 })).toThrow(/step extra_step: no goto reaches it/)
   })
 })
 
