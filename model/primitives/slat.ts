@@ -10,15 +10,19 @@
  * cannot fall back to 4K: a gfn or pfn that is not huge-aligned is an error.
  * With HV_MAP_GPA_NO_ACCESS the driver sends pfn 0 (`pfnlist[i] = 0`), so
  * no pfn can be misaligned and the leaf is left with none (pfn 0). A count of 0 is -EINVAL. Mapping an already-mapped gfn
- * silently succeeds (the leaf is replaced). The call is modelled as
- * all-or-nothing (the driver rolls a failed batch back with an unmap; each
- * caller here maps at most one large page per call).
+ * silently succeeds (the leaf is replaced; Mukesh in seed 004, the
+ * hypervisor's documented behaviour as the thread states it). That a
+ * misaligned pfn under LARGE_PAGE fails is seed 000's inference about the
+ * hypervisor: no kernel code checks it. Each call here is one stride and
+ * all-or-nothing; the driver's real call spans consecutive same-stride
+ * chunks and, on failure, unmaps the completed prefix (hv_do_map_gpa_hcall
+ * -> hv_call_unmap_gpa_pages), which leaves it unmapped, not restored.
  */
 import { array, struct, u8 } from '../schema.js'
 import { isAligned, type Layout } from './layout.js'
 
 export const ACCESS_NONE = 0
-/** Mapped with HV_MAP_GPA_NO_ACCESS: the pfn stays in the leaf, the guest faults on access. */
+/** Mapped with HV_MAP_GPA_NO_ACCESS: the driver sends pfn 0, so the leaf holds no pfn; the guest faults on access. */
 export const ACCESS_NO_ACCESS = 1
 /** Readable and writable by the guest. */
 export const ACCESS_RW = 2

@@ -198,7 +198,7 @@ export const faultInvalidate: Scenario<ReturnType<typeof globals>> = {
   name: 'fault-invalidate',
   title: 'Reference model: fault vs invalidate (mmu_interval_notifier)',
   description:
-    'The MMU-interval-notifier fault/invalidate protocol of MSHV movable regions, exactly as shared/reference/fault_invalidate.pml, the engine\'s cross-check against SPIN.',
+    'Exactly the transition system of shared/reference/fault_invalidate.pml (the engine\'s cross-check against SPIN): an abstraction of the mmu_interval_notifier protocol of MSHV movable regions, with no odd/even seq, no read_begin wait, no -EBUSY, and the host PTE cleared before the callback (the kernel calls back first). Its verdicts are the kernel\'s; its step order is the reference model\'s.',
   params: [
     { name: 'P', default: 2, min: 1, max: 8, description: 'pages' },
     { name: 'V', default: 2, min: 1, max: 4, description: 'fault threads' },

@@ -21,7 +21,10 @@
  *   update, kvm_gmem_invalidate_end;
  * - memory failure on one page: memory_failure -> kvm_gmem_error_folio,
  *   which zaps the folio's range under the invalidate lock and, as posted,
- *   does not split private mappings larger than the folio.
+ *   does not split private mappings larger than the folio. Idealised: this
+ *   model leaves such a larger leaf mapped; the kernel's
+ *   kvm_mmu_unmap_gfn_range (tdp_mmu_zap_leafs) zaps every leaf that
+ *   intersects the range, whole (an over-zap). Fidelity review FV-1.
  */
 import { process } from '../process.js'
 import type { Params, Scenario } from '../scenario.js'
