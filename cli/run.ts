@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { explore } from '../explorer/explore.js'
 import type { ExploreOptions } from '../explorer/options.js'
-import type { Exploration } from '../explorer/result.js'
+import { runsOf, type Exploration } from '../explorer/result.js'
 import { instantiate, type Instance } from '../invariants/scenarios.js'
 import type { ProcessAction } from '../model/process.js'
 import type { Scenario } from '../model/scenario.js'
@@ -44,8 +44,8 @@ export function runCheck(req: CheckRequest): CheckOutcome {
   } finally {
     progress.stop()
   }
-  // An outcome property's violation is two runs, one per outcome: each gets its own trace.
-  const runs = exploration.violations.flatMap((v) => (v.witness ? [v, v.witness] : [v]))
+  // A property of the whole exploration is broken by several runs (one per outcome, one per fact of the conflict): each gets its own trace.
+  const runs = exploration.violations.flatMap((v) => runsOf(v))
   const traces = runs.map((v, i) => {
     const trace = recordTrace(instance, exploration, v)
     if (req.save === false) return { trace, file: null }

@@ -29,18 +29,23 @@ export interface OutcomeProperty<S> {
 /**
  * A property of the whole exploration built from evidence gathered on every
  * state (lockdep's rule is one: lock class A taken while holding B on some
- * run, and B while holding A on another). A state shows a set of facts (bits
- * of a mask, named by `names`); the exploration collects them, and
- * `conflict` picks, from all facts seen, the ones that together break the
- * property (0 if none). Each fact's first state is a witness with a trace.
+ * run, and B while holding A on another). The property has `names.length`
+ * facts, numbered from 0; a state shows some of them (`facts`, as indices);
+ * the exploration collects them, and `conflict` picks, from all facts seen,
+ * the ones that together break the property (none when it holds). Each
+ * fact's first state is a witness with a trace: a violation has one run per
+ * fact of the conflict.
  */
 export interface EvidenceProperty<S> {
   readonly id: string
   readonly description: string
+  /** Fact k's name (what the trace of its run is recorded with). */
   readonly names: readonly string[]
-  facts(s: S): number
-  conflict(seen: number): number
-  message(conflict: number): string
+  /** The facts `s` shows: indices into `names`, each at most once. */
+  facts(s: S): readonly number[]
+  /** The facts, among all seen so far, that together break the property, in the order to report them; empty when it holds. */
+  conflict(seen: ReadonlySet<number>): readonly number[]
+  message(conflict: readonly number[]): string
 }
 
 /** A number measured on every terminal state; an exploration reports its minimum and maximum. */
@@ -137,8 +142,8 @@ export interface PackedModel<S> {
   measure?(i: number): number
   /** Does invariant `i` (index into `Model.invariants`) hold on `next`? */
   holds(i: number): boolean
-  /** The facts evidence property `i` (index into `Model.evidence`) sees on `next`. */
-  facts?(i: number): number
+  /** The facts (indices into its `names`) evidence property `i` (index into `Model.evidence`) sees on `next`. */
+  facts?(i: number): readonly number[]
   /** Is `cur` terminal? */
   terminal(): boolean
 }

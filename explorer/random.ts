@@ -143,7 +143,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
       message,
       outcome,
     })
-    violations.push({ ...run(b.second, b.secondOutcome), witness: run(b.first, b.firstOutcome) })
+    violations.push({ ...run(b.second, b.secondOutcome), witnesses: [run(b.first, b.firstOutcome)] })
   }
   const seconds = (performance.now() - started) / 1000
   return {

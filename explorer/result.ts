@@ -3,16 +3,28 @@
 export type Verdict = 'ok' | 'violation' | 'incomplete'
 export type Mode = 'bfs' | 'dfs' | 'random'
 
-/** A broken invariant with the path that breaks it: the initial state's index and the actions from it. */
+/** A broken invariant with the path that breaks it: the initial state's index and the actions from it. All of a violation's runs: `runsOf`. */
 export interface Violation<A> {
   readonly invariant: string
   readonly message: string
   readonly init: number
   readonly actions: readonly A[]
-  /** For an outcome property: the outcome this run ends with, and the other run, which ends differently. */
+  /**
+   * For an outcome property: the outcome this run ends with; for an evidence
+   * property: the fact this run ends showing.
+   */
   readonly outcome?: string
-  readonly witness?: Violation<A>
+  /**
+   * The other runs of a property of the whole exploration, each with its own
+   * outcome or fact: for an outcome property the one run that ends
+   * differently, for an evidence property one run per other fact of the
+   * conflict (e.g. one per edge of a lock-order cycle).
+   */
+  readonly witnesses?: readonly Violation<A>[]
 }
+
+/** A violation's runs: itself, then its witnesses (each gets its own trace). */
+export const runsOf = <A>(v: Violation<A>): readonly Violation<A>[] => (v.witnesses ? [v, ...v.witnesses] : [v])
 
 /** A metric's range over the terminal states explored. */
 export interface MetricRange {

@@ -23,8 +23,11 @@ export class Search<S, A> {
   private readonly broken = new Map<number, number>()
   private deadlock = -1
   private readonly watch: OutcomeWatch<S>
-  /** Evidence property index -> facts seen so far, the first state showing each fact, and the conflict once found. */
-  private readonly evidence: { seen: number; first: Map<number, number>; conflict: number }[]
+  /**
+   * Evidence property index -> facts seen so far (a flag per fact, and the set `conflict` reads), the
+   * first state showing each fact, and the conflict once found (null while none).
+   */
+  private readonly evidence: { flags: Uint8Array; seen: Set<number>; first: Map<number, number>; conflict: readonly number[] | null }[]
   /** The first successor that could not be stored (a cell outside its range): its parent and action index. */
   private outOfRange: { parent: number; k: number } | null = null
   readonly coverage: Coverage
@@ -48,7 +51,7 @@ export class Search<S, A> {
     this.metricRanges = new MetricRanges(model, this.packed)
     this.invariantCount = model.invariants.length
     this.watch = new OutcomeWatch(model)
-    this.evidence = (model.evidence ?? []).map(() => ({ seen: 0, first: new Map(), conflict: 0 }))
+    this.evidence = (model.evidence ?? []).map((p) => ({ flags: new Uint8Array(p.names.length), seen: new Set<number>(), first: new Map(), conflict: null }))
     this.limits = {
       maxDepth: options.maxDepth ?? DEFAULT_BOUNDS.maxDepth,
       maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates,
@@ -104,11 +107,20 @@ export class Search<S, A> {
     }
     for (let i = 0; i < this.evidence.length; i++) {
       const e = this.evidence[i]
-      const fresh = this.packed.facts!(i) & ~e.seen
-      if (fresh === 0 || e.conflict !== 0) continue
-      for (let bit = 0; bit < 31; bit++) if (fresh & (1 << bit)) e.first.set(bit, idx)
-      e.seen |= fresh
-      e.conflict = this.model.evidence![i].conflict(e.seen)
+      if (e.conflict !== null) continue
+      const facts = this.packed.facts!(i)
+      let fresh = false
+      for (let f = 0; f < facts.length; f++) {
+        const k = facts[f]
+        if (e.flags[k]) continue
+        e.flags[k] = 1
+        e.seen.add(k)
+        e.first.set(k, idx)
+        fresh = true
+      }
+      if (!fresh) continue
+      const conflict = this.model.evidence![i].conflict(e.seen)
+      if (conflict.length > 0) e.conflict = conflict
     }
   }
 
@@ -123,7 +135,7 @@ export class Search<S, A> {
 
   /** True when the search must stop: a violation (unless all are wanted) or a bound. */
   shouldStop(queue: number, depth: number): boolean {
-    if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict))) {
+    if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict !== null))) {
       return true
     }
     if (this.store.size >= this.limits.maxStates || this.store.full) {
@@ -176,20 +188,18 @@ export class Search<S, A> {
       violations.push(this.violationAt(this.deadlock, NO_DEADLOCK, (s) => deadlockMessage(this.model, s)))
     }
     this.evidence.forEach((e, i) => {
-      if (!e.conflict) return
+      if (e.conflict === null) return
       const p = this.model.evidence![i]
       const message = p.message(e.conflict)
-      // One run per fact of the conflict (two for a lock-order inversion): each ends showing its fact.
-      const runs = [...e.first.entries()]
-        .filter(([bit]) => e.conflict & (1 << bit))
-        .map(([bit, idx]) => ({ ...this.violationAt(idx, p.id, () => message), outcome: p.names[bit] }))
-      violations.push({ ...runs[0], witness: runs[1] })
+      // One run per fact of the conflict, in its order (one per edge of a lock-order cycle): each ends showing its fact.
+      const runs = e.conflict.map((k) => ({ ...this.violationAt(e.first.get(k)!, p.id, () => message), outcome: p.names[k] }))
+      violations.push({ ...runs[0], witnesses: runs.slice(1) })
     })
     for (const [i, b] of this.watch.broken) {
       const p = this.model.outcomes![i]
       const message = this.watch.message(i)
       const witness = { ...this.violationAt(b.first, p.id, () => message), outcome: b.firstOutcome }
-      violations.push({ ...this.violationAt(b.second, p.id, () => message), outcome: b.secondOutcome, witness })
+      violations.push({ ...this.violationAt(b.second, p.id, () => message), outcome: b.secondOutcome, witnesses: [witness] })
     }
     return {
       verdict: violations.length > 0 ? 'violation' : this.incomplete ? 'incomplete' : 'ok',

@@ -237,7 +237,7 @@ export function compile<G extends Fields>(
     // field-in-range is checked on every successor before it is stored (`outOfRange`); a stored state holds it.
     const checks = invariants.map((inv) => (inv === fieldInRange ? () => null : (inv.check as (w: unknown) => string | null)))
     const measures = metrics.map((m) => m.measure as (w: unknown) => number)
-    const evidenceFacts = evidence.map((e) => e.facts as (w: unknown) => number)
+    const evidenceFacts = evidence.map((e) => e.facts as (w: unknown) => readonly number[])
     // A value written outside its field's range is not a state: the successor breaks field-in-range and is never stored.
     const cellList = [
       ...cells(globals, ''),

@@ -8,9 +8,9 @@ import { replaySteps } from './replay.js'
 /**
  * A violation found by the explorer as a trace file's content. BFS paths are
  * already shortest; DFS and random ones are minimized by delta debugging.
- * The message is the one the minimized trace ends with. An outcome
- * property's violation is two runs: record each (the violation and its
- * `witness`) as its own trace.
+ * The message is the one the minimized trace ends with. A violation of a
+ * property of the whole exploration is several runs (the violation and its
+ * `witnesses`, see `runsOf`): record each as its own trace.
  */
 export function recordTrace(
   inst: Instance,

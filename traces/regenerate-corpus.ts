@@ -10,6 +10,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { explore } from '../explorer/explore.js'
+import { runsOf } from '../explorer/result.js'
 import { instantiate } from '../invariants/scenarios.js'
 import type { Scenario } from '../model/scenario.js'
 import { loadTrace, saveTrace } from './file.js'
@@ -33,7 +34,7 @@ export function regenerateCorpus(dir: string, scenarioOf: (t: Trace) => Scenario
     const what = `${old.violation.invariant}${old.violation.outcome ? ` (${old.violation.outcome})` : ''}`
     const inst = instantiate(scenarioOf(old), old.variant, old.params)
     const x = explore(inst.model, { mode: old.search.mode, seed: old.search.seed ?? undefined, allViolations: true })
-    const runs = x.violations.flatMap((v) => (v.witness ? [v, v.witness] : [v]))
+    const runs = x.violations.flatMap((v) => runsOf(v))
     const run = runs.find((v) => v.invariant === old.violation.invariant && v.outcome === old.violation.outcome)
     if (!run) {
       out.push({ file: name, change: 'gone', before: old.steps.length, after: null, detail: `${what} is no longer broken; the file is kept as it was` })

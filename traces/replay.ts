@@ -93,8 +93,8 @@ export function replaySteps<S, A>(
   const evidence = model.evidence?.find((p) => p.id === expect)
   // An evidence property's run reproduces when its last state shows the recorded fact.
   const showsFact = (): boolean => {
-    const bit = evidence && expectOutcome !== undefined ? evidence.names.indexOf(expectOutcome) : -1
-    return bit >= 0 && (evidence!.facts(s) & (1 << bit)) !== 0
+    const fact = evidence && expectOutcome !== undefined ? evidence.names.indexOf(expectOutcome) : -1
+    return fact >= 0 && evidence!.facts(s).includes(fact)
   }
   const reproduced =
     expect !== undefined && (evidence ? showsFact() : isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))

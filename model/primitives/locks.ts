@@ -2,10 +2,15 @@
  * Kernel locks as world cells: a mutex or spinlock holds its owner (thread
  * tid + 1, 0 = free); an rwsem (mmap_lock) holds its writer and its reader
  * count. A blocked acquire is a false guard, hence a disabled step. Each
- * thread keeps the set of lock ids it holds (`held`, a bitmask) and whether it
- * runs in atomic context (`atomic`: a non-blockable notifier callback, or a
- * spinlock held), so sleeping in atomic context is checkable: a step that may
- * sleep records the offender in the `sleptInAtomic` ghost.
+ * thread keeps the set of lock ids it holds (`held`, a bitmask of locks 0..7,
+ * and `heldHi` of locks 8..15 when there are more than 8: see `Locks.locals`)
+ * and whether it runs in atomic context (`atomic`: a non-blockable notifier
+ * callback, or a spinlock held), so sleeping in atomic context is checkable:
+ * a step that may sleep records the offender in the `sleptInAtomic` ghost.
+ *
+ * Up to 16 lock classes. lockdep's dependency graph is the `lockOrder` ghost:
+ * `orderBytes(n)` bytes per lock (one for up to 8 classes, two for up to 16),
+ * bit j of lock i's row set when lock j was taken while holding lock i.
  */
 import { ModelError } from '../../explorer/errors.js'
 import type { Step } from '../process.js'
@@ -18,17 +23,34 @@ export interface LockDecl {
   readonly kind: LockKind
 }
 
+/** The most lock classes one `Locks` declares. */
+export const MAX_LOCKS = 16
+
+/** Bytes of one lock's row of the `lockOrder` ghost: one bit per lock class. */
+export const orderBytes = (n: number): number => Math.max(1, Math.ceil(n / 8))
+
 export const lockFields = (locks: readonly LockDecl[]) => ({
   lockOwner: array(locks.length, u8()),
   lockReaders: array(locks.length, u8()),
   /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
   sleptInAtomic: u8(),
-  /** Ghost, lockdep's dependency graph on this run: bit j of lockOrder[i] = lock j was taken while holding lock i. */
-  lockOrder: array(locks.length, u8()),
+  /**
+   * Ghost, lockdep's dependency graph on this run: lock i's row is
+   * `orderBytes(n)` bytes from `i * orderBytes(n)`; its bit j (byte j >> 3,
+   * bit j & 7) = lock j was taken while holding lock i. Read it with `ordered`.
+   */
+  lockOrder: array(locks.length * orderBytes(locks.length), u8()),
 })
 
-/** Locals every thread that takes locks carries. */
+/** Has this run taken lock `j` while holding lock `i` (of `n` classes)? */
+export function ordered(lockOrder: ArrayLike<number>, n: number, i: number, j: number): boolean {
+  return (lockOrder[i * orderBytes(n) + (j >> 3)] & (1 << (j & 7))) !== 0
+}
+
+/** Locals every thread that takes locks carries (up to 8 lock classes; `Locks.locals` for more). */
 export const lockLocals = { tid: u8(), held: u8(), atomic: u8() }
+/** The locals of a thread of a program with 9 to 16 lock classes: `heldHi` holds locks 8..15. */
+export const lockLocals16 = { ...lockLocals, heldHi: u8() }
 
 export interface LockWorld {
   lockOwner: number[] | Int16Array
@@ -38,15 +60,36 @@ export interface LockWorld {
 }
 export interface LockHolder {
   tid: number
+  /** Bit i: lock i (0..7) is held. */
   held: number
   atomic: number
+  /** Bit i: lock 8 + i is held (only with more than 8 lock classes). */
+  heldHi?: number
 }
 
 const lockVerb = (kind: LockKind): string => (kind === 'rwsem' ? 'down_write' : kind === 'spinlock' ? 'spin_lock' : 'mutex_lock')
 
 export class Locks {
+  /** The locals each thread needs: `lockLocals`, plus `heldHi` with more than 8 lock classes. */
+  readonly locals: typeof lockLocals | typeof lockLocals16
+
   constructor(readonly decls: readonly LockDecl[]) {
-    if (decls.length > 8) throw new Error('Locks: at most 8 lock classes')
+    if (decls.length > MAX_LOCKS) throw new Error(`Locks: at most ${MAX_LOCKS} lock classes`)
+    this.locals = decls.length > 8 ? lockLocals16 : lockLocals
+  }
+
+  /** Does `me` hold lock `id`? */
+  holds(me: LockHolder, id: number): boolean {
+    return id < 8 ? (me.held & (1 << id)) !== 0 : ((me.heldHi ?? 0) & (1 << (id - 8))) !== 0
+  }
+
+  private setHeld(me: LockHolder, id: number, on: boolean): void {
+    if (id < 8) {
+      me.held = on ? me.held | (1 << id) : me.held & ~(1 << id)
+      return
+    }
+    if (me.heldHi === undefined) throw new ModelError(`${this.decls[id].name} is lock ${id}: a thread needs the locals of Locks.locals (heldHi) for locks 8..15`)
+    me.heldHi = on ? me.heldHi | (1 << (id - 8)) : me.heldHi & ~(1 << (id - 8))
   }
 
   id(name: string): number {
@@ -71,7 +114,7 @@ export class Locks {
     if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me)
     this.depend(w, me, id)
     w.lockOwner[id] = me.tid + 1
-    me.held |= 1 << id
+    this.setHeld(me, id, true)
     if (this.decls[id].kind === 'spinlock') me.atomic++
   }
 
@@ -79,7 +122,7 @@ export class Locks {
   trylock(w: LockWorld, me: LockHolder, id: number): boolean {
     if (!this.free(w, id)) return false
     w.lockOwner[id] = me.tid + 1
-    me.held |= 1 << id
+    this.setHeld(me, id, true)
     if (this.decls[id].kind === 'spinlock') me.atomic++
     return true
   }
@@ -89,28 +132,28 @@ export class Locks {
     this.mightSleep(w, me)
     this.depend(w, me, id)
     w.lockReaders[id]++
-    me.held |= 1 << id
+    this.setHeld(me, id, true)
   }
 
   /** down_read_trylock. */
   readTrylock(w: LockWorld, me: LockHolder, id: number): boolean {
     if (!this.readable(w, id)) return false
     w.lockReaders[id]++
-    me.held |= 1 << id
+    this.setHeld(me, id, true)
     return true
   }
 
   unlock(w: LockWorld, me: LockHolder, id: number): void {
     if (w.lockOwner[id] !== me.tid + 1) throw new ModelError(`${this.decls[id].name} released by a thread that does not own it`)
     w.lockOwner[id] = 0
-    me.held &= ~(1 << id)
+    this.setHeld(me, id, false)
     if (this.decls[id].kind === 'spinlock') me.atomic--
   }
 
   readUnlock(w: LockWorld, me: LockHolder, id: number): void {
-    if ((me.held & (1 << id)) === 0 || w.lockReaders[id] === 0) throw new ModelError(`${this.decls[id].name} read-released by a non-holder`)
+    if (!this.holds(me, id) || w.lockReaders[id] === 0) throw new ModelError(`${this.decls[id].name} read-released by a non-holder`)
     w.lockReaders[id]--
-    me.held &= ~(1 << id)
+    this.setHeld(me, id, false)
   }
 
   /**
@@ -143,7 +186,11 @@ export class Locks {
 
   /** lockdep: every lock held now precedes `id` (trylocks cannot deadlock and add no dependency). */
   private depend(w: LockWorld, me: LockHolder, id: number): void {
-    for (let i = 0; i < this.decls.length; i++) if (me.held & (1 << i)) w.lockOrder[i] |= 1 << id
+    const n = this.decls.length
+    const cell = id >> 3
+    const bit = 1 << (id & 7)
+    const row = orderBytes(n)
+    for (let i = 0; i < n; i++) if (this.holds(me, i)) w.lockOrder[i * row + cell] |= bit
   }
 
   /** might_sleep(): record the first thread that sleeps in atomic context. */

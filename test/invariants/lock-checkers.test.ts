@@ -7,14 +7,14 @@ import { describe, expect, it } from 'vitest'
 import { bfs } from '../../explorer/bfs.js'
 import { dfs } from '../../explorer/dfs.js'
 import type { Invariant } from '../../explorer/model.js'
-import { lockOrderConsistent } from '../../invariants/lock-order.js'
+import { lockOrderConsistent, shortestCycle } from '../../invariants/lock-order.js'
 import { regionListRaceFree } from '../../invariants/mmio-invariants.js'
 import { noSleepInAtomic } from '../../invariants/slat-invariants.js'
 import { compile } from '../../model/compile.js'
 import { lockFields, lockLocals, Locks, type LockHolder } from '../../model/primitives/locks.js'
 import { access, lockset, type Lockset } from '../../model/primitives/lockset.js'
 import { process, type Step } from '../../model/process.js'
-import { u8 } from '../../model/schema.js'
+import { u8, type ValueOf } from '../../model/schema.js'
 import { replaySteps } from '../../traces/replay.js'
 
 const locks = new Locks([
@@ -70,7 +70,9 @@ describe('lock-order-consistent (lockdep, across the exploration)', () => {
     expect(ids).toContain('no-deadlock')
     expect(ids).toContain('lock-order-consistent')
     const v = x.violations.find((r) => r.invariant === 'lock-order-consistent')!
-    expect(new Set([v.outcome, v.witness!.outcome])).toEqual(new Set(['A -> B', 'B -> A']))
+    expect(v.witnesses).toHaveLength(1)
+    expect(new Set([v.outcome, v.witnesses![0].outcome])).toEqual(new Set(['A -> B', 'B -> A']))
+    expect(v.message).toBe('lock order inversion: A -> B on one run, B -> A on another (possible ABBA deadlock)')
   })
 
   it('an inversion that cannot deadlock (the second thread waits for the first to finish) is still reported', () => {
@@ -87,7 +89,7 @@ describe('lock-order-consistent (lockdep, across the exploration)', () => {
     for (const x of [bfs(m, { allViolations: true }), dfs(m, { allViolations: true })]) {
       expect(x.violations.map((v) => v.invariant)).toEqual(['lock-order-consistent'])
       const v = x.violations[0]
-      for (const run of [v, v.witness!]) {
+      for (const run of [v, ...v.witnesses!]) {
         let s = m.initialStates()[0]
         const steps = run.actions.map((a) => {
           const after = m.next(s, a)
@@ -192,5 +194,144 @@ describe('no-sleep-in-atomic', () => {
     const sleep = noSleepInAtomic((tid) => `t${tid}`)
     expect(bfs(model([{ name: 't0', process: nested }], [sleep])).violations.map((v) => v.invariant)).toEqual(['no-sleep-in-atomic'])
     expect(bfs(model([{ name: 't0', process: sequential }], [sleep]), { allViolations: true }).verdict).toBe('ok')
+  })
+})
+
+describe('lock-order-consistent with more lock classes than fit 32 facts', () => {
+  // Six classes: 36 edges. Edge L5 -> L3 is fact 5*6+3 = 33; a 32-bit mask wraps it onto
+  // fact 1 (L0 -> L1), which with L1 -> L0 made a false inversion.
+  const six = new Locks(Array.from({ length: 6 }, (_, i) => ({ name: `L${i}`, kind: 'mutex' as const })))
+  const sixGlobals = lockFields(six.decls)
+  type W6 = ValueOf<typeof sixGlobals>
+  const pair = (name: string, first: number, second: number) =>
+    process<W6, LockHolder>({
+      name,
+      locals: lockLocals,
+      start: 'lock1',
+      steps: {
+        lock1: six.lockStep<W6, LockHolder>(first, 'lock2'),
+        lock2: six.lockStep<W6, LockHolder>(second, 'unlock2'),
+        unlock2: six.unlockStep<W6, LockHolder>(second, 'unlock1'),
+        unlock1: six.unlockStep<W6, LockHolder>(first, 'done'),
+      },
+    })
+  it('L1 -> L0 on one thread and L5 -> L3 on another: no cycle, no report', () => {
+    const m = compile(
+      'six',
+      {
+        globals: sixGlobals,
+        threads: [
+          { name: 't0', process: pair('p10', 1, 0), locals: { tid: 0 } },
+          { name: 't1', process: pair('p53', 5, 3), locals: { tid: 1 } },
+        ],
+      },
+      { invariants: [], evidence: [lockOrderConsistent(six.decls)] },
+    )
+    expect(bfs(m, { allViolations: true }).violations).toEqual([])
+  })
+})
+
+/** Replays a violation's run on `m` and checks it reproduces its fact. */
+function replaysItsFact(m: ReturnType<typeof compile<any>>, run: { init: number; actions: readonly { thread: number; choice: number }[]; outcome?: string }): boolean {
+  let s = m.initialStates()[run.init]
+  const steps = run.actions.map((a) => {
+    const after = m.next(s, a)
+    const d = m.describe(a, s, after)
+    s = after
+    return { thread: d.thread, label: d.label, choice: d.choice }
+  })
+  return replaySteps(m, run.init, steps, 'lock-order-consistent', run.outcome).reproduced
+}
+
+describe('lock-order-consistent: cycles of any length', () => {
+  /** `n` mutexes L0..; one thread that takes, on each run, one of `pairs` (its choice): first, then second. */
+  const pairsModel = (n: number, pairs: readonly (readonly [number, number])[], threads = 1) => {
+    const ls = new Locks(Array.from({ length: n }, (_, i) => ({ name: `L${i}`, kind: 'mutex' as const })))
+    const g = { ...lockFields(ls.decls) }
+    type Wn = ValueOf<typeof g>
+    type Ln = LockHolder & { order: number }
+    const first = (me: Ln) => pairs[me.order][0]
+    const second = (me: Ln) => pairs[me.order][1]
+    const p = process<Wn, Ln>()({
+      name: 'pairs',
+      locals: { ...ls.locals, order: u8() },
+      start: 'pick',
+      steps: {
+        pick: { choices: () => pairs.length, run: (_w, me, c) => ((me.order = c), 'lock1') },
+        lock1: { guard: (w, me) => ls.free(w, first(me)), run: (w, me) => (ls.lock(w, me, first(me)), 'lock2') },
+        lock2: { guard: (w, me) => ls.free(w, second(me)), run: (w, me) => (ls.lock(w, me, second(me)), 'unlock') },
+        unlock: { run: (w, me) => (ls.unlock(w, me, second(me)), ls.unlock(w, me, first(me)), 'done') },
+      },
+    })
+    const threadSpecs = Array.from({ length: threads }, (_, tid) => ({ name: `t${tid}`, process: p, locals: { tid } }))
+    return compile(`pairs-${n}`, { globals: g, threads: threadSpecs }, { invariants: [], evidence: [lockOrderConsistent(ls.decls)] })
+  }
+
+  it('A -> B, B -> C, C -> A, each on its own run: the cycle, with three traces, each replaying to its edge', () => {
+    const m = pairsModel(3, [
+      [0, 1],
+      [1, 2],
+      [2, 0],
+    ])
+    for (const x of [bfs(m, { allViolations: true }), dfs(m, { allViolations: true })]) {
+      expect(x.violations.map((v) => v.invariant)).toEqual(['lock-order-consistent'])
+      const v = x.violations[0]
+      expect(v.message).toBe('lock order cycle L0 -> L1 -> L2 -> L0: each edge taken on some run (possible deadlock of 3 threads)')
+      const runs = [v, ...v.witnesses!]
+      expect(runs.map((r) => r.outcome)).toEqual(['L0 -> L1', 'L1 -> L2', 'L2 -> L0'])
+      for (const run of runs) expect(replaysItsFact(m, run)).toBe(true)
+    }
+  })
+
+  it('A -> B, B -> C and A -> C: no cycle, no report', () => {
+    const m = pairsModel(3, [
+      [0, 1],
+      [1, 2],
+      [0, 2],
+    ])
+    expect(bfs(m, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('16 lock classes, L0 -> L1 -> ... -> L15 -> L0: a 16-edge cycle, one trace per edge', () => {
+    const cycle = Array.from({ length: 16 }, (_, i) => [i, (i + 1) % 16] as const)
+    const m = pairsModel(16, cycle)
+    const x = bfs(m, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual(['lock-order-consistent'])
+    const v = x.violations[0]
+    const runs = [v, ...v.witnesses!]
+    expect(runs.map((r) => r.outcome)).toEqual(cycle.map(([i, j]) => `L${i} -> L${j}`))
+    for (const run of runs) expect(replaysItsFact(m, run)).toBe(true)
+    expect(v.message).toMatch(/^lock order cycle L0 -> L1 -> .* -> L15 -> L0: .*deadlock of 16 threads/)
+  })
+
+  it('16 lock classes taken in one order (L0 -> L1 -> ... -> L15, and L0 -> L15): no cycle', () => {
+    const chain = [...Array.from({ length: 15 }, (_, i) => [i, i + 1] as const), [0, 15] as const]
+    expect(bfs(pairsModel(16, chain), { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('the search stops at the first cycle seen: a later, shorter one is not looked for', () => {
+    // BFS sees L0 -> L1, L1 -> L2, L2 -> L3, L3 -> L0 (the 4-cycle) before L2 -> L1.
+    const m = pairsModel(4, [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 0],
+      [2, 1],
+    ])
+    const v = bfs(m, { allViolations: true }).violations[0]
+    expect([v, ...v.witnesses!].map((r) => r.outcome)).toEqual(['L0 -> L1', 'L1 -> L2', 'L2 -> L3', 'L3 -> L0'])
+  })
+})
+
+describe('shortestCycle', () => {
+  const edges = (n: number, es: [number, number][]) => new Set(es.map(([i, j]) => i * n + j))
+  it('finds none in a DAG, and the cycle from its smallest node otherwise', () => {
+    expect(shortestCycle(4, edges(4, [[0, 1], [1, 2], [0, 2], [2, 3]]))).toEqual([])
+    expect(shortestCycle(4, edges(4, [[2, 3], [3, 1], [1, 2]]))).toEqual([1 * 4 + 2, 2 * 4 + 3, 3 * 4 + 1])
+    expect(shortestCycle(20, edges(20, [[19, 17], [17, 19]]))).toEqual([17 * 20 + 19, 19 * 20 + 17])
+  })
+  it('of several cycles, the shortest', () => {
+    // 0 -> 1 -> 2 -> 3 -> 0 and 2 -> 1.
+    expect(shortestCycle(4, edges(4, [[0, 1], [1, 2], [2, 3], [3, 0], [2, 1]]))).toEqual([1 * 4 + 2, 2 * 4 + 1])
   })
 })

@@ -10,7 +10,7 @@ import { ModelError } from '../../../explorer/errors.js'
 import { NO_DEADLOCK } from '../../../explorer/search.js'
 import { noSleepInAtomic } from '../../../invariants/slat-invariants.js'
 import { compile } from '../../../model/compile.js'
-import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld } from '../../../model/primitives/locks.js'
+import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered } from '../../../model/primitives/locks.js'
 import { process, type Program } from '../../../model/process.js'
 import type { ValueOf } from '../../../model/schema.js'
 
@@ -33,11 +33,54 @@ const world = (): LockWorld => ({
 const thread = (tid: number): LockHolder => ({ tid, held: 0, atomic: 0 })
 
 describe('Locks: construction and ids', () => {
-  it('ids are declaration indices; an unknown name or more than 8 classes is an error', () => {
+  it('ids are declaration indices; an unknown name or more than 16 classes is an error', () => {
     expect([RWSEM, MUTEX, SPIN]).toEqual([0, 1, 2])
     expect(() => locks.id('nope')).toThrow(/no lock nope/)
-    expect(() => new Locks(Array.from({ length: 9 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).toThrow(/at most 8/)
-    expect(() => new Locks(Array.from({ length: 8 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).not.toThrow()
+    expect(() => new Locks(Array.from({ length: 17 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).toThrow(/at most 16/)
+    expect(() => new Locks(Array.from({ length: 16 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))).not.toThrow()
+  })
+
+  it('up to 8 classes: one lockOrder byte per lock and the plain locals; 9 to 16: two bytes and heldHi', () => {
+    expect(lockFields(decls).lockOrder.length).toBe(3)
+    expect(locks.locals).toBe(lockLocals)
+    const many = new Locks(Array.from({ length: 16 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))
+    expect(lockFields(many.decls).lockOrder.length).toBe(32)
+    expect(Object.keys(many.locals)).toEqual(['tid', 'held', 'atomic', 'heldHi'])
+  })
+})
+
+describe('16 lock classes', () => {
+  const many = new Locks(Array.from({ length: 16 }, (_, i) => ({ name: `l${i}`, kind: 'mutex' as const })))
+  const bigWorld = (): LockWorld => ({
+    lockOwner: new Array(16).fill(0),
+    lockReaders: new Array(16).fill(0),
+    sleptInAtomic: 0,
+    lockOrder: new Array(32).fill(0),
+  })
+
+  it('locks 8..15 are held in heldHi; the dependency l3 -> l12 and l12 -> l3 are recorded in their rows', () => {
+    const w = bigWorld()
+    const t = { ...thread(0), heldHi: 0 }
+    many.lock(w, t, 3)
+    many.lock(w, t, 12)
+    expect(t.held).toBe(1 << 3)
+    expect(t.heldHi).toBe(1 << 4)
+    expect(many.holds(t, 12)).toBe(true)
+    expect(many.holds(t, 11)).toBe(false)
+    expect(ordered(w.lockOrder, 16, 3, 12)).toBe(true)
+    expect(w.lockOrder[3 * 2 + 1]).toBe(1 << 4) // row 3, second byte, bit 12 - 8
+    expect(ordered(w.lockOrder, 16, 12, 3)).toBe(false)
+    many.unlock(w, t, 3)
+    many.lock(w, t, 3)
+    expect(ordered(w.lockOrder, 16, 12, 3)).toBe(true)
+    expect(w.lockOrder[12 * 2]).toBe(1 << 3)
+    many.unlock(w, t, 3)
+    many.unlock(w, t, 12)
+    expect([t.held, t.heldHi]).toEqual([0, 0])
+  })
+
+  it('a thread without heldHi cannot take lock 8 or above (a ModelError naming the fix)', () => {
+    expect(() => many.lock(bigWorld(), thread(0), 9)).toThrow(/l9 is lock 9: a thread needs the locals of Locks.locals \(heldHi\)/)
   })
 })
 

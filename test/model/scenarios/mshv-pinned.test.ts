@@ -17,8 +17,8 @@ describe('mshv-pinned: the flaky ioctl of seed 000', () => {
     expect(x.verdict).toBe('violation')
     const v = x.violations[0]
     expect(v.invariant).toBe(ID)
-    expect(v.witness).toBeDefined()
-    const runs = [v, v.witness!]
+    expect(v.witnesses).toHaveLength(1)
+    const runs = [v, ...v.witnesses!]
     expect(new Set(runs.map((r) => r.outcome)).size).toBe(2)
     for (const run of runs) {
       const trace = recordTrace(inst, x, run)
@@ -89,7 +89,7 @@ describe('mshv-pinned: the flaky ioctl of seed 000', () => {
     const x = bfs(inst.model, { allViolations: true })
     expect(x.outcomes[ID]['pinned region']).toEqual(expect.arrayContaining(['ok', 'map hypercall failed']))
     const v = x.violations.find((r) => r.invariant === ID)!
-    const failing = [v, v.witness!].find((r) => r.outcome === 'map hypercall failed')!
+    const failing = [v, ...v.witnesses!].find((r) => r.outcome === 'map hypercall failed')!
     const steps = recordTrace(inst, x, failing).steps
     // The THP was made by the VMM's touch (choice 1); pin_user_pages_fast had nothing left to choose (choice 0).
     expect(steps.find((s) => s.label === 'vmm_populates')?.choice).toBe(1)
