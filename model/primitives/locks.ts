@@ -32,6 +32,8 @@ export const orderBytes = (n: number): number => Math.max(1, Math.ceil(n / 8))
 export const lockFields = (locks: readonly LockDecl[]) => ({
   lockOwner: array(locks.length, u8()),
   lockReaders: array(locks.length, u8()),
+  /** An rwsem's writers waiting in `down_write` (new readers queue behind them). */
+  lockWaiters: array(locks.length, u8()),
   /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
   sleptInAtomic: u8(),
   /**
@@ -55,6 +57,7 @@ export const lockLocals16 = { ...lockLocals, heldHi: u8() }
 export interface LockWorld {
   lockOwner: number[] | Int16Array
   lockReaders: number[] | Int16Array
+  lockWaiters: number[] | Int16Array
   sleptInAtomic: number
   lockOrder: number[] | Int16Array
 }
@@ -103,9 +106,13 @@ export class Locks {
     return w.lockOwner[id] === 0 && w.lockReaders[id] === 0
   }
 
-  /** down_read guard: no writer. */
+  /**
+   * down_read guard: no writer holds it and none waits for it (a kernel
+   * rwsem queues a new reader behind a waiting writer, so reader-writer-reader
+   * chains can deadlock: see `writeLockSteps`).
+   */
   readable(w: LockWorld, id: number): boolean {
-    return w.lockOwner[id] === 0
+    return w.lockOwner[id] === 0 && w.lockWaiters[id] === 0
   }
 
   /** mutex_lock, spin_lock, down_write: call only when `free`. */
@@ -170,6 +177,52 @@ export class Locks {
       },
       text: () => `${lockVerb(this.decls[id].kind)}(&${this.decls[id].name})`,
     }
+  }
+
+  /**
+   * `down_write(&name)` on an rwsem as the kernel does it, in two steps: at
+   * `label`, the writer takes the rwsem if it is free, else it starts waiting
+   * (lockdep records the dependency then; from now on new readers queue
+   * behind it, `readable` being false) and goes to `<label>_wait`, where it
+   * takes the rwsem once it is free. Spread the result into a process's steps.
+   * (`lockStep` on an rwsem is a writer that never waits: readers are not held
+   * back by it.)
+   */
+  writeLockSteps<W extends LockWorld, L extends LockHolder, const K extends string, T extends string = string>(
+    id: number,
+    label: K,
+    then: T | ((w: W, me: L) => T),
+  ): { [k in K | `${K}_wait`]: Step<W, L, T | `${K}_wait`> } {
+    const decl = this.decls[id]
+    if (decl?.kind !== 'rwsem') throw new Error(`Locks.writeLockSteps: ${decl?.name ?? `lock ${id}`} is not an rwsem`)
+    const wait = `${label}_wait` as const
+    const next = (w: W, me: L): T => (typeof then === 'string' ? then : then(w, me))
+    const announce: Step<W, L, T | `${K}_wait`> = {
+      targets: [then, wait],
+      run: (w, me) => {
+        if (this.free(w, id)) {
+          this.lock(w, me, id)
+          return next(w, me)
+        }
+        this.mightSleep(w, me)
+        this.depend(w, me, id)
+        w.lockWaiters[id]++
+        return wait
+      },
+      text: (w) => `down_write(&${decl.name})${this.free(w, id) ? '' : ': contended, waits (new readers queue behind)'}`,
+    }
+    const acquire: Step<W, L, T | `${K}_wait`> = {
+      targets: [then],
+      guard: (w) => this.free(w, id),
+      run: (w, me) => {
+        w.lockWaiters[id]--
+        w.lockOwner[id] = me.tid + 1
+        this.setHeld(me, id, true)
+        return next(w, me)
+      },
+      text: () => `down_write(&${decl.name}): acquired after waiting`,
+    }
+    return { [label]: announce, [wait]: acquire } as { [k in K | `${K}_wait`]: Step<W, L, T | `${K}_wait`> }
   }
 
   /** The step `mutex_unlock(&name)` (or spin_unlock / up_write). */

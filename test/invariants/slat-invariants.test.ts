@@ -270,7 +270,7 @@ describe('no-sleep-in-atomic', () => {
     { name: 'spin', kind: 'spinlock' },
     { name: 'mutex', kind: 'mutex' },
   ])
-  const world = (): LockWorld => ({ lockOwner: [0, 0], lockReaders: [0, 0], sleptInAtomic: 0, lockOrder: [0, 0] })
+  const world = (): LockWorld => ({ lockOwner: [0, 0], lockReaders: [0, 0], lockWaiters: [0, 0], sleptInAtomic: 0, lockOrder: [0, 0] })
 
   it('holds for a mutex taken outside atomic context', () => {
     const w = world()

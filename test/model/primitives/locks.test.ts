@@ -11,7 +11,7 @@ import { NO_DEADLOCK } from '../../../explorer/search.js'
 import { noSleepInAtomic } from '../../../invariants/slat-invariants.js'
 import { compile } from '../../../model/compile.js'
 import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered } from '../../../model/primitives/locks.js'
-import { process, type Program } from '../../../model/process.js'
+import { process, type Program, type Step } from '../../../model/process.js'
 import type { ValueOf } from '../../../model/schema.js'
 
 const decls: LockDecl[] = [
@@ -27,6 +27,7 @@ const SPIN = locks.id('kvm->mmu_lock')
 const world = (): LockWorld => ({
   lockOwner: new Array(decls.length).fill(0),
   lockReaders: new Array(decls.length).fill(0),
+  lockWaiters: new Array(decls.length).fill(0),
   sleptInAtomic: 0,
   lockOrder: new Array(decls.length).fill(0),
 })
@@ -54,6 +55,7 @@ describe('16 lock classes', () => {
   const bigWorld = (): LockWorld => ({
     lockOwner: new Array(16).fill(0),
     lockReaders: new Array(16).fill(0),
+    lockWaiters: new Array(16).fill(0),
     sleptInAtomic: 0,
     lockOrder: new Array(32).fill(0),
   })
@@ -228,6 +230,124 @@ describe('rwsem', () => {
     const wr = thread(0)
     locks.lock(w2, wr, RWSEM)
     expect(() => locks.readUnlock(w2, wr, RWSEM)).toThrow(ModelError)
+  })
+})
+
+describe('rwsem writer fairness: a waiting writer holds back new readers', () => {
+  it('readable is false while a writer waits; down_read_trylock fails then', () => {
+    const w = world()
+    locks.readLock(w, thread(0), RWSEM)
+    w.lockWaiters[RWSEM] = 1
+    expect(locks.readable(w, RWSEM)).toBe(false)
+    expect(locks.readTrylock(w, thread(1), RWSEM)).toBe(false)
+    w.lockWaiters[RWSEM] = 0
+    expect(locks.readable(w, RWSEM)).toBe(true)
+  })
+
+  it('writeLockSteps: free, down_write takes it at once; held by a reader, the writer waits, then takes it at <label>_wait once free', () => {
+    type S = { down_write: Step<LockWorld, LockHolder>; down_write_wait: Step<LockWorld, LockHolder> }
+    const steps: S = locks.writeLockSteps<LockWorld, LockHolder, 'down_write'>(RWSEM, 'down_write', 'up_write')
+    expect(Object.keys(steps)).toEqual(['down_write', 'down_write_wait'])
+    // Free: the fast path.
+    const w0 = world()
+    const t0 = thread(0)
+    expect(steps.down_write.run(w0, t0, 0)).toBe('up_write')
+    expect(w0.lockOwner[RWSEM]).toBe(1)
+    expect(w0.lockWaiters[RWSEM]).toBe(0)
+    // A reader holds it: the writer queues.
+    const w = world()
+    const r = thread(0)
+    const wr = thread(1)
+    locks.readLock(w, r, RWSEM)
+    expect(steps.down_write.text!(w, wr, 0)).toBe('down_write(&mmap_lock): contended, waits (new readers queue behind)')
+    expect(steps.down_write.run(w, wr, 0)).toBe('down_write_wait')
+    expect(w.lockWaiters[RWSEM]).toBe(1)
+    expect(wr.held).toBe(0)
+    expect(locks.readable(w, RWSEM)).toBe(false)
+    expect(steps.down_write_wait.guard!(w, wr)).toBe(false)
+    locks.readUnlock(w, r, RWSEM)
+    expect(steps.down_write_wait.guard!(w, wr)).toBe(true)
+    expect(steps.down_write_wait.run(w, wr, 0)).toBe('up_write')
+    expect([w.lockOwner[RWSEM], w.lockWaiters[RWSEM], wr.held]).toEqual([wr.tid + 1, 0, 1 << RWSEM])
+    expect(locks.readable(w, RWSEM)).toBe(false)
+    locks.unlock(w, wr, RWSEM)
+    expect(locks.readable(w, RWSEM)).toBe(true)
+  })
+
+  it('writeLockSteps on a mutex is an error', () => {
+    expect(() => locks.writeLockSteps(MUTEX, 'x', 'done')).toThrow(/region->mutex is not an rwsem/)
+  })
+
+  // R1: down_read(S); mutex_lock(M). R2: mutex_lock(M); down_read(S). W: down_write(S).
+  const rwr = new Locks([
+    { name: 'S', kind: 'rwsem' },
+    { name: 'M', kind: 'mutex' },
+  ])
+  const [S, M] = [0, 1]
+  const g = lockFields(rwr.decls)
+  type G = ValueOf<typeof g>
+  const r1 = process<G, LockHolder>()({
+    name: 'r1',
+    locals: lockLocals,
+    start: 'down_read',
+    steps: {
+      down_read: { guard: (w) => rwr.readable(w, S), run: (w, me) => (rwr.readLock(w, me, S), 'mutex_lock') },
+      mutex_lock: rwr.lockStep(M, 'mutex_unlock'),
+      mutex_unlock: rwr.unlockStep(M, 'up_read'),
+      up_read: { run: (w, me) => (rwr.readUnlock(w, me, S), 'done') },
+    },
+  })
+  const r2 = process<G, LockHolder>()({
+    name: 'r2',
+    locals: lockLocals,
+    start: 'mutex_lock',
+    steps: {
+      mutex_lock: rwr.lockStep(M, 'down_read'),
+      down_read: { guard: (w) => rwr.readable(w, S), run: (w, me) => (rwr.readLock(w, me, S), 'up_read') },
+      up_read: { run: (w, me) => (rwr.readUnlock(w, me, S), 'mutex_unlock') },
+      mutex_unlock: rwr.unlockStep(M, 'done'),
+    },
+  })
+  const fairWriter = process<G, LockHolder>()({
+    name: 'writer',
+    locals: lockLocals,
+    start: 'down_write',
+    steps: { ...rwr.writeLockSteps(S, 'down_write', 'up_write'), up_write: rwr.unlockStep(S, 'done') },
+  })
+  const unfairWriter = process<G, LockHolder>()({
+    name: 'writer',
+    locals: lockLocals,
+    start: 'down_write',
+    steps: { down_write: rwr.lockStep(S, 'up_write'), up_write: rwr.unlockStep(S, 'done') },
+  })
+  const program = (writer: typeof fairWriter | null): Program<typeof g> => ({
+    globals: g,
+    threads: [
+      { name: 'r1', process: r1, locals: { tid: 0 } },
+      { name: 'r2', process: r2, locals: { tid: 1 } },
+      ...(writer ? [{ name: 'w', process: writer, locals: { tid: 2 } }] : []),
+    ],
+  })
+
+  it('reader-writer-reader: R1 reads S, W waits for S, R2 (holding M) queues behind W, R1 wants M: deadlock', () => {
+    const model = compile('rwr', program(fairWriter), [])
+    const r = bfs(model)
+    expect(r.violations.map((v) => v.invariant)).toEqual([NO_DEADLOCK])
+    const v = r.violations[0]
+    expect(v.message).toMatch(/r1 is at mutex_lock, blocked/)
+    expect(v.message).toMatch(/r2 is at down_read, blocked/)
+    expect(v.message).toMatch(/w is at down_write_wait, blocked/)
+    let s = model.initialStates()[v.init]
+    for (const a of v.actions) s = model.next(s, a)
+    expect([s.lockReaders[S], s.lockWaiters[S], s.lockOwner[M]]).toEqual([1, 1, 2])
+  })
+
+  it('the same readers without the writer: no deadlock (R2 reads S alongside R1)', () => {
+    expect(bfs(compile('rr', program(null), [])).verdict).toBe('ok')
+  })
+
+  it('with a writer that never waits (lockStep on the rwsem) the deadlock is missed: why down_write needs writeLockSteps', () => {
+    expect(bfs(compile('rwr-unfair', program(unfairWriter), [])).verdict).toBe('ok')
   })
 })
 
