@@ -7,7 +7,7 @@ import type { Invariant } from '../explorer/model.js'
 import { folioHead, FRAME_FREED, FRAME_HUGE, type Memory } from '../model/primitives/folio.js'
 import type { HostPageTable } from '../model/primitives/host-page-table.js'
 import { isAligned, type Layout } from '../model/primitives/layout.js'
-import type { LockWorld } from '../model/primitives/locks.js'
+import { sleepReason, type LockWorld } from '../model/primitives/locks.js'
 import type { Region } from '../model/primitives/region.js'
 import { ACCESS_RW, type Leaf } from '../model/primitives/slat.js'
 
@@ -121,11 +121,21 @@ export function noRegionUseAfterFree(thread: ThreadName = defaultName): Invarian
   }
 }
 
-/** `no-sleep-in-atomic`: nothing that may sleep runs in atomic context. */
+/**
+ * `no-sleep-in-atomic`: nothing that may sleep runs in atomic context (a
+ * spinlock held, a non-blockable invalidation: see `Locks.mightSleep`). The
+ * message names the thread, what may sleep and the context, e.g. `vp0 may
+ * sleep in atomic context: mutex_lock(&region->mutex) while holding
+ * spin_lock(&pt_mem_regions_lock)`.
+ */
 export function noSleepInAtomic(thread: ThreadName = defaultName): Invariant<LockWorld> {
   return {
     id: 'no-sleep-in-atomic',
     description: 'no sleeping lock is taken (nor anything that may sleep done) in atomic context',
-    check: (w) => (w.sleptInAtomic ? `${thread(w.sleptInAtomic - 1)} may sleep in atomic context` : null),
+    check(w) {
+      if (!w.sleptInAtomic) return null
+      const why = sleepReason(w.sleptWhy)
+      return `${thread(w.sleptInAtomic - 1)} may sleep in atomic context${why ? `: ${why}` : ''}`
+    },
   }
 }

@@ -4,9 +4,11 @@
  * count. A blocked acquire is a false guard, hence a disabled step. Each
  * thread keeps the set of lock ids it holds (`held`, a bitmask of locks 0..7,
  * and `heldHi` of locks 8..15 when there are more than 8: see `Locks.locals`)
- * and whether it runs in atomic context (`atomic`: a non-blockable notifier
- * callback, or a spinlock held), so sleeping in atomic context is checkable:
- * a step that may sleep records the offender in the `sleptInAtomic` ghost.
+ * and whether it runs in atomic context (`atomic`: the spinlocks it holds
+ * plus the non-blockable invalidations it is in, `enterNonblock`), so
+ * sleeping in atomic context is checkable: a step that may sleep
+ * (`mightSleep`, with its reason) records the offender in the
+ * `sleptInAtomic` ghost and why in `sleptWhy` (see `sleepReason`).
  *
  * Up to 16 lock classes. lockdep's dependency graph is the `lockOrder` ghost:
  * `orderBytes(n)` bytes per lock (one for up to 8 classes, two for up to 16),
@@ -36,6 +38,8 @@ export const lockFields = (locks: readonly LockDecl[]) => ({
   lockWaiters: array(locks.length, u8()),
   /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
   sleptInAtomic: u8(),
+  /** Ghost: what that thread did and in which context, a code for `sleepReason` (0 = none). */
+  sleptWhy: u8(),
   /**
    * Ghost, lockdep's dependency graph on this run: lock i's row is
    * `orderBytes(n)` bytes from `i * orderBytes(n)`; its bit j (byte j >> 3,
@@ -59,6 +63,7 @@ export interface LockWorld {
   lockReaders: number[] | Int16Array
   lockWaiters: number[] | Int16Array
   sleptInAtomic: number
+  sleptWhy: number
   lockOrder: number[] | Int16Array
 }
 export interface LockHolder {
@@ -69,6 +74,28 @@ export interface LockHolder {
   /** Bit i: lock 8 + i is held (only with more than 8 lock classes). */
   heldHi?: number
 }
+
+/**
+ * Why a thread may have slept in atomic context, interned: `sleptWhy` holds
+ * index + 1. One table for every `Locks`, so an invariant reads a reason off
+ * the world alone; the codes of a process's states are consistent within it.
+ */
+const sleepReasons: string[] = []
+const sleepReasonCode = new Map<string, number>()
+
+function sleepCode(reason: string): number {
+  let code = sleepReasonCode.get(reason)
+  if (code === undefined) {
+    if (sleepReasons.length >= 255) throw new ModelError(`more than 255 distinct reasons to sleep in atomic context (the sleptWhy ghost is a byte): ${reason}`)
+    sleepReasons.push(reason)
+    code = sleepReasons.length
+    sleepReasonCode.set(reason, code)
+  }
+  return code
+}
+
+/** The reason a `sleptWhy` code stands for (undefined for 0 or an unknown code). */
+export const sleepReason = (code: number): string | undefined => (code > 0 ? sleepReasons[code - 1] : undefined)
 
 const lockVerb = (kind: LockKind): string => (kind === 'rwsem' ? 'down_write' : kind === 'spinlock' ? 'spin_lock' : 'mutex_lock')
 
@@ -118,7 +145,7 @@ export class Locks {
   /** mutex_lock, spin_lock, down_write: call only when `free`. */
   lock(w: LockWorld, me: LockHolder, id: number): void {
     if (!this.free(w, id)) throw new ModelError(`${this.decls[id].name} taken while not free`)
-    if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me)
+    if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me, `${lockVerb(this.decls[id].kind)}(&${this.decls[id].name})`)
     this.depend(w, me, id)
     w.lockOwner[id] = me.tid + 1
     this.setHeld(me, id, true)
@@ -136,7 +163,7 @@ export class Locks {
 
   /** down_read: call only when `readable`. */
   readLock(w: LockWorld, me: LockHolder, id: number): void {
-    this.mightSleep(w, me)
+    this.mightSleep(w, me, `down_read(&${this.decls[id].name})`)
     this.depend(w, me, id)
     w.lockReaders[id]++
     this.setHeld(me, id, true)
@@ -204,7 +231,7 @@ export class Locks {
           this.lock(w, me, id)
           return next(w, me)
         }
-        this.mightSleep(w, me)
+        this.mightSleep(w, me, `down_write(&${decl.name})`)
         this.depend(w, me, id)
         w.lockWaiters[id]++
         return wait
@@ -246,8 +273,47 @@ export class Locks {
     for (let i = 0; i < n; i++) if (this.holds(me, i)) w.lockOrder[i * row + cell] |= bit
   }
 
-  /** might_sleep(): record the first thread that sleeps in atomic context. */
-  mightSleep(w: LockWorld, me: LockHolder): void {
-    if (me.atomic > 0 && w.sleptInAtomic === 0) w.sleptInAtomic = me.tid + 1
+  /**
+   * might_sleep(): in atomic context, record the first thread that may sleep
+   * and why: `why` names what it does (`mutex_lock(&region->mutex)`, `GFP_KERNEL
+   * allocation (hv_call_deposit_pages)`), and the context is added (`while
+   * holding spin_lock(&pt_mem_regions_lock)`, `in a non-blockable invalidation`).
+   */
+  mightSleep(w: LockWorld, me: LockHolder, why: string): void {
+    if (me.atomic > 0 && w.sleptInAtomic === 0) {
+      w.sleptInAtomic = me.tid + 1
+      w.sleptWhy = sleepCode(`${why} ${this.atomicContext(me)}`)
+    }
+  }
+
+  /** Spinlocks `me` holds. */
+  private spinlocksHeld(me: LockHolder): number[] {
+    const out: number[] = []
+    for (let i = 0; i < this.decls.length; i++) if (this.decls[i].kind === 'spinlock' && this.holds(me, i)) out.push(i)
+    return out
+  }
+
+  /** Why `me` is in atomic context: the spinlocks it holds, a non-blockable invalidation. */
+  private atomicContext(me: LockHolder): string {
+    const spins = this.spinlocksHeld(me)
+    const parts: string[] = []
+    if (spins.length > 0) parts.push(`while holding ${spins.map((i) => `spin_lock(&${this.decls[i].name})`).join(', ')}`)
+    if (me.atomic > spins.length) parts.push('in a non-blockable invalidation')
+    return parts.length > 0 ? parts.join(' ') : 'in atomic context'
+  }
+
+  /**
+   * non_block_start(): `me` enters a context that must not block, such as an
+   * invalidate callback called by mmu_notifier_invalidate_range_start_nonblock
+   * (the OOM reaper's): anything that may sleep there is `no-sleep-in-atomic`.
+   */
+  enterNonblock(me: LockHolder): void {
+    me.atomic++
+  }
+
+  /** non_block_end(): leaves the context `enterNonblock` entered. */
+  leaveNonblock(me: LockHolder): void {
+    if (me.atomic <= this.spinlocksHeld(me).length) throw new ModelError('non_block_end without non_block_start')
+    me.atomic--
   }
 }

@@ -192,8 +192,32 @@ describe('no-sleep-in-atomic', () => {
       },
     })
     const sleep = noSleepInAtomic((tid) => `t${tid}`)
-    expect(bfs(model([{ name: 't0', process: nested }], [sleep])).violations.map((v) => v.invariant)).toEqual(['no-sleep-in-atomic'])
+    const found = bfs(model([{ name: 't0', process: nested }], [sleep])).violations
+    expect(found.map((v) => v.invariant)).toEqual(['no-sleep-in-atomic'])
+    expect(found[0].message).toBe('t0 may sleep in atomic context: mutex_lock(&A) while holding spin_lock(&S)')
     expect(bfs(model([{ name: 't0', process: sequential }], [sleep]), { allViolations: true }).verdict).toBe('ok')
+  })
+
+  /** An invalidate callback taking mutex A, called blockable or not (mmu_notifier_invalidate_range_start_nonblock: the OOM reaper). */
+  const invalidate = (nonblock: boolean) =>
+    process<W, L>()({
+      name: nonblock ? 'invalidate-nonblock' : 'invalidate',
+      locals,
+      start: 'non_block_start',
+      steps: {
+        non_block_start: { run: (_w, me) => (nonblock && locks.enterNonblock(me), 'mutex_lock') },
+        mutex_lock: locks.lockStep(A, 'mutex_unlock'),
+        mutex_unlock: locks.unlockStep(A, 'non_block_end'),
+        non_block_end: { run: (_w, me) => (nonblock && locks.leaveNonblock(me), 'done') },
+      },
+    })
+
+  it('a mutex in a non-blockable invalidation is reported, naming the lock and the context; blockable, not', () => {
+    const sleep = noSleepInAtomic((tid) => `t${tid}`)
+    const found = bfs(model([{ name: 't0', process: invalidate(true) }], [sleep])).violations
+    expect(found.map((v) => v.invariant)).toEqual(['no-sleep-in-atomic'])
+    expect(found[0].message).toBe('t0 may sleep in atomic context: mutex_lock(&A) in a non-blockable invalidation')
+    expect(bfs(model([{ name: 't0', process: invalidate(false) }], [sleep]), { allViolations: true }).verdict).toBe('ok')
   })
 })
 

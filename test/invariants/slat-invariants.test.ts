@@ -270,7 +270,7 @@ describe('no-sleep-in-atomic', () => {
     { name: 'spin', kind: 'spinlock' },
     { name: 'mutex', kind: 'mutex' },
   ])
-  const world = (): LockWorld => ({ lockOwner: [0, 0], lockReaders: [0, 0], lockWaiters: [0, 0], sleptInAtomic: 0, lockOrder: [0, 0] })
+  const world = (): LockWorld => ({ lockOwner: [0, 0], lockReaders: [0, 0], lockWaiters: [0, 0], sleptInAtomic: 0, sleptWhy: 0, lockOrder: [0, 0] })
 
   it('holds for a mutex taken outside atomic context', () => {
     const w = world()
@@ -278,18 +278,24 @@ describe('no-sleep-in-atomic', () => {
     expect(noSleepInAtomic().check(w)).toBeNull()
   })
 
-  it('fails for a mutex taken under a spinlock, naming the thread', () => {
+  it('fails for a mutex taken under a spinlock, naming the thread, the lock and the spinlock', () => {
     const w = world()
     const t = { tid: 2, held: 0, atomic: 0 }
     locks.lock(w, t, 0)
     locks.lock(w, t, 1)
-    expect(noSleepInAtomic().check(w)).toBe(`thread ${t.tid} may sleep in atomic context`)
+    expect(noSleepInAtomic().check(w)).toBe(`thread ${t.tid} may sleep in atomic context: mutex_lock(&mutex) while holding spin_lock(&spin)`)
   })
 
-  it('fails for a blocking step in a non-blockable callback (atomic set by the caller), thread 0 included', () => {
+  it('fails for a blocking step in a non-blockable callback, thread 0 included', () => {
     const w = world()
-    locks.mightSleep(w, { tid: 0, held: 0, atomic: 1 })
-    expect(noSleepInAtomic().check(w)).toBe('thread 0 may sleep in atomic context')
+    const t = { tid: 0, held: 0, atomic: 0 }
+    locks.enterNonblock(t)
+    locks.mightSleep(w, t, 'msleep()')
+    expect(noSleepInAtomic().check(w)).toBe('thread 0 may sleep in atomic context: msleep() in a non-blockable invalidation')
+  })
+
+  it('a world whose ghost has no reason (written by hand) still names the thread', () => {
+    expect(noSleepInAtomic().check({ ...world(), sleptInAtomic: 4 })).toBe('thread 3 may sleep in atomic context')
   })
 })
 

@@ -10,7 +10,7 @@ import { ModelError } from '../../../explorer/errors.js'
 import { NO_DEADLOCK } from '../../../explorer/search.js'
 import { noSleepInAtomic } from '../../../invariants/slat-invariants.js'
 import { compile } from '../../../model/compile.js'
-import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered } from '../../../model/primitives/locks.js'
+import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered, sleepReason } from '../../../model/primitives/locks.js'
 import { process, type Program, type Step } from '../../../model/process.js'
 import type { ValueOf } from '../../../model/schema.js'
 
@@ -29,6 +29,7 @@ const world = (): LockWorld => ({
   lockReaders: new Array(decls.length).fill(0),
   lockWaiters: new Array(decls.length).fill(0),
   sleptInAtomic: 0,
+  sleptWhy: 0,
   lockOrder: new Array(decls.length).fill(0),
 })
 const thread = (tid: number): LockHolder => ({ tid, held: 0, atomic: 0 })
@@ -57,6 +58,7 @@ describe('16 lock classes', () => {
     lockReaders: new Array(16).fill(0),
     lockWaiters: new Array(16).fill(0),
     sleptInAtomic: 0,
+    sleptWhy: 0,
     lockOrder: new Array(32).fill(0),
   })
 
@@ -355,20 +357,23 @@ describe('might_sleep and atomic context', () => {
   it('mightSleep records tid + 1 only when atomic > 0', () => {
     const w = world()
     const t = thread(5)
-    locks.mightSleep(w, t)
+    locks.mightSleep(w, t, 'msleep(1)')
     expect(w.sleptInAtomic).toBe(0)
+    expect(w.sleptWhy).toBe(0)
     t.atomic = 1
-    locks.mightSleep(w, t)
+    locks.mightSleep(w, t, 'msleep(1)')
     expect(w.sleptInAtomic).toBe(t.tid + 1)
+    expect(sleepReason(w.sleptWhy)).toBe('msleep(1) in a non-blockable invalidation')
   })
 
   it('the first offender is kept', () => {
     const w = world()
     const a = { ...thread(1), atomic: 1 }
     const b = { ...thread(2), atomic: 1 }
-    locks.mightSleep(w, a)
-    locks.mightSleep(w, b)
+    locks.mightSleep(w, a, 'first')
+    locks.mightSleep(w, b, 'second')
     expect(w.sleptInAtomic).toBe(a.tid + 1)
+    expect(sleepReason(w.sleptWhy)).toMatch(/^first /)
   })
 
   it('spin_lock increments atomic (nested spinlocks count), unlock decrements', () => {
@@ -404,7 +409,7 @@ describe('might_sleep and atomic context', () => {
     locks.lock(w, t, SPIN)
     locks.lock(w, t, MUTEX)
     expect(w.sleptInAtomic).toBe(t.tid + 1)
-    expect(noSleepInAtomic().check(w)).toBe(`thread ${t.tid} may sleep in atomic context`)
+    expect(noSleepInAtomic().check(w)).toBe(`thread ${t.tid} may sleep in atomic context: mutex_lock(&region->mutex) while holding spin_lock(&kvm->mmu_lock)`)
   })
 
   it('down_read and down_write while holding a spinlock are too; after spin_unlock they are not', () => {
@@ -421,6 +426,59 @@ describe('might_sleep and atomic context', () => {
     locks.unlock(w, t, SPIN)
     locks.lock(w, t, MUTEX)
     expect(w.sleptInAtomic).toBe(0)
+  })
+})
+
+describe('non-blockable invalidation (non_block_start / non_block_end)', () => {
+  it('enterNonblock makes the thread atomic; a mutex there is recorded with its reason; leaveNonblock ends it', () => {
+    const w = world()
+    const t = thread(1)
+    locks.enterNonblock(t)
+    expect(t.atomic).toBe(1)
+    locks.lock(w, t, MUTEX)
+    expect(w.sleptInAtomic).toBe(t.tid + 1)
+    expect(noSleepInAtomic((tid) => `vp${tid}`).check(w)).toBe('vp1 may sleep in atomic context: mutex_lock(&region->mutex) in a non-blockable invalidation')
+    locks.unlock(w, t, MUTEX)
+    locks.leaveNonblock(t)
+    expect(t.atomic).toBe(0)
+  })
+
+  it('outside it (left, or never entered) the same mutex is fine', () => {
+    const w = world()
+    const t = thread(1)
+    locks.enterNonblock(t)
+    locks.leaveNonblock(t)
+    locks.lock(w, t, MUTEX)
+    locks.readLock(w, t, RWSEM)
+    expect(w.sleptInAtomic).toBe(0)
+    expect(noSleepInAtomic().check(w)).toBeNull()
+  })
+
+  it('a spinlock held inside a non-blockable invalidation: both are named', () => {
+    const w = world()
+    const t = thread(0)
+    locks.enterNonblock(t)
+    locks.lock(w, t, SPIN)
+    locks.readLock(w, t, RWSEM)
+    expect(sleepReason(w.sleptWhy)).toBe('down_read(&mmap_lock) while holding spin_lock(&kvm->mmu_lock) in a non-blockable invalidation')
+  })
+
+  it('non_block_end without non_block_start is a ModelError (a spinlock does not count as one)', () => {
+    const t = thread(0)
+    expect(() => locks.leaveNonblock(t)).toThrow(/non_block_end without non_block_start/)
+    locks.lock(world(), t, SPIN)
+    expect(() => locks.leaveNonblock(t)).toThrow(ModelError)
+    expect(t.atomic).toBe(1)
+  })
+
+  it('a contended down_write (writeLockSteps) in atomic context is recorded when it starts waiting', () => {
+    const w = world()
+    locks.readLock(w, thread(0), RWSEM)
+    const t = thread(1)
+    locks.lock(w, t, SPIN)
+    const steps = locks.writeLockSteps<LockWorld, LockHolder, 'down_write'>(RWSEM, 'down_write', 'done')
+    expect(steps.down_write.run(w, t, 0)).toBe('down_write_wait')
+    expect(noSleepInAtomic().check(w)).toBe('thread 1 may sleep in atomic context: down_write(&mmap_lock) while holding spin_lock(&kvm->mmu_lock)')
   })
 })
 
