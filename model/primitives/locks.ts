@@ -18,12 +18,20 @@ import { ModelError } from '../../explorer/errors.js'
 import type { Step } from '../process.js'
 import { array, u8 } from '../schema.js'
 
-export type LockKind = 'mutex' | 'spinlock' | 'rwsem'
+/**
+ * `pseudo`: a lockdep map that is no lock, only a class in the dependency
+ * graph (`fs_reclaim`: see `Locks.allocate`); nothing takes or releases it.
+ */
+export type LockKind = 'mutex' | 'spinlock' | 'rwsem' | 'pseudo'
 
 export interface LockDecl {
   readonly name: string
   readonly kind: LockKind
 }
+
+/** lockdep's pseudo lock for memory reclaim, which `Locks.allocate` and `Locks.primeReclaim` use: declare it among the locks. */
+export const FS_RECLAIM = 'fs_reclaim'
+export const fsReclaim: LockDecl = { name: FS_RECLAIM, kind: 'pseudo' }
 
 /** The most lock classes one `Locks` declares. */
 export const MAX_LOCKS = 16
@@ -102,10 +110,18 @@ const lockVerb = (kind: LockKind): string => (kind === 'rwsem' ? 'down_write' : 
 export class Locks {
   /** The locals each thread needs: `lockLocals`, plus `heldHi` with more than 8 lock classes. */
   readonly locals: typeof lockLocals | typeof lockLocals16
+  /** The id of `fs_reclaim`, -1 when not declared. */
+  private readonly reclaim: number
 
   constructor(readonly decls: readonly LockDecl[]) {
     if (decls.length > MAX_LOCKS) throw new Error(`Locks: at most ${MAX_LOCKS} lock classes`)
     this.locals = decls.length > 8 ? lockLocals16 : lockLocals
+    this.reclaim = decls.findIndex((d) => d.name === FS_RECLAIM)
+  }
+
+  /** A pseudo lock is never taken: a ModelError. */
+  private real(id: number): void {
+    if (this.decls[id].kind === 'pseudo') throw new ModelError(`${this.decls[id].name} is a lockdep pseudo lock, not taken like a lock`)
   }
 
   /** Does `me` hold lock `id`? */
@@ -144,6 +160,7 @@ export class Locks {
 
   /** mutex_lock, spin_lock, down_write: call only when `free`. */
   lock(w: LockWorld, me: LockHolder, id: number): void {
+    this.real(id)
     if (!this.free(w, id)) throw new ModelError(`${this.decls[id].name} taken while not free`)
     if (this.decls[id].kind !== 'spinlock') this.mightSleep(w, me, `${lockVerb(this.decls[id].kind)}(&${this.decls[id].name})`)
     this.depend(w, me, id)
@@ -154,6 +171,7 @@ export class Locks {
 
   /** mutex_trylock, spin_trylock, down_write_trylock: never sleeps. */
   trylock(w: LockWorld, me: LockHolder, id: number): boolean {
+    this.real(id)
     if (!this.free(w, id)) return false
     w.lockOwner[id] = me.tid + 1
     this.setHeld(me, id, true)
@@ -163,6 +181,7 @@ export class Locks {
 
   /** down_read: call only when `readable`. */
   readLock(w: LockWorld, me: LockHolder, id: number): void {
+    this.real(id)
     this.mightSleep(w, me, `down_read(&${this.decls[id].name})`)
     this.depend(w, me, id)
     w.lockReaders[id]++
@@ -171,6 +190,7 @@ export class Locks {
 
   /** down_read_trylock. */
   readTrylock(w: LockWorld, me: LockHolder, id: number): boolean {
+    this.real(id)
     if (!this.readable(w, id)) return false
     w.lockReaders[id]++
     this.setHeld(me, id, true)
@@ -195,6 +215,7 @@ export class Locks {
    * while the lock is free; `then` is the next label.
    */
   lockStep<W extends LockWorld, L extends LockHolder, T extends string = string>(id: number, then: T | ((w: W, me: L) => T)): Step<W, L, T> {
+    if (this.decls[id]?.kind === 'pseudo') throw new Error(`Locks.lockStep: ${this.decls[id].name} is a lockdep pseudo lock`)
     return {
       targets: [then],
       guard: (w) => this.free(w, id),
@@ -300,6 +321,39 @@ export class Locks {
     if (spins.length > 0) parts.push(`while holding ${spins.map((i) => `spin_lock(&${this.decls[i].name})`).join(', ')}`)
     if (me.atomic > spins.length) parts.push('in a non-blockable invalidation')
     return parts.length > 0 ? parts.join(' ') : 'in atomic context'
+  }
+
+  /**
+   * A GFP_KERNEL allocation by `me` (`what`: the call, e.g.
+   * `hv_call_deposit_pages`): it may sleep (`mightSleep`), and it may enter
+   * direct reclaim, which lockdep marks by acquiring and releasing the
+   * pseudo lock `fs_reclaim`: every lock held now precedes fs_reclaim in
+   * `lockOrder`. With `primeReclaim`, an allocation under a lock that an
+   * invalidate callback takes is a cycle (lock -> fs_reclaim -> lock).
+   * `fs_reclaim` must be declared (`fsReclaim`).
+   */
+  allocate(w: LockWorld, me: LockHolder, what: string): void {
+    this.mightSleep(w, me, `GFP_KERNEL allocation (${what})`)
+    this.depend(w, me, this.reclaimId())
+  }
+
+  /**
+   * lockdep's priming of reclaim against the MMU notifiers: reclaim may
+   * invalidate, so fs_reclaim precedes every lock in `lockIds` (the locks an
+   * invalidate callback takes; the kernel records fs_reclaim ->
+   * __mmu_notifier_invalidate_range_start_map at mmu_notifier_register, and
+   * the map -> each lock as the callback runs). Call it where the notifier
+   * is registered (or in the program's `init`).
+   */
+  primeReclaim(w: LockWorld, lockIds: readonly number[]): void {
+    const r = this.reclaimId()
+    const row = orderBytes(this.decls.length)
+    for (const id of lockIds) if (id !== r) w.lockOrder[r * row + (id >> 3)] |= 1 << (id & 7)
+  }
+
+  private reclaimId(): number {
+    if (this.reclaim < 0) throw new ModelError(`no ${FS_RECLAIM} among the locks (${this.decls.map((d) => d.name).join(', ')}): declare fsReclaim to allocate or prime reclaim`)
+    return this.reclaim
   }
 
   /**

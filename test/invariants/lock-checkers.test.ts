@@ -11,7 +11,7 @@ import { lockOrderConsistent, shortestCycle } from '../../invariants/lock-order.
 import { regionListRaceFree } from '../../invariants/mmio-invariants.js'
 import { noSleepInAtomic } from '../../invariants/slat-invariants.js'
 import { compile } from '../../model/compile.js'
-import { lockFields, lockLocals, Locks, type LockHolder } from '../../model/primitives/locks.js'
+import { fsReclaim, lockFields, lockLocals, Locks, type LockHolder } from '../../model/primitives/locks.js'
 import { access, lockset, type Lockset } from '../../model/primitives/lockset.js'
 import { process, type Step } from '../../model/process.js'
 import { u8, type ValueOf } from '../../model/schema.js'
@@ -357,5 +357,73 @@ describe('shortestCycle', () => {
   it('of several cycles, the shortest', () => {
     // 0 -> 1 -> 2 -> 3 -> 0 and 2 -> 1.
     expect(shortestCycle(4, edges(4, [[0, 1], [1, 2], [2, 3], [3, 0], [2, 1]]))).toEqual([1 * 4 + 2, 2 * 4 + 1])
+  })
+})
+
+describe("lockdep's fs_reclaim: an allocation under a lock an invalidate callback takes", () => {
+  const rl = new Locks([{ name: 'region->mutex', kind: 'mutex' }, fsReclaim])
+  const MUTEX = rl.id('region->mutex')
+  const rg = lockFields(rl.decls)
+  type RW = ValueOf<typeof rg>
+  /** A VP that allocates (hv_call_deposit_pages) with region->mutex held, or before taking it. */
+  const vp = (underMutex: boolean) =>
+    underMutex
+      ? process<RW, LockHolder>()({
+          name: 'vp-alloc-under-mutex',
+          locals: lockLocals,
+          start: 'mutex_lock',
+          steps: {
+            mutex_lock: rl.lockStep(MUTEX, 'hv_call_deposit_pages'),
+            hv_call_deposit_pages: { run: (w, me) => (rl.allocate(w, me, 'hv_call_deposit_pages'), 'mutex_unlock') },
+            mutex_unlock: rl.unlockStep(MUTEX, 'done'),
+          },
+        })
+      : process<RW, LockHolder>()({
+          name: 'vp-alloc-first',
+          locals: lockLocals,
+          start: 'hv_call_deposit_pages',
+          steps: {
+            hv_call_deposit_pages: { run: (w, me) => (rl.allocate(w, me, 'hv_call_deposit_pages'), 'mutex_lock') },
+            mutex_lock: rl.lockStep(MUTEX, 'mutex_unlock'),
+            mutex_unlock: rl.unlockStep(MUTEX, 'done'),
+          },
+        })
+  /** mmu_interval_notifier_insert (lockdep primes fs_reclaim -> the callback's locks), then the invalidate callback taking region->mutex. */
+  const notifier = process<RW, LockHolder>()({
+    name: 'notifier',
+    locals: lockLocals,
+    start: 'mmu_notifier_register',
+    steps: {
+      mmu_notifier_register: { run: (w) => (rl.primeReclaim(w, [MUTEX]), 'mutex_lock') },
+      mutex_lock: rl.lockStep(MUTEX, 'mutex_unlock'),
+      mutex_unlock: rl.unlockStep(MUTEX, 'done'),
+    },
+  })
+  const build = (underMutex: boolean) =>
+    compile(
+      'reclaim',
+      {
+        globals: rg,
+        threads: [
+          { name: 'vp0', process: vp(underMutex), locals: { tid: 0 } },
+          { name: 'notifier', process: notifier, locals: { tid: 1 } },
+        ],
+      },
+      { invariants: [noSleepInAtomic()], evidence: [lockOrderConsistent(rl.decls)] },
+    )
+
+  it('GFP_KERNEL under region->mutex, region->mutex in the callback: the cycle region->mutex -> fs_reclaim -> region->mutex, one trace per edge', () => {
+    const m = build(true)
+    const x = bfs(m, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual(['lock-order-consistent'])
+    const v = x.violations[0]
+    expect(v.message).toBe('lock order inversion: region->mutex -> fs_reclaim on one run, fs_reclaim -> region->mutex on another (possible ABBA deadlock)')
+    const runs = [v, ...v.witnesses!]
+    expect(runs.map((r) => r.outcome)).toEqual(['region->mutex -> fs_reclaim', 'fs_reclaim -> region->mutex'])
+    for (const run of runs) expect(replaysItsFact(m, run)).toBe(true)
+  })
+
+  it('the allocation before taking region->mutex: no cycle', () => {
+    expect(bfs(build(false), { allViolations: true }).verdict).toBe('ok')
   })
 })

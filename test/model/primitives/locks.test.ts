@@ -10,7 +10,7 @@ import { ModelError } from '../../../explorer/errors.js'
 import { NO_DEADLOCK } from '../../../explorer/search.js'
 import { noSleepInAtomic } from '../../../invariants/slat-invariants.js'
 import { compile } from '../../../model/compile.js'
-import { type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered, sleepReason } from '../../../model/primitives/locks.js'
+import { FS_RECLAIM, fsReclaim, type LockDecl, lockFields, type LockHolder, lockLocals, Locks, type LockWorld, ordered, sleepReason } from '../../../model/primitives/locks.js'
 import { process, type Program, type Step } from '../../../model/process.js'
 import type { ValueOf } from '../../../model/schema.js'
 
@@ -479,6 +479,54 @@ describe('non-blockable invalidation (non_block_start / non_block_end)', () => {
     const steps = locks.writeLockSteps<LockWorld, LockHolder, 'down_write'>(RWSEM, 'down_write', 'done')
     expect(steps.down_write.run(w, t, 0)).toBe('down_write_wait')
     expect(noSleepInAtomic().check(w)).toBe('thread 1 may sleep in atomic context: down_write(&mmap_lock) while holding spin_lock(&kvm->mmu_lock)')
+  })
+})
+
+describe('allocate and fs_reclaim (lockdep pseudo lock)', () => {
+  const rl = new Locks([...decls, fsReclaim])
+  const R = rl.id(FS_RECLAIM)
+  const rworld = (): LockWorld => ({ lockOwner: [0, 0, 0, 0], lockReaders: [0, 0, 0, 0], lockWaiters: [0, 0, 0, 0], sleptInAtomic: 0, sleptWhy: 0, lockOrder: [0, 0, 0, 0] })
+
+  it('an allocation records held -> fs_reclaim for every lock held, and holds nothing after', () => {
+    const w = rworld()
+    const t = thread(0)
+    rl.lock(w, t, MUTEX)
+    rl.readLock(w, t, RWSEM)
+    rl.allocate(w, t, 'hv_call_deposit_pages')
+    expect(ordered(w.lockOrder, 4, MUTEX, R)).toBe(true)
+    expect(ordered(w.lockOrder, 4, RWSEM, R)).toBe(true)
+    expect(ordered(w.lockOrder, 4, SPIN, R)).toBe(false)
+    expect(rl.holds(t, R)).toBe(false)
+    expect(w.lockOwner[R]).toBe(0)
+    expect(w.sleptInAtomic).toBe(0)
+  })
+
+  it('primeReclaim records fs_reclaim -> each lock given', () => {
+    const w = rworld()
+    rl.primeReclaim(w, [MUTEX, RWSEM])
+    expect([MUTEX, RWSEM, SPIN].map((j) => ordered(w.lockOrder, 4, R, j))).toEqual([true, true, false])
+  })
+
+  it('an allocation may sleep: in a non-blockable invalidation, or under a spinlock, it is reported with what it allocates for', () => {
+    const w = rworld()
+    const t = thread(0)
+    rl.enterNonblock(t)
+    rl.allocate(w, t, 'hv_call_deposit_pages')
+    expect(noSleepInAtomic((tid) => `vp${tid}`).check(w)).toBe('vp0 may sleep in atomic context: GFP_KERNEL allocation (hv_call_deposit_pages) in a non-blockable invalidation')
+    const w2 = rworld()
+    const u = thread(3)
+    rl.lock(w2, u, SPIN)
+    rl.allocate(w2, u, 'kmalloc')
+    expect(noSleepInAtomic().check(w2)).toBe('thread 3 may sleep in atomic context: GFP_KERNEL allocation (kmalloc) while holding spin_lock(&kvm->mmu_lock)')
+  })
+
+  it('fs_reclaim is never taken like a lock; without it declared, allocate is a ModelError', () => {
+    expect(() => rl.lock(rworld(), thread(0), R)).toThrow(/fs_reclaim is a lockdep pseudo lock/)
+    expect(() => rl.readLock(rworld(), thread(0), R)).toThrow(ModelError)
+    expect(() => rl.trylock(rworld(), thread(0), R)).toThrow(ModelError)
+    expect(() => rl.lockStep(R, 'done')).toThrow(/pseudo lock/)
+    expect(() => locks.allocate(world(), thread(0), 'kmalloc')).toThrow(/no fs_reclaim among the locks/)
+    expect(() => locks.primeReclaim(world(), [MUTEX])).toThrow(ModelError)
   })
 })
 
