@@ -1,7 +1,12 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate } from '../../../invariants/scenarios.js'
+import { chunkStride } from '../../../model/drivers/mshv-regions.js'
+import { FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
+import { mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
+import { resolveParams } from '../../../model/scenario.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
 import { expectBackendsAgree } from '../../support/backends.js'
@@ -110,5 +115,68 @@ describe('mshv-movable: what the review argues', () => {
       expect(x.incomplete).toBeNull()
       expect(x.violations.map((v) => v.invariant)).not.toContain('no-deadlock')
     }
+  })
+})
+
+describe('mshv-movable: each variant is the patch it stands for', () => {
+  const stepsOf = (variant: string, params: Record<string, number> = {}) => (movable(variant, params).model.stepClasses ?? []).map((c) => `${c.group}.${c.name}`)
+  const patched = (variant: string, params: Record<string, number> = {}) => [...movable(variant, params).patched].sort()
+
+  it('the lock ids name their locks', () => {
+    expect(movableLocks.decls[MMAP_LOCK].name).toBe('mmap_lock')
+    expect(movableLocks.decls[REGION_MUTEX].name).toBe('region->mutex')
+  })
+
+  it('v6 has only the steps it reaches: no region reference, no teardown under the mutex', () => {
+    const steps = stepsOf('v6', { destroy: 1 })
+    expect(steps).toContain('vp.mmu_interval_read_retry')
+    expect(steps).toContain('vmm.vfree')
+    for (const s of ['vp.mshv_region_put', 'vmm.mshv_region_put', 'vmm.mutex_lock', 'vmm.mutex_unlock']) expect(steps).not.toContain(s)
+    expect(patched('v6', { destroy: 1 })).toEqual([])
+  })
+
+  it('no-seq-retry: mutex_lock goes straight to pages_update, and mmu_interval_read_retry is gone', () => {
+    expect(patched('no-seq-retry')).toContain('vp.mutex_lock')
+    expect(stepsOf('no-seq-retry')).not.toContain('vp.mmu_interval_read_retry')
+  })
+
+  it('pfn-aligned-stride replaces only mshv_chunk_stride, which then agrees with the driver rule mshv-pinned uses', () => {
+    expect(patched('pfn-aligned-stride')).toEqual([])
+    const spec = mshvMovable.variants.find((v) => v.name === 'pfn-aligned-stride')!
+    const H = 2
+    const HP = 1 << H
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: HP - 1 }),
+        fc.array(fc.constantFrom(FRAME_SMALL, FRAME_HUGE), { minLength: 16, maxLength: 16 }),
+        fc.array(fc.integer({ min: 0, max: 15 }), { minLength: 8, maxLength: 8 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 1, max: 8 }),
+        (gfn_offset, frame, pages, i, remaining) => {
+          const params = resolveParams(mshvMovable, { H, pages: 8, gfn_offset })
+          const ctx: MovableContext = mshvMovable.context!(params)
+          const fixed = { ...ctx, ...spec.context!({ params, ctx }) }
+          const w = { frame, nextPfn: 16, pages, slat: [] }
+          expect(fixed.mshv_chunk_stride(ctx.l, w, i, remaining)).toBe(chunkStride(ctx.l, w, { pfnAlignedStride: true }, i, remaining))
+          expect(ctx.mshv_chunk_stride(ctx.l, w, i, remaining)).toBe(chunkStride(ctx.l, w, { pfnAlignedStride: false }, i, remaining))
+        },
+      ),
+    )
+  })
+
+  it('region-ref: mshv_partition_region_by_gfn_get, mshv_region_put after mutex_unlock, and destroy puts instead of vfree()', () => {
+    expect(patched('region-ref')).toEqual(['vp.mshv_partition_region_by_gfn', 'vp.mshv_region_put', 'vp.mutex_unlock'])
+    expect(patched('region-ref', { destroy: 1 })).toEqual(expect.arrayContaining(['vmm.mshv_region_invalidate', 'vmm.mshv_region_put', 'vp.mutex_unlock']))
+    expect(stepsOf('region-ref', { destroy: 1 })).not.toContain('vmm.vfree')
+    expect(movable('region-ref').model.initialStates()[0].regionRefs).toBe(1)
+    expect(movable('v6').model.initialStates()[0].regionRefs).toBe(0)
+  })
+
+  it('fixed is the gfn-aligned chunk, the pfn-aligned stride and the region reference; fixed-teardown adds the teardown under the mutex', () => {
+    expect(patched('fixed')).toEqual(['vp.mshv_partition_region_by_gfn', 'vp.mshv_region_handle_gfn_fault', 'vp.mshv_region_put', 'vp.mutex_unlock'])
+    const teardown = patched('fixed-teardown', { destroy: 1 })
+    for (const s of ['vp.mmu_interval_read_retry', 'vmm.hlist_del', 'vmm.mutex_lock', 'vmm.mutex_unlock', 'vmm.mmu_interval_notifier_remove', 'vmm.wait_event']) expect(teardown).toContain(s)
+    expect(stepsOf('fixed-teardown', { destroy: 1 })).toContain('vmm.mutex_lock')
+    expect(stepsOf('fixed', { destroy: 1 })).not.toContain('vmm.mutex_lock')
   })
 })

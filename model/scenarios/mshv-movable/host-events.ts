@@ -1,0 +1,333 @@
+/**
+ * The host mm side: events that invalidate through the interval notifier
+ * and change the host page table. The callback is
+ * mshv_region_interval_invalidate as posted in v6, including its
+ * `goto out_fail` that returns with region->mutex still held. Events:
+ * MADV_DONTNEED zap, page migration, THP split, khugepaged collapse, and
+ * the OOM reaper's non-blockable unmap.
+ */
+import { match } from 'ts-pattern'
+import { allocHuge, allocSmall, folioHead, folioOrder, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
+import { folioMapped } from '../../primitives/host-page-table.js'
+import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
+import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
+import { useRegion } from '../../primitives/region.js'
+import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
+import { process, type Process, type Step } from '../../process.js'
+import type { Params } from '../../scenario.js'
+import { eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
+
+/** How a host mm event takes mmap_lock. */
+export type Take = 'write' | 'read' | 'read-trylock' | 'none'
+
+export interface HostEvent {
+  readonly name: string
+  /** The entry step's label: what the kernel calls first. */
+  readonly entry: string
+  readonly take: Take
+  /** A non-blockable invalidation (mmu_notifier_invalidate_range_start_nonblock). */
+  readonly nonblock: boolean
+  /** Candidate targets in this state: each gives the invalidated range [lo, lo + cnt) and the folio it concerns. */
+  readonly targets: (w: W) => readonly Target[]
+  /** The page-table change made after the callbacks; records in me.old the folios to free. */
+  readonly apply: { readonly label: string; readonly run: (w: W, me: EventLocals) => void }
+  /** The step that frees me.old. */
+  readonly free: string
+}
+
+/**
+ * A host mm event, as the kernel orders it: take mmap_lock (or not),
+ * mmu_notifier_invalidate_range_start -> the interval's callback ->
+ * change the page table -> mmu_notifier_invalidate_range_end -> free the
+ * old folios -> drop mmap_lock. A non-blockable callback that fails makes
+ * the core end the invalidation with -EAGAIN: nothing is changed or freed
+ * (__oom_reap_task_mm skips the range).
+ */
+export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventLocals> {
+  const { l } = ctx
+  const unlockLabel = match(ev.take)
+    .with('write', () => 'mmap_write_unlock')
+    .with('read', 'read-trylock', () => 'mmap_read_unlock')
+    .with('none', () => 'done')
+    .exhaustive()
+  const range = (me: EventLocals) => `uaddr ${hex(l.startUaddr + me.lo)}..${hex(l.startUaddr + me.lo + me.cnt - 1)}`
+  /** Leaving the callback: the invalidation of these pages is no longer pending. */
+  const callbackReturns = (w: W, me: EventLocals, ok: boolean): string => {
+    for (let k = 0; k < me.cnt; k++) w.invalPending[me.lo + k]--
+    me.ok = ok ? 1 : 0
+    me.atomic = 0
+    // A blockable callback may not fail: the core WARNs and carries on as if it had succeeded.
+    return ok || !ev.nonblock ? ev.apply.label : 'mmu_notifier_invalidate_range_end'
+  }
+  const steps: Record<string, Step<W, EventLocals>> = {
+    [ev.entry]: {
+      guard: (w) =>
+        match(ev.take)
+          .with('write', () => movableLocks.free(w, MMAP_LOCK))
+          .with('read', () => movableLocks.readable(w, MMAP_LOCK))
+          .otherwise(() => true),
+      choices: (w) => Math.max(ev.targets(w).length, 1),
+      run(w, me, choice) {
+        const targets = ev.targets(w)
+        if (targets.length === 0) return 'done' // nothing to do in this state
+        if (ev.take === 'read-trylock' && !movableLocks.readTrylock(w, me, MMAP_LOCK)) return 'done'
+        if (ev.take === 'write') movableLocks.lock(w, me, MMAP_LOCK)
+        if (ev.take === 'read') movableLocks.readLock(w, me, MMAP_LOCK)
+        me.lo = targets[choice].lo
+        me.cnt = targets[choice].cnt
+        me.folio = targets[choice].folio
+        return 'mmu_notifier_invalidate_range_start'
+      },
+      text: (w, _me, choice) => {
+        const t = ev.targets(w)[choice]
+        return t ? `${ev.entry}(uaddr ${hex(l.startUaddr + t.lo)}..${hex(l.startUaddr + t.lo + t.cnt - 1)})` : `${ev.entry}: nothing to do`
+      },
+    },
+    mmu_notifier_invalidate_range_start: {
+      run(w, me) {
+        me.cur = invalidateRangeStart(w, true)
+        me.ok = 1
+        if (me.cur === 0) return ev.apply.label
+        for (let k = 0; k < me.cnt; k++) w.invalPending[me.lo + k]++
+        if (ev.nonblock) me.atomic = 1
+        return 'mshv_region_interval_invalidate'
+      },
+      text: (w, me) => `mmu_notifier_invalidate_range_start${ev.nonblock ? '_nonblock' : ''}(${range(me)}): seq ${w.mmSeq | (w.mniInserted ? 1 : 0)}`,
+    },
+    mshv_region_interval_invalidate: {
+      run(w, me) {
+        useRegion(w, me.tid)
+        if (!ev.nonblock) return 'mutex_lock'
+        return movableLocks.trylock(w, me, REGION_MUTEX) ? 'mmu_interval_set_seq' : callbackReturns(w, me, false)
+      },
+      text: (w) => (ev.nonblock ? `mshv_region_interval_invalidate: mutex_trylock${movableLocks.free(w, REGION_MUTEX) ? '' : ' fails: return false'}` : 'mshv_region_interval_invalidate'),
+    },
+    mutex_lock: movableLocks.lockStep(REGION_MUTEX, 'mmu_interval_set_seq'),
+    mmu_interval_set_seq: {
+      run(w, me) {
+        setSeq(w, me.cur)
+        return 'remap_no_access'
+      },
+      text: (_w, me) => `mmu_interval_set_seq(${me.cur})`,
+    },
+    /** mshv_region_remap_pages(region, HV_MAP_GPA_NO_ACCESS, ...); on failure the patch does `goto out_fail`, still holding the mutex. */
+    remap_no_access: {
+      run(w, me) {
+        if (ctx.mshv_region_remap_pages(w, HV_MAP_GPA_NO_ACCESS, me.lo, me.cnt) !== HV_STATUS_SUCCESS) return callbackReturns(w, me, false)
+        return 'mshv_region_invalidate_pages'
+      },
+      text: (_w, me) => `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)`,
+    },
+    mshv_region_invalidate_pages: {
+      run(w, me) {
+        for (let k = 0; k < me.cnt; k++) w.pages[me.lo + k] = 0
+        return 'cb_mutex_unlock'
+      },
+      text: (_w, me) => `mshv_region_invalidate_pages(${me.lo}, ${me.cnt})`,
+    },
+    cb_mutex_unlock: {
+      run(w, me) {
+        movableLocks.unlock(w, me, REGION_MUTEX)
+        return callbackReturns(w, me, true)
+      },
+      text: () => 'mutex_unlock(&region->mutex); return true',
+    },
+    [ev.apply.label]: {
+      run(w, me) {
+        ev.apply.run(w, me)
+        return 'mmu_notifier_invalidate_range_end'
+      },
+      text: (_w, me) => `${ev.apply.label}(${range(me)})`,
+    },
+    mmu_notifier_invalidate_range_end: {
+      run(w, me) {
+        invalidateRangeEnd(w)
+        me.cur = 0
+        // -EAGAIN from a failed non-blockable callback: nothing was unmapped, nothing is freed.
+        return me.ok || !ev.nonblock ? ev.free : unlockLabel
+      },
+      text: (_w, me) => `mmu_notifier_invalidate_range_end(${range(me)})${me.ok || !ev.nonblock ? '' : ': -EAGAIN'}`,
+    },
+    [ev.free]: {
+      run(w, me) {
+        // folio_put(): a folio goes back to the allocator once nothing maps it.
+        for (let k = 0; k < l.HP; k++) {
+          if (me.old[k] !== 0 && !isFreed(w, me.old[k]) && !folioMapped(l, w, w, me.old[k])) freeFolio(w, me.old[k], l.H)
+          me.old[k] = 0
+        }
+        me.folio = 0
+        return unlockLabel
+      },
+      text: (_w, me) => `${ev.free}: free pfn ${Array.from(me.old).filter(Boolean).map(hex).join(' ') || '-'}`,
+    },
+  }
+  if (ev.take === 'write') {
+    steps.mmap_write_unlock = movableLocks.unlockStep(MMAP_LOCK, 'done')
+  } else if (ev.take !== 'none') {
+    steps.mmap_read_unlock = {
+      run(w, me) {
+        if (me.held & (1 << MMAP_LOCK)) movableLocks.readUnlock(w, me, MMAP_LOCK)
+        return 'done'
+      },
+    }
+  }
+  // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel] })
+}
+
+export interface Target {
+  readonly lo: number
+  readonly cnt: number
+  readonly folio: number
+}
+
+/** The mapped folios, each with the uaddr range that maps it (a PMD-mapped THP: its whole block). */
+const mappedFolios = (l: Layout) => (w: W) => {
+  const out: Target[] = []
+  for (let i = 0; i < l.N; i++) {
+    if (w.pte[i] === 0) continue
+    const folio = folioHead(w, w.pte[i], l.H)
+    const last = out[out.length - 1]
+    if (last && last.folio === folio && last.lo + last.cnt === i) out[out.length - 1] = { ...last, cnt: last.cnt + 1 }
+    else out.push({ lo: i, cnt: 1, folio })
+  }
+  return out
+}
+
+/**
+ * zap_page_range_single (MADV_DONTNEED) / the OOM reaper's unmap_page_range:
+ * clear the PTEs of the range; a PMD only partly in the range is split first
+ * (split_huge_pmd), leaving the THP mapped by its other PTEs.
+ */
+function zap(l: Layout) {
+  return (w: W, me: EventLocals) => {
+    for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) w.pmd[b] = 0
+    for (let k = 0; k < me.cnt; k++) {
+      me.old[k] = w.pte[me.lo + k]
+      w.pte[me.lo + k] = 0
+    }
+  }
+}
+
+/**
+ * remove_migration_ptes() after migrate_folio(): every PTE that maps the
+ * isolated folio now maps the same offset of a new folio of the same order;
+ * the old folio is freed. If the folio was zapped meanwhile, nothing maps it
+ * and there is nothing to replace.
+ */
+function migrate(l: Layout) {
+  return (w: W, me: EventLocals) => {
+    const head = me.folio
+    const n = folioOrder(w, head, l.H) === l.H ? l.HP : 1
+    let fresh = 0
+    for (let i = 0; i < l.N; i++) {
+      const pfn = w.pte[i]
+      if (pfn < head || pfn >= head + n) continue
+      if (fresh === 0) fresh = n > 1 ? allocHuge(w, l.H) : allocSmall(w)
+      w.pte[i] = fresh + (pfn - head)
+    }
+    me.old[0] = fresh ? head : 0
+  }
+}
+
+/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., collapse0.., reclaim0... */
+export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
+  const { l } = ctx
+  const present = mappedFolios(l)
+  const kinds: [string, number, HostEvent][] = [
+    [
+      'zap',
+      p.zaps,
+      {
+        name: 'madvise_dontneed',
+        entry: 'madvise_dontneed',
+        take: 'read',
+        nonblock: false,
+        targets: present,
+        apply: { label: 'zap_page_range', run: zap(l) },
+        free: 'tlb_finish_mmu',
+      },
+    ],
+    [
+      'migrate',
+      p.migrations,
+      {
+        name: 'migrate_pages',
+        entry: 'migrate_pages',
+        take: 'none',
+        nonblock: false,
+        targets: present,
+        apply: { label: 'remove_migration_ptes', run: migrate(l) },
+        free: 'folio_put',
+      },
+    ],
+    [
+      'split',
+      p.splits,
+      {
+        name: 'split_huge_pmd',
+        entry: 'split_huge_pmd',
+        take: 'read',
+        nonblock: false,
+        targets: (w) =>
+          Array.from({ length: l.blocks }, (_, b) => b)
+            .filter((b) => w.pmd[b] === 1)
+            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: w.pte[blockFirstIndex(l, b)] })),
+        apply: {
+          label: '__split_huge_pmd',
+          run(w, me) {
+            // Only if the THP picked is still PMD-mapped here (it may have been zapped or migrated meanwhile).
+            const blk = blockOf(l, me.lo)
+            if (w.pmd[blk] !== 1 || folioHead(w, w.pte[me.lo], l.H) !== me.folio) return
+            w.pmd[blk] = 0
+            splitFolio(w, me.folio, l.H)
+          },
+        },
+        free: 'split_done',
+      },
+    ],
+    [
+      'collapse',
+      p.collapses,
+      {
+        name: 'khugepaged',
+        entry: 'collapse_huge_page',
+        take: 'write',
+        nonblock: false,
+        targets: (w) =>
+          Array.from({ length: l.blocks }, (_, b) => b)
+            .filter((b) => blockInVma(l, b) && w.pmd[b] === 0 && Array.from({ length: l.HP }, (_, k) => w.pte[blockFirstIndex(l, b) + k]).some(Boolean))
+            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: 0 })),
+        apply: {
+          label: 'set_pmd_at',
+          run(w, me) {
+            const fresh = allocHuge(w, l.H)
+            for (let k = 0; k < l.HP; k++) {
+              me.old[k] = w.pte[me.lo + k]
+              w.pte[me.lo + k] = fresh + k
+            }
+            w.pmd[blockOf(l, me.lo)] = 1
+          },
+        },
+        free: 'free_old_pages',
+      },
+    ],
+    [
+      'reclaim',
+      p.reclaims,
+      {
+        name: 'oom_reaper',
+        entry: '__oom_reap_task_mm',
+        take: 'read-trylock',
+        nonblock: true,
+        targets: present,
+        apply: { label: 'unmap_page_range', run: zap(l) },
+        free: 'tlb_finish_mmu',
+      },
+    ],
+  ]
+  return kinds.flatMap(([short, count, ev]) => {
+    const proc = hostEvent(ctx, ev)
+    return Array.from({ length: count }, (_, k) => ({ name: `${short}${k}`, process: proc }))
+  })
+}

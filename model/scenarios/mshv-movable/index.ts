@@ -1,0 +1,95 @@
+/**
+ * MSHV movable (unpinned) memory regions: "[PATCH v6 5/5] Drivers: hv: Add
+ * support for movable memory regions" as reviewed in seed 001, with the
+ * huge-page stride rule of seed 000.
+ *
+ * VP threads take the GPA intercept path of the patch (vp.ts). Host mm
+ * threads invalidate through the interval notifier and change the host
+ * page table (host-events.ts). A VMM thread destroys the region (vmm.ts).
+ * The world, the locks and the context are in world.ts; `build` makes v6
+ * as posted, and every other variant is a patch of it (variants.ts).
+ *
+ * Scaled down: a huge page is 2^H small pages (H = 9 on x86-64).
+ * MSHV_MAP_FAULT_IN_PAGES = PTRS_PER_PMD = 2^H.
+ */
+import { BadInput } from '../../../explorer/errors.js'
+import { chunkStride, remapPages, type StridePolicy } from '../../drivers/mshv-regions.js'
+import { initMemory } from '../../primitives/folio.js'
+import { notifierInsert } from '../../primitives/mmu-notifier.js'
+import { REGION_LISTED, REGION_MOVABLE } from '../../primitives/region.js'
+import type { Params, Scenario } from '../../scenario.js'
+import { hostEvents } from './host-events.js'
+import { movablePatches } from './variants.js'
+import { vmm } from './vmm.js'
+import { vp } from './vp.js'
+import { movableGlobals, movableLayout, type MovableContext, type MovableWorld } from './world.js'
+
+export { EBUSY, MMAP_LOCK, REGION_MUTEX, movableGlobals, movableLayout, movableLocks } from './world.js'
+export type { EventLocals, MovableContext, MovableGlobals, MovableWorld, VmmLabel, VmmLocals, VmmStep, VpLabel, VpLocals, VpStep } from './world.js'
+
+export type MovableVariant = 'v6' | 'no-seq-retry' | 'fixed' | 'pfn-aligned-stride' | 'region-ref' | 'fixed-teardown'
+
+/** mshv_chunk_stride() as posted: no pfn alignment. */
+const AS_POSTED: StridePolicy = { pfnAlignedStride: false }
+
+export const mshvMovable: Scenario<MovableContext> = {
+  name: 'mshv-movable',
+  title: 'MSHV movable regions: GPA intercept vs mmu_interval_notifier (seed 001)',
+  description:
+    'The fault path of "[PATCH v6 5/5] Drivers: hv: Add support for movable memory regions" (hmm_range_fault, region->mutex, mmu_interval_read_retry, mshv_chunk_stride) against host zaps, migration, THP split, khugepaged collapse, the OOM reaper and region destruction.',
+  params: [
+    { name: 'H', default: 1, min: 1, max: 3, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
+    { name: 'pages', default: 4, min: 1, max: 16, description: 'region size in small pages (nr_pages)' },
+    { name: 'gfn_offset', default: 0, min: 0, max: 7, description: 'start_gfn modulo 2^H' },
+    { name: 'uaddr_offset', default: 0, min: 0, max: 7, description: 'start_uaddr modulo 2^H (in small pages)' },
+    { name: 'vps', default: 2, min: 1, max: 4, description: 'VP threads' },
+    { name: 'touches', default: 1, min: 1, max: 3, description: 'gfns each VP touches' },
+    { name: 'zaps', default: 1, min: 0, max: 3, description: 'MADV_DONTNEED zaps' },
+    { name: 'migrations', default: 0, min: 0, max: 2, description: 'page migrations' },
+    { name: 'splits', default: 0, min: 0, max: 2, description: 'THP splits (split_huge_pmd)' },
+    { name: 'collapses', default: 0, min: 0, max: 2, description: 'khugepaged collapses' },
+    { name: 'reclaims', default: 0, min: 0, max: 2, description: 'OOM-reaper unmaps (non-blockable invalidation)' },
+    { name: 'destroy', default: 0, min: 0, max: 1, description: 'the VMM destroys the region' },
+  ],
+  variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
+  context(p: Params): MovableContext {
+    const HP = 1 << p.H
+    if (p.gfn_offset >= HP || p.uaddr_offset >= HP) {
+      throw new BadInput(`gfn_offset and uaddr_offset must be below 2^H = ${HP}`)
+    }
+    const l = movableLayout(p)
+    // Frames for every allocation the bounds allow: faults (each event can make pages fault again) and new folios.
+    const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims
+    const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses)
+    if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
+    return {
+      l,
+      touches: p.touches,
+      frames,
+      mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, AS_POSTED, i, remaining),
+      mshv_region_remap_pages(w, flags, off, cnt) {
+        return remapPages(this.l, w, this.mshv_chunk_stride, flags, off, cnt)
+      },
+    }
+  },
+  /** v6 as posted (every other variant is a patch of it). */
+  build(p: Params, _variant: string, ctx: MovableContext) {
+    const fault = vp(ctx)
+    const threads = [
+      ...Array.from({ length: p.vps }, (_, k) => ({ name: `vp${k}`, process: fault })),
+      ...hostEvents(ctx, p),
+      ...(p.destroy ? [{ name: 'vmm', process: vmm(ctx) }] : []),
+    ].map((t, tid) => ({ ...t, locals: { tid } }))
+    return {
+      globals: movableGlobals(ctx.l, ctx.frames),
+      init(world) {
+        const w = world as MovableWorld
+        initMemory(w)
+        notifierInsert(w)
+        w.regionKind = REGION_MOVABLE
+        w.regionState = REGION_LISTED
+      },
+      threads,
+    }
+  },
+}

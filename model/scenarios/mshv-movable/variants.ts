@@ -1,0 +1,202 @@
+/**
+ * The variants of mshv-movable, each the patch it stands for, applied to
+ * v6 as posted (vp.ts, host-events.ts, vmm.ts): the steps it replaces, adds
+ * or removes (by process and label), the context helpers it replaces, and
+ * what it sets in the initial world. `fixed` is made of the pieces that
+ * are also variants on their own.
+ */
+import { ModelError } from '../../../explorer/errors.js'
+import { alignDown, isAligned } from '../../primitives/layout.js'
+import { readRetry } from '../../primitives/mmu-notifier.js'
+import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../primitives/region.js'
+import type { Step } from '../../process.js'
+import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
+import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
+import { interceptDone, readRetryText } from './vp.js'
+import {
+  hex,
+  movableLocks,
+  REGION_MUTEX,
+  type MovableContext,
+  type MovableWorld as W,
+  type VmmLabel,
+  type VmmStep,
+  type VpLabel,
+  type VpStep,
+} from './world.js'
+
+/** What a patch changes (a variant without its name); pieces merge into one patch. */
+type Piece = Pick<VariantSpec<MovableContext>, 'steps' | 'context' | 'init'>
+
+/** A patch's VP steps, their gotos checked by tsc against every VP label. */
+const vpPatch = (steps: { readonly [k in VpLabel]?: VpStep | null }): StepPatch[string] => steps
+/** A patch's VMM steps; the VMM runs only with `destroy`, so without it there is nothing to patch. */
+const vmmPatch = ({ params }: BuildContext<MovableContext>, steps: { readonly [k in VmmLabel]?: VmmStep | null }): StepPatch =>
+  params.destroy ? { vmm: steps } : {}
+
+/** kref_put(&region->refcount, mshv_region_destroy): the last reference frees the region (only once it is unlinked). */
+function mshvRegionPut(w: W): void {
+  w.regionRefs--
+  if (w.regionRefs === 0 && w.regionState === REGION_UNLINKED) w.regionState = REGION_FREED
+}
+
+// ---- the pieces ---------------------------------------------------------------
+
+/** mmu_interval_read_retry() dropped: under the mutex the VP stores hmm_range_fault()'s pfns, whatever was invalidated since. */
+const noSeqRetry: Piece = {
+  steps: {
+    vp: vpPatch({
+      mutex_lock: movableLocks.lockStep(REGION_MUTEX, (w, me) => {
+        useRegion(w, me.tid)
+        return 'pages_update'
+      }),
+      mmu_interval_read_retry: null,
+    }),
+  },
+}
+
+/** Seed 000's fix: mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD). */
+const pfnAlignedStride: Piece = {
+  context: ({ ctx }) => {
+    const posted = ctx.mshv_chunk_stride
+    return { mshv_chunk_stride: (l, w, i, remaining) => (posted(l, w, i, remaining) > 1 && isAligned(w.pages[i], l.HP) ? l.HP : 1) }
+  },
+}
+
+/** The fault chunk aligned in gfn space rather than relative to start_gfn, so that a huge SLAT leaf can line up with it. */
+const absoluteChunk: Piece = {
+  steps: ({ ctx: { l } }) => ({
+    vp: vpPatch({
+      mshv_region_handle_gfn_fault: {
+        run(w, me) {
+          useRegion(w, me.tid)
+          const first = Math.max(alignDown(l.startGfn + me.gfn, l.HP) - l.startGfn, 0)
+          me.off = first
+          me.cnt = Math.min(l.N - first, alignDown(l.startGfn + first, l.HP) + l.HP - (l.startGfn + first))
+          return 'mmu_interval_read_begin'
+        },
+        text: (_w, me) => `mshv_region_handle_gfn_fault(gfn ${hex(l.startGfn + me.gfn)})`,
+      },
+    }),
+  }),
+}
+
+/**
+ * Seed 004's region reference: the partition's list holds one, the fault
+ * path takes one (mshv_partition_region_by_gfn_get) and puts it after
+ * mutex_unlock, and destroy puts the list's instead of vfree().
+ */
+const regionRef: Piece = {
+  init: () => (w: W) => {
+    w.regionRefs = 1
+  },
+  steps: (b) => ({
+    vp: vpPatch({
+      mshv_partition_region_by_gfn: {
+        run(w, me) {
+          if (w.regionState !== REGION_LISTED) return interceptDone(b.ctx, me) // not found: the intercept is not handled
+          w.regionRefs++
+          return 'mshv_region_handle_gfn_fault'
+        },
+        text: (w, me) => `mshv_partition_region_by_gfn_get(gfn ${hex(b.ctx.l.startGfn + me.gfn)})${w.regionState !== REGION_LISTED ? ' = NULL' : ''}`,
+      },
+      mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, 'mshv_region_put'),
+      mshv_region_put: {
+        run(w, me) {
+          mshvRegionPut(w)
+          return interceptDone(b.ctx, me)
+        },
+      },
+    }),
+    ...vmmPatch(b, {
+      mshv_region_invalidate: regionInvalidate(b.ctx, 'mshv_region_put'),
+      vfree: null,
+      mshv_region_put: {
+        run(w) {
+          mshvRegionPut(w)
+          return 'done'
+        },
+      },
+    }),
+  }),
+}
+
+/**
+ * mapcheck's proposal: destroy unmaps the SLAT under region->mutex before
+ * removing the notifier, and the fault path, under the mutex, gives up on
+ * a region that is being destroyed. On top of the region reference (the
+ * release is mshv_region_put).
+ */
+const teardownUnderMutex: Piece = {
+  steps: (b) => ({
+    vp: vpPatch({
+      mmu_interval_read_retry: {
+        run(w, me) {
+          if (readRetry(w, me.seq)) {
+            movableLocks.unlock(w, me, REGION_MUTEX)
+            return 'mmu_interval_read_begin'
+          }
+          if (w.regionState !== REGION_LISTED) return 'mutex_unlock'
+          return 'pages_update'
+        },
+        text: readRetryText,
+      },
+    }),
+    ...vmmPatch(b, {
+      hlist_del: hlistDel('mutex_lock'),
+      mutex_lock: movableLocks.lockStep(REGION_MUTEX, 'hv_call_unmap_gpa_pages'),
+      mshv_region_invalidate: regionInvalidate(b.ctx, 'mutex_unlock'),
+      mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, 'mmu_interval_notifier_remove'),
+      mmu_interval_notifier_remove: notifierRemove('mshv_region_put'),
+      wait_event: notifierRemoveWoken('mshv_region_put'),
+    }),
+  }),
+}
+
+/** Pieces as one patch: their steps (two pieces never change the same step), contexts and inits, in order. */
+function merge(...pieces: Piece[]): Piece {
+  return {
+    steps: (b) => {
+      const out: Record<string, Record<string, Step<any, any> | null>> = {}
+      for (const piece of pieces) {
+        const steps: StepPatch = typeof piece.steps === 'function' ? piece.steps(b) : (piece.steps ?? {})
+        for (const [proc, labels] of Object.entries(steps)) {
+          for (const label of Object.keys(labels)) if (out[proc] && label in out[proc]) throw new ModelError(`mshv-movable: two pieces of a patch change ${proc}.${label}`)
+          out[proc] = { ...out[proc], ...labels }
+        }
+      }
+      return out
+    },
+    context: ({ params, ctx }) => {
+      let c: Partial<MovableContext> = {}
+      for (const piece of pieces) if (piece.context) c = { ...c, ...piece.context({ params, ctx: { ...ctx, ...c } }) }
+      return c
+    },
+    init: (b) => {
+      const inits = pieces.flatMap((piece) => piece.init?.(b) ?? [])
+      return (w) => {
+        for (const init of inits) init(w)
+      }
+    },
+  }
+}
+
+// ---- the variants -------------------------------------------------------------
+
+export const movablePatches: readonly VariantSpec<MovableContext>[] = [
+  { name: 'no-seq-retry', description: 'v6 without mmu_interval_read_retry() under the mutex', from: 'v6', ...noSeqRetry },
+  {
+    name: 'fixed',
+    description: 'v6 + gfn-aligned fault chunk + pfn-aligned stride (seed 000) + region reference (seed 004)',
+    from: 'v6',
+    ...merge(absoluteChunk, pfnAlignedStride, regionRef),
+  },
+  { name: 'pfn-aligned-stride', description: "v6 + only seed 000's fix: mshv_chunk_stride also requires a huge-aligned pfn", from: 'v6', ...pfnAlignedStride },
+  { name: 'region-ref', description: 'v6 + only the region reference across the fault path (mshv_partition_region_by_gfn_get)', from: 'v6', ...regionRef },
+  {
+    name: 'fixed-teardown',
+    description: 'fixed + (mapcheck) destroy unmaps the SLAT under region->mutex before removing the notifier; the fault path gives up on a dying region',
+    from: 'fixed',
+    ...teardownUnderMutex,
+  },
+]

@@ -1,0 +1,139 @@
+/**
+ * mshv-movable's world: the globals, each process's locals and labels, the
+ * region's layout, the two locks, and the context the processes are built
+ * from (what a patch may replace: mshv_chunk_stride() and
+ * mshv_region_remap_pages()).
+ */
+import type { ChunkStride } from '../../drivers/mshv-regions.js'
+import { memoryFields, type Memory } from '../../primitives/folio.js'
+import { hostPageTableFields, type HostPageTable } from '../../primitives/host-page-table.js'
+import { layout, type Layout } from '../../primitives/layout.js'
+import { lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
+import { notifierFields, type Notifier } from '../../primitives/mmu-notifier.js'
+import { regionFields, type Region } from '../../primitives/region.js'
+import { slatFields } from '../../primitives/slat.js'
+import type { DONE, Step } from '../../process.js'
+import type { Params } from '../../scenario.js'
+import { array, u8, type ValueOf } from '../../schema.js'
+
+/** Lock ids of `movableLocks`. */
+export const MMAP_LOCK = 0
+export const REGION_MUTEX = 1
+export const movableLocks = new Locks([
+  { name: 'mmap_lock', kind: 'rwsem' },
+  { name: 'region->mutex', kind: 'mutex' },
+])
+
+/** hmm_range_fault()'s -EBUSY, in a VP's `ret`. */
+export const EBUSY = 1
+
+export function movableGlobals(l: Layout, frames: number) {
+  return {
+    ...memoryFields(frames),
+    ...hostPageTableFields(l),
+    ...slatFields(l),
+    ...notifierFields(),
+    ...lockFields(movableLocks.decls),
+    ...regionFields(l),
+    /** Ghost: per region page, invalidations started whose callback has not returned. */
+    invalPending: array(l.N, u8()),
+    /** Ghost: tid + 1 of a VP whose fault-path hypercall failed (the patch's WARN_ONCE: the access is not handled). */
+    faultMapFailed: u8(),
+  }
+}
+export type MovableGlobals = ReturnType<typeof movableGlobals>
+/** The world every step reads and writes. */
+export type MovableWorld = ValueOf<MovableGlobals> & Memory & HostPageTable & Notifier & Region
+type W = MovableWorld
+
+/** The layout a parameter set gives, for invariants and tests. */
+export function movableLayout(p: Params): Layout {
+  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset)
+}
+
+export const hex = (n: number): string => `0x${n.toString(16)}`
+
+// ---- VP -------------------------------------------------------------------
+
+export const vpLocals = (l: Layout) => ({
+  ...lockLocals,
+  /** Region page the guest touches. */
+  gfn: u8(),
+  touched: u8(),
+  off: u8(),
+  cnt: u8(),
+  seq: u8(),
+  ret: u8(),
+  /** range.hmm_pfns */
+  pfns: array(l.HP, u8()),
+})
+export type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; pfns: number[] | Int16Array }
+
+/** Every label a VP has in some variant: v6's GPA intercept path, and the region reference's put. */
+export type VpLabel =
+  | 'touch'
+  | 'mshv_partition_region_by_gfn'
+  | 'mshv_region_handle_gfn_fault'
+  | 'mmu_interval_read_begin'
+  | 'wait_event'
+  | 'mmap_read_lock'
+  | 'hmm_range_fault'
+  | 'mmap_read_unlock'
+  | 'mutex_lock'
+  | 'mmu_interval_read_retry'
+  | 'pages_update'
+  | 'mshv_region_remap_pages'
+  | 'mutex_unlock'
+  | 'mshv_region_put'
+export type VpStep = Step<W, VpLocals, VpLabel | typeof DONE>
+
+// ---- host mm events ---------------------------------------------------------
+
+export const eventLocals = (l: Layout) => ({
+  ...lockLocals,
+  /** The invalidated range, as region page indices. */
+  lo: u8(),
+  cnt: u8(),
+  /** cur_seq given to the callback, 0 when the interval was not hit. */
+  cur: u8(),
+  ok: u8(1),
+  /** The folio an event works on (migration: the isolated folio's head pfn). */
+  folio: u8(),
+  /** The folio(s) to free after invalidate_range_end, if no longer mapped. */
+  old: array(l.HP, u8()),
+})
+export type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Int16Array }
+
+// ---- VMM --------------------------------------------------------------------
+
+export const vmmLocals = { ...lockLocals, seq: u8() }
+export type VmmLocals = LockHolder & { seq: number }
+
+/** Every label of the VMM's mshv_partition_destroy_region() in some variant. */
+export type VmmLabel =
+  | 'hlist_del'
+  | 'mutex_lock'
+  | 'mutex_unlock'
+  | 'mmu_interval_notifier_remove'
+  | 'wait_event'
+  | 'hv_call_unmap_gpa_pages'
+  | 'mshv_region_invalidate'
+  | 'vfree'
+  | 'mshv_region_put'
+export type VmmStep = Step<W, VmmLocals, VmmLabel | typeof DONE>
+
+// ---- context ----------------------------------------------------------------
+
+/** What the processes are built from; a patch replaces entries (`context`), and every step sees the replacement. */
+export interface MovableContext {
+  /** The region and its VMA (movableLayout). */
+  readonly l: Layout
+  /** Gfns each VP touches. */
+  readonly touches: number
+  /** Frames for every allocation the bounds allow. */
+  readonly frames: number
+  /** mshv_chunk_stride(page, gfn, page_count): as posted, a huge folio, a huge-aligned gfn and page count. */
+  readonly mshv_chunk_stride: ChunkStride
+  /** mshv_region_remap_pages(region, flags, page_offset, page_count), striding by this context's mshv_chunk_stride. */
+  mshv_region_remap_pages(this: MovableContext, w: W, flags: number, off: number, cnt: number): number
+}
