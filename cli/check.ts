@@ -60,7 +60,8 @@ export function checkCommand(req: CheckRequest & { json: boolean }): number {
       lines.push(`metric ${id}: ${terminal ? `${metricText(terminal, units[id])} over the terminal states, ` : ''}${metricText(r, units[id])} over all states`)
     }
     lines.push(coverageLine(report.coverage, report.unreached))
-    if (report.patchUnreached.length > 0) {
+    // A violation is not vacuous; a verdict that holds while the patch's steps never ran may be.
+    if (report.patchUnreached.length > 0 && exploration.verdict !== 'violation') {
       lines.push(verdictColour(`vacuous? ${report.patchUnreached.length} of the ${report.patched.length} steps this variant's patch changes were never taken: ${report.patchUnreached.join(', ')}`))
     }
     let last = ''

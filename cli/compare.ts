@@ -127,10 +127,9 @@ export function comparisonNotes(c: Comparison): string[] {
   const notes: string[] = []
   for (const row of c.variants) {
     if (row.error) notes.push(`${row.variant}: ${verdictColour('model error')}: ${row.error}`)
-    else if (row.patchUnreached.length > 0) {
-      const verdict = row.violated.length ? 'its verdicts' : 'holds'
+    else if (row.patchUnreached.length > 0 && row.violated.length === 0) {
       notes.push(
-        `${row.variant}: ${verdictColour(`${verdict}, vacuously? ${row.patchUnreached.length} step${row.patchUnreached.length > 1 ? 's' : ''} of the patch unreached`)}: ${row.patchUnreached.join(', ')}`,
+        `${row.variant}: ${verdictColour(`holds, vacuously? ${row.patchUnreached.length} step${row.patchUnreached.length > 1 ? 's' : ''} of the patch unreached`)}: ${row.patchUnreached.join(', ')}`,
       )
     }
   }

@@ -47,7 +47,7 @@ export const faultInvalidate: Scenario = { ...faultInvalidateModel, properties: 
 
 export const mshvMovable: Scenario = {
   ...mshvMovableModel,
-  processes: ['vp', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'khugepaged', 'oom_reaper', 'vmm'],
+  processes: ['vp', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'khugepaged', 'oom_reaper', 'vmm'],
   properties(p, _v, _ctx, program) {
     const l = movableLayout(p)
     const thread = threadNamer(program)

@@ -126,7 +126,7 @@ export function resolveParams(scenario: Scenario<any>, given: Readonly<Record<st
   return Object.fromEntries(specs.map((p) => [p.name, out[p.name] ?? p.default]))
 }
 
-/** A variant's program, the properties it checks, and the steps its patches change (`process.label`). */
+/** A variant's program, the properties it checks, and the steps its own patch changes (`process.label`). */
 export interface BuiltVariant {
   readonly program: Program<any>
   readonly properties: PropertySet
@@ -159,7 +159,8 @@ export function buildVariant(scenario: Scenario<any>, variant: string, params: P
   for (const p of chain) {
     const steps = typeof p.steps === 'function' ? p.steps({ params, ctx: c }) : (p.steps ?? {})
     program = applySteps(scenario, p.name, program, steps)
-    for (const [proc, labels] of Object.entries(steps)) for (const [label, step] of Object.entries(labels)) if (step !== null) patched.push(`${proc}.${label}`)
+    // The steps of the variant's own patch (not those of the variants it patches): what must be exercised.
+    if (p === chain[chain.length - 1]) for (const [proc, labels] of Object.entries(steps)) for (const [label, step] of Object.entries(labels)) if (step !== null) patched.push(`${proc}.${label}`)
     const init = p.init?.({ params, ctx: c })
     if (init) {
       const before = program.init

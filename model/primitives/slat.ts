@@ -65,6 +65,16 @@ export function mapGpaPages(
       if (!isAligned(l.startGfn + index + k, l.HP) || (!noAccess && !isAligned(pfnAt(k), l.HP))) return HV_STATUS_INVALID_PARAMETER
     }
   }
+  // A map over part of an existing large leaf splits it first (the hypervisor removes the existing
+  // mapping, splitting as needed): the rest of the 2M keeps its pages, as 4K leaves.
+  if (!large) {
+    for (let k = 0; k < count; k++) {
+      const i = index + k
+      if (slat[i].order !== l.H) continue
+      const first = i - ((l.startGfn + i) & (l.HP - 1))
+      for (let j = Math.max(first, 0); j < Math.min(first + l.HP, slat.length); j++) if (slat[j].order === l.H) slat[j].order = 0
+    }
+  }
   for (let k = 0; k < count; k++) {
     const leaf = slat[index + k]
     leaf.order = large ? l.H : 0

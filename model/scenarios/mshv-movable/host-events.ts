@@ -195,6 +195,44 @@ const mappedFolios = (l: Layout) => (w: W) => {
 }
 
 /**
+ * Every sub-range of at least one page of each mapped folio's run: what
+ * MADV_DONTNEED (zap_page_range_single), a MAP_FIXED replacement (its
+ * munmap) and the OOM reaper may unmap. The kernel's range is any range of
+ * the VMA; within one folio's run is where a THP ends up partly unmapped
+ * (the state of the Sashiko finding on mshv_chunk_stride), and a range over
+ * several folios is several of these in a row.
+ */
+const subRanges = (l: Layout) => {
+  const runs = mappedFolios(l)
+  return (w: W) =>
+    runs(w).flatMap((r) => {
+      const out: Target[] = []
+      for (let lo = r.lo; lo < r.lo + r.cnt; lo++) for (let end = lo + 1; end <= r.lo + r.cnt; end++) out.push({ lo, cnt: end - lo, folio: r.folio })
+      return out
+    })
+}
+
+/**
+ * The huge folios mapped in the region, each with the uaddr span it covers
+ * (its head's position to the end, clipped to the region): what
+ * split_folio() unmaps (unmap_folio -> try_to_migrate, one invalidation of
+ * the folio's span), mapped by a PMD or, after __split_huge_pmd or a partial
+ * zap, by PTEs.
+ */
+const mappedHugeFolios = (l: Layout) => (w: W) => {
+  const out: Target[] = []
+  for (let i = 0; i < l.N; i++) {
+    const pfn = w.pte[i]
+    if (pfn === 0 || folioOrder(w, pfn, l.H) !== l.H) continue
+    const folio = folioHead(w, pfn, l.H)
+    if (out.some((t) => t.folio === folio)) continue
+    const first = Math.max(i - (pfn - folio), 0)
+    out.push({ lo: first, cnt: Math.min(i - (pfn - folio) + l.HP, l.N) - first, folio })
+  }
+  return out
+}
+
+/**
  * zap_page_range_single (MADV_DONTNEED) / the OOM reaper's unmap_page_range:
  * clear the PTEs of the range; a PMD only partly in the range is split first
  * (split_huge_pmd), leaving the THP mapped by its other PTEs.
@@ -234,6 +272,7 @@ function migrate(l: Layout) {
 export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
   const present = mappedFolios(l)
+  const anyRange = subRanges(l)
   const kinds: [string, number, HostEvent][] = [
     [
       'zap',
@@ -243,7 +282,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: 'madvise_dontneed',
         take: 'read',
         nonblock: false,
-        targets: present,
+        targets: anyRange,
         apply: { label: 'zap_page_range', run: zap(l) },
         free: 'tlb_finish_mmu',
       },
@@ -276,14 +315,38 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         apply: {
           label: '__split_huge_pmd',
           run(w, me) {
-            // Only if the THP picked is still PMD-mapped here (it may have been zapped or migrated meanwhile).
+            // The PMD becomes a table of PTEs mapping the same pages; the folio stays whole, now PTE-mapped
+            // (__split_huge_pmd_locked). Splitting the folio is split_folio's, a separate event.
             const blk = blockOf(l, me.lo)
             if (w.pmd[blk] !== 1 || folioHead(w, w.pte[me.lo], l.H) !== me.folio) return
             w.pmd[blk] = 0
-            splitFolio(w, me.folio, l.H)
           },
         },
         free: 'split_done',
+      },
+    ],
+    [
+      'fsplit',
+      p.folio_splits,
+      {
+        name: 'split_folio',
+        entry: 'split_folio',
+        take: 'none',
+        nonblock: false,
+        targets: mappedHugeFolios(l),
+        apply: {
+          label: '__split_huge_page',
+          run(w, me) {
+            // split_huge_page_to_list_to_order(): unmap_folio (try_to_migrate, which also splits a PMD mapping),
+            // split into order-0 folios, remap_page() back to the same pfns. Deferred split then frees the
+            // pages no longer mapped (deferred_split_scan): they are recorded in `old` for the free step.
+            if (folioOrder(w, me.folio, l.H) !== l.H) return
+            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockFirstIndex(l, b)], l.H) === me.folio) w.pmd[b] = 0
+            splitFolio(w, me.folio, l.H)
+            for (let k = 0; k < l.HP; k++) me.old[k] = me.folio + k
+          },
+        },
+        free: 'deferred_split_scan',
       },
     ],
     [
@@ -320,7 +383,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: '__oom_reap_task_mm',
         take: 'read-trylock',
         nonblock: true,
-        targets: present,
+        targets: anyRange,
         apply: { label: 'unmap_page_range', run: zap(l) },
         free: 'tlb_finish_mmu',
       },

@@ -11,6 +11,7 @@ import { readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../primitives/region.js'
 import type { Step } from '../../process.js'
 import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
+import { unmapGpaPages, type Leaf } from '../../primitives/slat.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
@@ -22,6 +23,7 @@ import {
   type VmmLabel,
   type VmmStep,
   type VpLabel,
+  type VpLocals,
   type VpStep,
 } from './world.js'
 
@@ -153,6 +155,163 @@ const teardownUnderMutex: Piece = {
   }),
 }
 
+/**
+ * The region's release as upstream has it (torvalds 0eaed89c,
+ * drivers/hv/mshv_regions.c mshv_region_destroy, run by kref_put in
+ * whichever thread drops the last reference, a VP included):
+ * mmu_interval_notifier_remove, mshv_region_unmap (the runs of present
+ * pages[] only), mshv_region_invalidate, vfree. `then` is where the thread
+ * goes afterwards.
+ */
+function regionDestroy(ctx: MovableContext, then: (me: any) => string): Record<string, Step<W, any>> {
+  return {
+    mshv_region_destroy: {
+      run(w, me) {
+        if ((w.mmSeq & 1) === 1) {
+          me.seq = w.mmSeq
+          return 'mmu_interval_notifier_remove_wait'
+        }
+        w.mniInserted = 0
+        return 'mshv_region_unmap'
+      },
+      text: (w) => `mshv_region_destroy: mmu_interval_notifier_remove${(w.mmSeq & 1) === 1 ? ': the mm is invalidating, waits' : ''}`,
+    },
+    mmu_interval_notifier_remove_wait: {
+      guard: (w, me) => w.mmSeq !== me.seq,
+      run(w, me) {
+        w.mniInserted = 0
+        me.seq = 0
+        return 'mshv_region_unmap'
+      },
+      text: () => 'mmu_interval_notifier_remove: woken, removed',
+    },
+    mshv_region_unmap: {
+      run(w) {
+        // mshv_region_process_range over pages[]: only present pages are unmapped.
+        for (let i = 0; i < ctx.l.N; i++) if (w.pages[i] !== 0) unmapGpaPages(w.slat as Leaf[], i, 1)
+        return 'mshv_region_invalidate'
+      },
+      text: () => 'mshv_region_unmap: hv_call_unmap_gpa_pages over the present pages[]',
+    },
+    mshv_region_invalidate: regionInvalidate(ctx, 'vfree'),
+    vfree: {
+      targets: [then],
+      run(w, me) {
+        w.regionState = REGION_FREED
+        return then(me)
+      },
+      text: () => 'vfree(region)',
+    },
+  }
+}
+
+/**
+ * Upstream's region lifetime: the partition's list holds a reference, the
+ * fault path takes one (mshv_partition_region_by_gfn_get: spinlock +
+ * kref_get_unless_zero) and puts it after mutex_unlock; removal is
+ * mshv_unmap_user_memory (hlist_del, then mshv_region_put), and the last
+ * put runs mshv_region_destroy in its own thread.
+ */
+const upstreamLifetime: Piece = {
+  init: () => (w: W) => {
+    w.regionRefs = 1
+  },
+  steps: (b) => ({
+    vp: {
+      mshv_partition_region_by_gfn: {
+        run(w: W, me: VpLocals) {
+          if (w.regionState !== REGION_LISTED || w.regionRefs === 0) return interceptDone(b.ctx, me) // not found, or kref_get_unless_zero fails
+          w.regionRefs++
+          return 'mshv_region_handle_gfn_fault'
+        },
+        text: (w: W, me: VpLocals) => `mshv_partition_region_by_gfn_get(gfn ${hex(b.ctx.l.startGfn + me.gfn)})${w.regionState !== REGION_LISTED ? ' = NULL' : ''}`,
+      },
+      mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, 'mshv_region_put'),
+      mshv_region_put: {
+        run(w: W, me: VpLocals) {
+          w.regionRefs--
+          return w.regionRefs === 0 ? 'mshv_region_destroy' : interceptDone(b.ctx, me)
+        },
+        text: (w: W) => `mshv_region_put${w.regionRefs === 1 ? ': last reference, mshv_region_destroy' : ''}`,
+      },
+      ...regionDestroy(b.ctx, (me) => interceptDone(b.ctx, me)),
+    },
+    ...(b.params.destroy
+      ? {
+          vmm: {
+            hlist_del: { ...hlistDel('mshv_region_put'), text: () => 'mshv_unmap_user_memory: spin_lock; hlist_del(&region->hnode); spin_unlock' },
+            mmu_interval_notifier_remove: null,
+            wait_event: null,
+            hv_call_unmap_gpa_pages: null,
+            mshv_region_put: {
+              run(w: W) {
+                w.regionRefs--
+                return w.regionRefs === 0 ? 'mshv_region_destroy' : 'done'
+              },
+              text: (w: W) => `mshv_region_put${w.regionRefs === 1 ? ': last reference, mshv_region_destroy' : ''}`,
+            },
+            ...regionDestroy(b.ctx, () => 'done'),
+          },
+        }
+      : {}),
+  }),
+}
+
+/**
+ * mapcheck's fix for the stride finding (docs/findings/mshv-movable-stride-partial-thp.md):
+ * a huge stride also needs every page of the stride to be the next page of
+ * the same folio, as hmm_range_fault reported them (pages[i + k] ==
+ * pages[i] + k), so a THP that is partly unmapped and refaulted is mapped
+ * with 4K leaves.
+ */
+const contiguousStride: Piece = {
+  context: ({ ctx }) => {
+    const before = ctx.mshv_chunk_stride
+    return {
+      mshv_chunk_stride(l, w, i, remaining) {
+        const stride = before(l, w, i, remaining)
+        for (let k = 1; k < stride; k++) if (w.pages[i + k] !== w.pages[i] + k) return 1
+        return stride
+      },
+    }
+  },
+}
+
+/**
+ * mapcheck's fix for the release finding (docs/findings/mshv-movable-destroy-notifier-first.md):
+ * mshv_region_destroy unmaps the SLAT and clears pages[] before it removes
+ * the interval notifier, so no invalidation can free a page the guest still
+ * maps in between.
+ */
+const unmapBeforeNotifierRemove: Piece = {
+  steps: (b) => {
+    const reorder = (then: (me: any) => string) => {
+      const steps = regionDestroy(b.ctx, then)
+      return {
+        mshv_region_destroy: { ...steps.mshv_region_unmap, run: steps.mshv_region_unmap.run, text: () => 'mshv_region_destroy: mshv_region_unmap first (hv_call_unmap_gpa_pages over the present pages[])' },
+        mshv_region_unmap: null,
+        mshv_region_invalidate: regionInvalidate(b.ctx, 'mmu_interval_notifier_remove_last'),
+        mmu_interval_notifier_remove_last: {
+          run(w: W, me: any) {
+            if ((w.mmSeq & 1) === 1) {
+              me.seq = w.mmSeq
+              return 'mmu_interval_notifier_remove_wait'
+            }
+            w.mniInserted = 0
+            return 'vfree'
+          },
+          text: () => 'mmu_interval_notifier_remove',
+        },
+        mmu_interval_notifier_remove_wait: { ...steps.mmu_interval_notifier_remove_wait, targets: ['vfree'], run: (w: W, me: any) => ((w.mniInserted = 0), (me.seq = 0), 'vfree') },
+      }
+    }
+    return {
+      vp: reorder((me) => interceptDone(b.ctx, me)),
+      ...(b.params.destroy ? { vmm: reorder(() => 'done') } : {}),
+    }
+  },
+}
+
 /** Pieces as one patch: their steps (two pieces never change the same step), contexts and inits, in order. */
 function merge(...pieces: Piece[]): Piece {
   return {
@@ -184,6 +343,30 @@ function merge(...pieces: Piece[]): Piece {
 // ---- the variants -------------------------------------------------------------
 
 export const movablePatches: readonly VariantSpec<MovableContext>[] = [
+  {
+    name: 'upstream',
+    description: 'the newest kernel (torvalds 0eaed89c): v6 + the pfn-aligned stride + the kref region lifetime, released by the last putter',
+    from: 'v6',
+    ...merge(pfnAlignedStride, upstreamLifetime),
+  },
+  {
+    name: 'upstream-unmap-first',
+    description: 'upstream + (mapcheck) mshv_region_destroy unmaps the SLAT before it removes the interval notifier',
+    from: 'upstream',
+    ...unmapBeforeNotifierRemove,
+  },
+  {
+    name: 'upstream-fixed',
+    description: 'upstream + both of mapcheck\'s fixes (consecutive-page stride, unmap before notifier removal)',
+    from: 'upstream',
+    ...merge(contiguousStride, unmapBeforeNotifierRemove),
+  },
+  {
+    name: 'upstream-contiguous-stride',
+    description: "upstream + (mapcheck) mshv_chunk_stride also requires the stride's pages to be consecutive pages of one folio",
+    from: 'upstream',
+    ...contiguousStride,
+  },
   { name: 'no-seq-retry', description: 'v6 without mmu_interval_read_retry() under the mutex', from: 'v6', ...noSeqRetry },
   {
     name: 'fixed',

@@ -267,9 +267,14 @@ describe('property: fail-and-unchanged, or every leaf consistent with the hardwa
             }
           } else {
             const access = c.flags & HV_MAP_GPA_NO_ACCESS ? ACCESS_NO_ACCESS : ACCESS_RW
+            // A 4K map over part of a large leaf splits it: the rest of its 2M block stays mapped, as 4K leaves.
+            const blockOf = (i: number) => Math.floor((l.startGfn + i) / l.HP)
+            const split = new Set<number>()
+            if (!large) for (let k = 0; k < count; k++) if (before[index + k].order === H) split.add(blockOf(index + k))
             for (let i = 0; i < l.N; i++) {
               const k = i - index
-              if (k < 0 || k >= count) expect(slat[i]).toEqual(before[i])
+              if ((k < 0 || k >= count) && split.has(blockOf(i)) && before[i].order === H) expect(slat[i]).toEqual({ ...before[i], order: 0 })
+              else if (k < 0 || k >= count) expect(slat[i]).toEqual(before[i])
               else if (access === ACCESS_NO_ACCESS) expect(slat[i]).toEqual({ pfn: 0, order: large ? H : 0, access })
               else if (large) expect(slat[i]).toEqual({ pfn: c.pfns[k - (k % l.HP)] + (k % l.HP), order: H, access })
               else expect(slat[i]).toEqual({ pfn: c.pfns[k], order: 0, access })
@@ -289,5 +294,24 @@ describe('property: fail-and-unchanged, or every leaf consistent with the hardwa
       }),
       { numRuns: 1000 },
     )
+  })
+})
+
+describe('a map over part of a large leaf', () => {
+  it('splits it: the other pages of the 2M stay mapped, as 4K leaves; a map of the whole 2M does not', () => {
+    const l = layout(1, 4, 0, 0)
+    const slat = emptySlat(l)
+    expect(mapGpaPages(l, slat, 0, 2, HV_MAP_GPA_LARGE_PAGE, () => 8)).toBe(HV_STATUS_SUCCESS)
+    expect(slat.slice(0, 2)).toEqual([
+      { pfn: 8, order: 1, access: ACCESS_RW },
+      { pfn: 9, order: 1, access: ACCESS_RW },
+    ])
+    expect(mapGpaPages(l, slat, 1, 1, HV_MAP_GPA_NO_ACCESS, () => 0)).toBe(HV_STATUS_SUCCESS)
+    expect(slat.slice(0, 2)).toEqual([
+      { pfn: 8, order: 0, access: ACCESS_RW },
+      { pfn: 0, order: 0, access: ACCESS_NO_ACCESS },
+    ])
+    expect(mapGpaPages(l, slat, 0, 2, HV_MAP_GPA_LARGE_PAGE | HV_MAP_GPA_NO_ACCESS, () => 0)).toBe(HV_STATUS_SUCCESS)
+    expect(slat.slice(0, 2).map((x) => x.order)).toEqual([1, 1])
   })
 })

@@ -13,7 +13,7 @@ import { expectBackendsAgree } from '../../support/backends.js'
 import { canonical } from '../../support/toy-models.js'
 
 const movable = (variant: string, params: Record<string, number> = {}) => instantiate('mshv-movable', variant, params)
-const VARIANTS = ['v6', 'no-seq-retry', 'fixed', 'pfn-aligned-stride', 'region-ref', 'fixed-teardown']
+const VARIANTS = mshvMovable.variants.map((v) => v.name)
 
 /** First index of a step by `thread` whose label is `label`, at or after `from`. */
 const stepIndex = (steps: readonly { thread: string; label: string }[], thread: RegExp, label: string, from = 0): number =>
@@ -67,13 +67,27 @@ describe('mshv-movable: what the review argues', () => {
     expect(map).toBeGreaterThan(lock)
   })
 
-  it('v6 with read_retry keeps no-stale-mapping where no-seq-retry breaks it', () => {
-    const x = bfs(movable('v6').model, { allViolations: true })
-    expect(x.verdict).toBe('ok')
+  it('v6 with read_retry survives that race, but not a THP partly unmapped and refaulted: its stride maps the old 2M (the Sashiko finding)', () => {
+    const inst = movable('v6')
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    // The VP faults a THP; a MADV_DONTNEED of one of its pages; the VP refaults that page (a new order-0 folio)
+    // and maps the range with one large page from the THP's head.
+    const thp = steps.findIndex((s) => s.label === 'hmm_range_fault' && /THP/.test(s.text ?? ''))
+    const zap = stepIndex(steps, /^zap/, 'madvise_dontneed', thp)
+    expect(thp).toBeGreaterThanOrEqual(0)
+    expect(steps[zap].text).toMatch(/madvise_dontneed\(uaddr (0x\w+)\.\.\1\)/)
+    const refault = stepIndex(steps, /^vp/, 'hmm_range_fault', zap)
+    expect(refault).toBeGreaterThan(zap)
+    expect(steps.at(-1)!.label).toBe('mshv_region_remap_pages')
+    // The stride fix the seeds discussed (a huge-aligned pfn) does not help: the head is aligned.
+    expect(bfs(movable('pfn-aligned-stride').model).violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+    expect(bfs(movable('upstream').model).violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
   })
 
-  it('fixed explores the default bounds exhaustively and keeps every invariant', () => {
-    const x = bfs(movable('fixed').model, { allViolations: true })
+  it('the consecutive-page stride keeps every invariant at the defaults, exhaustively', () => {
+    const x = bfs(movable('upstream-contiguous-stride').model, { allViolations: true })
     expect(x.verdict).toBe('ok')
     expect(x.incomplete).toBeNull()
   })
@@ -87,26 +101,35 @@ describe('mshv-movable: what the review argues', () => {
     const { steps } = recordTrace(inst, x, x.violations[0])
     expect(steps.some((s) => s.label === 'hmm_range_fault' && /THP/.test(s.text ?? ''))).toBe(true)
     expect(steps.some((s) => /^collapse/.test(s.thread))).toBe(false)
-    expect(bfs(movable('pfn-aligned-stride', params).model, { allViolations: true }).verdict).toBe('ok')
-    expect(bfs(movable('fixed', params).model, { allViolations: true }).verdict).toBe('ok')
+    for (const v of ['pfn-aligned-stride', 'fixed', 'upstream']) {
+      expect(bfs(movable(v, { ...params, vps: 1 }).model, { allViolations: true }).violations.map((x) => x.invariant)).not.toContain('map-hypercall-succeeds')
+    }
   })
 
-  it('destroying the region: v6 uses it after vfree; the region reference stops that but not the stale mapping; fixed-teardown keeps both', () => {
+  it('destroying the region: v6 uses it after vfree; the region reference stops that; upstream frees pages the guest maps while mshv_region_destroy runs; both fixes keep every invariant', () => {
     const params = { destroy: 1, vps: 1 }
     const v6 = bfs(movable('v6', params).model, { allViolations: true })
     expect(v6.violations.map((v) => v.invariant)).toContain('no-region-use-after-free')
-    const fixed = bfs(movable('fixed', params).model, { allViolations: true })
-    const broken = fixed.violations.map((v) => v.invariant)
-    expect(broken).not.toContain('no-region-use-after-free')
-    expect(broken).toContain('no-stale-mapping')
-    const teardown = bfs(movable('fixed-teardown', params).model, { allViolations: true })
-    expect(teardown.verdict).toBe('ok')
+    for (const v of ['fixed', 'upstream']) {
+      expect(bfs(movable(v, params).model, { allViolations: true }).violations.map((x) => x.invariant)).not.toContain('no-region-use-after-free')
+    }
+    // upstream with the stride fixed still breaks no-stale-mapping: the notifier is removed before the SLAT is unmapped.
+    const inst = movable('upstream-contiguous-stride', params)
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    const remove = steps.findIndex((s) => s.label === 'mshv_region_destroy')
+    expect(remove).toBeGreaterThanOrEqual(0)
+    expect(stepIndex(steps, /^zap/, 'zap_page_range', remove)).toBeGreaterThan(remove)
+    expect(steps.some((s, i) => i > remove && s.label === 'mshv_region_unmap')).toBe(false)
+    expect(bfs(movable('upstream-fixed', params).model, { allViolations: true }).verdict).toBe('ok')
   })
 
-  it('a THP split under a huge SLAT leaf breaks mapping-within-folio only without read_retry', () => {
-    const params = { zaps: 0, splits: 1 }
+  it('split_folio under a huge SLAT leaf breaks mapping-within-folio only without read_retry; a PMD split alone breaks nothing', () => {
+    const params = { zaps: 0, folio_splits: 1 }
     expect(bfs(movable('no-seq-retry', params).model).violations.map((v) => v.invariant)).toEqual(['mapping-within-folio'])
     expect(bfs(movable('v6', params).model, { allViolations: true }).verdict).toBe('ok')
+    expect(bfs(movable('no-seq-retry', { zaps: 0, splits: 1 }).model, { allViolations: true }).verdict).toBe('ok')
   })
 
   it('every variant is explorable and no variant deadlocks at the defaults', () => {
@@ -178,5 +201,36 @@ describe('mshv-movable: each variant is the patch it stands for', () => {
     for (const s of ['vp.mmu_interval_read_retry', 'vmm.hlist_del', 'vmm.mutex_lock', 'vmm.mutex_unlock', 'vmm.mmu_interval_notifier_remove', 'vmm.wait_event']) expect(teardown).toContain(s)
     expect(stepsOf('fixed-teardown', { destroy: 1 })).toContain('vmm.mutex_lock')
     expect(stepsOf('fixed', { destroy: 1 })).not.toContain('vmm.mutex_lock')
+  })
+})
+
+describe('mshv-movable: the host states the fidelity review found unreachable are reached', () => {
+  /** Explores `variant` with one probe invariant that breaks exactly in the states sought: reached iff violated. */
+  const reaches = (variant: string, params: Record<string, number>, id: string, sought: (w: any) => boolean) => {
+    const probe = { id, description: 'a probe', check: (w: any) => (sought(w) ? 'reached' : null) }
+    const withProbe = { ...mshvMovable, properties: () => ({ invariants: [probe] }) }
+    const x = bfs(instantiate(withProbe, variant, params).model)
+    return x.violations.some((v) => v.invariant === id)
+  }
+  const huge = (w: any, pfn: number) => pfn !== 0 && w.frame[pfn] === FRAME_HUGE
+
+  it('a PTE-mapped THP (a page of a huge folio mapped by a PTE while its block has no PMD), after __split_huge_pmd or a partial zap', () => {
+    const pteMappedThp = (w: any) => Array.from(w.pte as ArrayLike<number>).some((pfn, i) => huge(w, pfn) && w.pmd[Math.floor(i / 2)] === 0)
+    expect(reaches('v6', { vps: 1, zaps: 0, splits: 1 }, 'pte-mapped-thp', pteMappedThp)).toBe(true)
+    expect(reaches('v6', { vps: 1, zaps: 1 }, 'pte-mapped-thp', pteMappedThp)).toBe(true)
+    // Without any event that splits a PMD, none exists: the probe can fail.
+    expect(reaches('v6', { vps: 1, zaps: 0 }, 'pte-mapped-thp', pteMappedThp)).toBe(false)
+  })
+
+  it("pages[] holding a huge folio's head at an aligned gfn followed by a page of another folio", () => {
+    const mixed = (w: any) => {
+      for (let i = 0; i + 1 < w.pages.length; i += 2) {
+        const head = w.pages[i]
+        if (huge(w, head) && (head & 1) === 0 && w.pages[i + 1] !== 0 && w.pages[i + 1] !== head + 1) return true
+      }
+      return false
+    }
+    expect(reaches('v6', { vps: 1 }, 'mixed-pages', mixed)).toBe(true)
+    expect(reaches('v6', { vps: 1, zaps: 0 }, 'mixed-pages', mixed)).toBe(false)
   })
 })
