@@ -15,7 +15,7 @@ import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
-import { eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
+import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
 export type Take = 'write' | 'read' | 'read-trylock' | 'none'
@@ -112,11 +112,13 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     },
     /** mshv_region_remap_pages(region, HV_MAP_GPA_NO_ACCESS, ...); on failure the patch does `goto out_fail`, still holding the mutex. */
     remap_no_access: {
-      run(w, me) {
+      choices: () => depositChoices(ctx),
+      run(w, me, choice) {
+        depositIfAsked(w, me, choice)
         if (ctx.mshv_region_remap_pages(w, HV_MAP_GPA_NO_ACCESS, me.lo, me.cnt) !== HV_STATUS_SUCCESS) return callbackReturns(w, me, false)
         return 'mshv_region_invalidate_pages'
       },
-      text: (_w, me) => `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)`,
+      text: (_w, me, choice) => `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(choice)}`,
     },
     mshv_region_invalidate_pages: {
       run(w, me) {

@@ -22,7 +22,7 @@ import { hostEvents } from './host-events.js'
 import { movablePatches } from './variants.js'
 import { vmm } from './vmm.js'
 import { vp } from './vp.js'
-import { movableGlobals, movableLayout, type MovableContext, type MovableWorld } from './world.js'
+import { movableGlobals, movableLayout, movableLocks, REGION_MUTEX, type MovableContext, type MovableWorld } from './world.js'
 
 export { EBUSY, MMAP_LOCK, REGION_MUTEX, movableGlobals, movableLayout, movableLocks } from './world.js'
 export type { EventLocals, MovableContext, MovableGlobals, MovableWorld, VmmLabel, VmmLocals, VmmStep, VpLabel, VpLocals, VpStep } from './world.js'
@@ -51,6 +51,7 @@ export const mshvMovable: Scenario<MovableContext> = {
     { name: 'collapses', default: 0, min: 0, max: 2, description: 'khugepaged collapses' },
     { name: 'reclaims', default: 0, min: 0, max: 2, description: 'OOM-reaper unmaps (non-blockable invalidation)' },
     { name: 'destroy', default: 0, min: 0, max: 1, description: 'the VMM destroys the region' },
+    { name: 'deposits', default: 0, min: 0, max: 1, description: 'a map hypercall may return HV_STATUS_INSUFFICIENT_MEMORY: hv_call_deposit_pages (GFP_KERNEL) and retry' },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
   context(p: Params): MovableContext {
@@ -67,6 +68,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       l,
       touches: p.touches,
       frames,
+      deposits: p.deposits === 1,
       mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, AS_POSTED, i, remaining),
       mshv_region_remap_pages(w, flags, off, cnt) {
         return remapPages(this.l, w, this.mshv_chunk_stride, flags, off, cnt)
@@ -87,6 +89,8 @@ export const mshvMovable: Scenario<MovableContext> = {
         const w = world as MovableWorld
         initMemory(w)
         notifierInsert(w)
+        // mmu_notifier_register primes lockdep: reclaim may invalidate, and the callback takes region->mutex.
+        movableLocks.primeReclaim(w, [REGION_MUTEX])
         w.regionKind = REGION_MOVABLE
         w.regionState = REGION_LISTED
       },

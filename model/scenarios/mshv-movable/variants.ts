@@ -11,10 +11,11 @@ import { readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../primitives/region.js'
 import type { Step } from '../../process.js'
 import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
-import { unmapGpaPages, type Leaf } from '../../primitives/slat.js'
+import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/slat.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
+  depositChoices,
   hex,
   movableLocks,
   REGION_MUTEX,
@@ -312,6 +313,41 @@ const unmapBeforeNotifierRemove: Piece = {
   },
 }
 
+/**
+ * mapcheck's fix for the fault-path half of the deposit finding
+ * (docs/findings/mshv-movable-deposit-under-mutex.md): on
+ * HV_STATUS_INSUFFICIENT_MEMORY under region->mutex, drop the mutex, deposit
+ * with no lock held, and restart the fault (as on -EBUSY), so that no
+ * GFP_KERNEL allocation happens under a lock the invalidate callback takes.
+ */
+const depositUnlocked: Piece = {
+  steps: ({ ctx }) => ({
+    vp: {
+      mshv_region_remap_pages: {
+        choices: () => depositChoices(ctx),
+        run(w: W, me: VpLocals, choice: number) {
+          if (choice === 1) {
+            movableLocks.unlock(w, me, REGION_MUTEX)
+            return 'hv_call_deposit_pages'
+          }
+          const ret = ctx.mshv_region_remap_pages(w, 0, me.off, me.cnt)
+          if (ret !== HV_STATUS_SUCCESS && w.faultMapFailed === 0) w.faultMapFailed = me.tid + 1
+          return 'mutex_unlock'
+        },
+        text: (_w: W, me: VpLocals, choice: number) =>
+          `mshv_region_remap_pages(gfn ${hex(ctx.l.startGfn + me.off)}, ${me.cnt} pages)${choice === 1 ? ': HV_STATUS_INSUFFICIENT_MEMORY, mutex_unlock' : ''}`,
+      },
+      hv_call_deposit_pages: {
+        run(w: W, me: VpLocals) {
+          movableLocks.allocate(w, me, 'hv_call_deposit_pages')
+          return 'mmu_interval_read_begin'
+        },
+        text: () => 'hv_call_deposit_pages(GFP_KERNEL), no lock held; fault again',
+      },
+    },
+  }),
+}
+
 /** Pieces as one patch: their steps (two pieces never change the same step), contexts and inits, in order. */
 function merge(...pieces: Piece[]): Piece {
   return {
@@ -360,6 +396,12 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
     description: 'upstream + both of mapcheck\'s fixes (consecutive-page stride, unmap before notifier removal)',
     from: 'upstream',
     ...merge(contiguousStride, unmapBeforeNotifierRemove),
+  },
+  {
+    name: 'upstream-deposit-unlocked',
+    description: 'upstream-fixed + (mapcheck) the fault path deposits with region->mutex dropped, then faults again',
+    from: 'upstream-fixed',
+    ...depositUnlocked,
   },
   {
     name: 'upstream-contiguous-stride',

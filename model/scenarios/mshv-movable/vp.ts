@@ -14,7 +14,7 @@ import { readBeginMustWait, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_LISTED, useRegion } from '../../primitives/region.js'
 import { ACCESS_RW, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { DONE, process, type Process } from '../../process.js'
-import { EBUSY, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
+import { depositChoices, depositIfAsked, depositText, EBUSY, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The intercept is over (handled or not): the guest touches its next gfn, or the VP is done. */
 export function interceptDone(ctx: MovableContext, me: VpLocals): 'touch' | typeof DONE {
@@ -151,12 +151,14 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
         text: (_w, me) => `region->pages[${me.off}..${me.off + me.cnt - 1}] = ${Array.from(me.pfns.slice(0, me.cnt), hex).join(' ')}`,
       },
       mshv_region_remap_pages: {
-        run(w, me) {
+        choices: () => depositChoices(ctx),
+        run(w, me, choice) {
+          depositIfAsked(w, me, choice)
           const ret = ctx.mshv_region_remap_pages(w, 0, me.off, me.cnt)
           if (ret !== HV_STATUS_SUCCESS && w.faultMapFailed === 0) w.faultMapFailed = me.tid + 1
           return 'mutex_unlock'
         },
-        text: (_w, me) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)`,
+        text: (_w, me, choice) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(choice)}`,
       },
       mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, (_w, me) => interceptDone(ctx, me)),
     },

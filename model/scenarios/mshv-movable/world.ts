@@ -8,7 +8,7 @@ import type { ChunkStride } from '../../drivers/mshv-regions.js'
 import { memoryFields, type Memory } from '../../primitives/folio.js'
 import { hostPageTableFields, type HostPageTable } from '../../primitives/host-page-table.js'
 import { layout, type Layout } from '../../primitives/layout.js'
-import { lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
+import { fsReclaim, lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
 import { notifierFields, type Notifier } from '../../primitives/mmu-notifier.js'
 import { regionFields, type Region } from '../../primitives/region.js'
 import { slatFields } from '../../primitives/slat.js'
@@ -22,6 +22,8 @@ export const REGION_MUTEX = 1
 export const movableLocks = new Locks([
   { name: 'mmap_lock', kind: 'rwsem' },
   { name: 'region->mutex', kind: 'mutex' },
+  // lockdep's reclaim pseudo lock: a GFP_KERNEL allocation (hv_call_deposit_pages) may enter direct reclaim.
+  fsReclaim,
 ])
 
 /** hmm_range_fault()'s -EBUSY, in a VP's `ret`. */
@@ -132,8 +134,33 @@ export interface MovableContext {
   readonly touches: number
   /** Frames for every allocation the bounds allow. */
   readonly frames: number
+  /**
+   * May a map hypercall need a deposit first? (hv_do_map_gpa_hcall: on
+   * HV_STATUS_INSUFFICIENT_MEMORY it calls hv_call_deposit_pages, which
+   * allocates with GFP_KERNEL, and retries.)
+   */
+  readonly deposits: boolean
   /** mshv_chunk_stride(page, gfn, page_count): as posted, a huge folio, a huge-aligned gfn and page count. */
   readonly mshv_chunk_stride: ChunkStride
   /** mshv_region_remap_pages(region, flags, page_offset, page_count), striding by this context's mshv_chunk_stride. */
   mshv_region_remap_pages(this: MovableContext, w: W, flags: number, off: number, cnt: number): number
 }
+
+/**
+ * How many branches a map hypercall has: with `deposits`, the hypervisor
+ * may first answer HV_STATUS_INSUFFICIENT_MEMORY (branch 1).
+ */
+export const depositChoices = (ctx: MovableContext): number => (ctx.deposits ? 2 : 1)
+
+/**
+ * hv_do_map_gpa_hcall's deposit loop (drivers/hv/mshv_root_hv_call.c): on
+ * HV_STATUS_INSUFFICIENT_MEMORY, hv_call_deposit_pages() (hv_proc.c:
+ * alloc_page / kcalloc / alloc_pages_node, all GFP_KERNEL), then the call
+ * again. The allocation may sleep and may enter direct reclaim (lockdep's
+ * fs_reclaim), whatever locks the caller holds.
+ */
+export function depositIfAsked(w: W, me: LockHolder, choice: number): void {
+  if (choice === 1) movableLocks.allocate(w, me, 'hv_call_deposit_pages')
+}
+
+export const depositText = (choice: number): string => (choice === 1 ? ': HV_STATUS_INSUFFICIENT_MEMORY, hv_call_deposit_pages(GFP_KERNEL), again' : '')

@@ -234,3 +234,23 @@ describe('mshv-movable: the host states the fidelity review found unreachable ar
     expect(reaches('v6', { vps: 1, zaps: 0 }, 'mixed-pages', mixed)).toBe(false)
   })
 })
+
+describe('mshv-movable: deposits (hv_do_map_gpa_hcall on HV_STATUS_INSUFFICIENT_MEMORY)', () => {
+  const broken = (variant: string, params: Record<string, number>) =>
+    bfs(movable(variant, { vps: 1, deposits: 1, ...params }).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it("a deposit under region->mutex is reached, and lockdep's fs_reclaim priming makes it a cycle; depositing with the mutex dropped is not", () => {
+    expect(broken('upstream', { zaps: 0 })).toEqual(['lock-order-consistent'])
+    expect(broken('upstream-deposit-unlocked', { zaps: 0 })).toEqual([])
+    // Without deposits nothing allocates: the priming alone is no cycle.
+    expect(bfs(movable('upstream', { vps: 1, zaps: 0 }).model, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it("the OOM reaper's non-blockable callback may deposit: a GFP_KERNEL allocation where sleeping is not allowed", () => {
+    const x = bfs(movable('upstream', { vps: 1, deposits: 1, zaps: 0, reclaims: 1 }).model, { allViolations: true })
+    const sleep = x.violations.find((v) => v.invariant === 'no-sleep-in-atomic')!
+    expect(sleep.message).toBe('reclaim0 may sleep in atomic context: GFP_KERNEL allocation (hv_call_deposit_pages) in a non-blockable invalidation')
+    // The fault-path fix leaves the callback's deposits as they were: still reported.
+    expect(broken('upstream-deposit-unlocked', { zaps: 0, reclaims: 1 })).toContain('no-sleep-in-atomic')
+  })
+})
