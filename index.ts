@@ -50,7 +50,7 @@ export { catalog, faultInvalidate, findScenario, instantiate, kvmGmemBinding, kv
 export type { Instance } from './invariants/scenarios.js'
 export { movableLayout, movableLocks, MMAP_LOCK, REGION_MUTEX } from './model/scenarios/mshv-movable/index.js'
 export type { EventLocals, MovableContext, MovableWorld, VmmLocals, VpLocals } from './model/scenarios/mshv-movable/index.js'
-export { mmioLayout, mmioLocks } from './model/scenarios/mshv-mmio.js'
+export { mmioLayout, mmioLocks } from './model/scenarios/mshv-mmio/index.js'
 export { pinnedLayout, OUTCOME_NAMES } from './model/scenarios/mshv-pinned.js'
 export { gmemLayout } from './model/scenarios/kvm-gmem-binding.js'
 export { conversionLayout } from './model/scenarios/kvm-gmem-conversion.js'

@@ -24,9 +24,9 @@ import {
   septMappingWithinFolio,
   septNoStaleMapping,
 } from './sept-invariants.js'
-import { mmioLayout, mmioLocks, mshvMmio as mshvMmioModel } from '../model/scenarios/mshv-mmio.js'
+import { mmioLayout, mmioLocks, mshvMmio as mshvMmioModel } from '../model/scenarios/mshv-mmio/index.js'
 import { lockOrderConsistent } from './lock-order.js'
-import { noDanglingMmioMapping, regionListRaceFree } from './mmio-invariants.js'
+import { mmioMappingCorrect, noDanglingMmioMapping, regionListRaceFree } from './mmio-invariants.js'
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
@@ -114,7 +114,13 @@ export const mshvMmio: Scenario = {
   properties(p, _v, _ctx, program) {
     const thread = threadNamer(program)
     return {
-      invariants: [noSleepInAtomic(thread), regionListRaceFree(thread), noRegionUseAfterFree(thread), noDanglingMmioMapping(mmioLayout(p.gfns))],
+      invariants: [
+        noSleepInAtomic(thread),
+        regionListRaceFree(thread),
+        noRegionUseAfterFree(thread),
+        noDanglingMmioMapping(mmioLayout(p.gfns)),
+        mmioMappingCorrect(mmioLayout(p.gfns)),
+      ],
       evidence: [lockOrderConsistent(mmioLocks.decls)],
     }
   },
