@@ -20,7 +20,7 @@
  */
 import { BadInput } from '../../explorer/errors.js'
 import { remapPages, type StridePolicy } from '../drivers/mshv-regions.js'
-import { initMemory, memoryFields, type Memory } from '../primitives/folio.js'
+import { allocHuge, initMemory, memoryFields, type Memory } from '../primitives/folio.js'
 import { faultHuge, faultSmall, hostPageTableFields, thpEligible, type HostPageTable } from '../primitives/host-page-table.js'
 import { blockInVma, layout, type Layout } from '../primitives/layout.js'
 import { REGION_MOVABLE, REGION_PINNED, regionFields, type Region } from '../primitives/region.js'
@@ -64,27 +64,42 @@ export const misaligned = (l: Layout): boolean => (l.startUaddr - l.startGfn) % 
  */
 export const canHoldHugePage = (l: Layout): boolean => Array.from({ length: l.blocks }, (_, b) => blockInVma(l, b)).some(Boolean)
 
-/** The eligible blocks among the first `upTo` pages: aligned, inside the VMA and range, nothing mapped yet. */
-function eligible(l: Layout, w: W, upTo: number): number[] {
+/**
+ * The eligible blocks among the first `upTo` pages: aligned, inside the VMA
+ * and range, nothing mapped yet. With `margin`, the VMA is larger than the
+ * region (seed 000: VMMs map more than one region per VMA), so a block that
+ * straddles the region's first or last page may get a THP too
+ * (thp_vma_allowable_order looks at the VMA, not at the region).
+ */
+function eligible(l: Layout, w: W, upTo: number, margin: boolean): number[] {
   const out: number[] = []
   for (let b = 0; b < l.blocks; b++) {
     const first = (l.startUaddr & ~(l.HP - 1)) + b * l.HP - l.startUaddr
-    if (first + l.HP <= upTo && thpEligible(l, w, b)) out.push(b)
+    if (margin) {
+      const lo = Math.max(first, 0)
+      const hi = Math.min(first + l.HP, l.N)
+      if (first + l.HP <= upTo + (upTo === l.N ? l.HP : 0) && Array.from({ length: hi - lo }, (_, k) => w.pte[lo + k]).every((x) => x === 0)) out.push(b)
+    } else if (first + l.HP <= upTo && thpEligible(l, w, b)) out.push(b)
   }
   return out
 }
 
 /** Faults pages [0, upTo): the blocks picked by `choice`'s bits get a THP, the rest small pages. */
-function populate(l: Layout, w: W, upTo: number, choice: number): void {
-  eligible(l, w, upTo).forEach((b, k) => {
-    if ((choice >> k) & 1) faultHuge(l, w, w, b)
+function populate(l: Layout, w: W, upTo: number, choice: number, margin: boolean): void {
+  eligible(l, w, upTo, margin).forEach((b, k) => {
+    if (!((choice >> k) & 1)) return
+    const first = (l.startUaddr & ~(l.HP - 1)) + b * l.HP - l.startUaddr
+    if (first >= 0 && first + l.HP <= l.N) return faultHuge(l, w, w, b)
+    // A THP straddling the region's edge: the region's pages are some of its pages, from a tail on.
+    const head = allocHuge(w, l.H)
+    for (let i = Math.max(first, 0); i < Math.min(first + l.HP, l.N); i++) w.pte[i] = head + (i - first)
   })
   for (let i = 0; i < upTo; i++) faultSmall(w, w, i)
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`
 
-function vmm(l: Layout, variant: PinnedVariant, populated: number) {
+function vmm(l: Layout, variant: PinnedVariant, populated: number, margin: boolean) {
   // The newest kernel (torvalds 0eaed89c, mshv_chunk_stride) carries seed 000's pfn alignment test.
   const stride: StridePolicy = { pfnAlignedStride: variant === 'pfn-aligned-stride' || variant === 'upstream' }
   const fail = (w: W, result: number): string => {
@@ -99,9 +114,9 @@ function vmm(l: Layout, variant: PinnedVariant, populated: number) {
       /** The VMM touched part of its memory before the ioctl (the host chose THP or small pages then). */
       ...(populated > 0 && {
         vmm_populates: {
-          choices: (w: W) => 1 << eligible(l, w, populated).length,
+          choices: (w: W) => 1 << eligible(l, w, populated, margin).length,
           run(w: W, _me: unknown, choice: number) {
-            populate(l, w, populated, choice)
+            populate(l, w, populated, choice, margin)
             return 'mshv_map_user_memory'
           },
           text: (_w: W, _me: unknown, choice: number) => `VMM touches uaddr ${hex(l.startUaddr)}..${hex(l.startUaddr + populated - 1)}${choice ? ' (THP)' : ''}`,
@@ -121,14 +136,14 @@ function vmm(l: Layout, variant: PinnedVariant, populated: number) {
       },
       /** pin_user_pages_fast(): the host's choice, per eligible block, of a THP or small pages. */
       mshv_region_pin: {
-        choices: (w) => 1 << eligible(l, w, l.N).length,
+        choices: (w) => 1 << eligible(l, w, l.N, margin).length,
         run(w, _me, choice) {
-          populate(l, w, l.N, choice)
+          populate(l, w, l.N, choice, margin)
           for (let i = 0; i < l.N; i++) w.pages[i] = w.pte[i]
           return 'mshv_region_map'
         },
         text: (w, _me, choice) => {
-          const thp = eligible(l, w, l.N).filter((_, k) => (choice >> k) & 1)
+          const thp = eligible(l, w, l.N, margin).filter((_, k) => (choice >> k) & 1)
           return `pin_user_pages_fast(${l.N} pages)${thp.length ? `: THP at uaddr ${thp.map((b) => hex((l.startUaddr & ~(l.HP - 1)) + b * l.HP)).join(', ')}` : ''}`
         },
       },
@@ -168,6 +183,7 @@ export const mshvPinned: Scenario<G> = {
     { name: 'uaddr_offset', default: 1, min: 0, max: 7, description: 'userspace_addr modulo 2^H (in small pages)' },
     { name: 'gfn_offset', default: 0, min: 0, max: 7, description: 'guest_pfn modulo 2^H' },
     { name: 'populated', default: 0, min: 0, max: 32, description: 'leading pages the VMM touched before the ioctl' },
+    { name: 'vma_margin', default: 0, min: 0, max: 1, description: 'the VMA extends past both ends of the region, so a THP may straddle its first or last page' },
   ],
   variants: [
     { name: 'as-posted', description: 'mshv_chunk_stride: huge folio, gfn and page count huge-aligned' },
@@ -191,7 +207,7 @@ export const mshvPinned: Scenario<G> = {
       init(w: PinnedWorld) {
         initMemory(w as unknown as Memory)
       },
-      threads: [{ name: 'vmm', process: vmm(l, variant as PinnedVariant, p.populated) }],
+      threads: [{ name: 'vmm', process: vmm(l, variant as PinnedVariant, p.populated, p.vma_margin === 1) }],
     }
   },
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { randomSearch } from '../../../explorer/random.js'
-import { instantiate } from '../../../invariants/scenarios.js'
+import { instantiate, mshvPinned as mshvPinnedChecked } from '../../../invariants/scenarios.js'
+import { FRAME_HUGE } from '../../../model/primitives/folio.js'
 import { canHoldHugePage, misaligned, pinnedLayout } from '../../../model/scenarios/mshv-pinned.js'
 import { recordTrace } from '../../../traces/record.js'
 import { replaySteps } from '../../../traces/replay.js'
@@ -102,3 +103,25 @@ function canonicalPoint(p: Record<string, number>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')
 }
+
+describe('mshv-pinned: a VMA larger than the region (fidelity review MB-6)', () => {
+  // uaddr_offset=1, gfn_offset=0, pages=2: region page 0 is the second page of a huge block.
+  const params = { uaddr_offset: 1, gfn_offset: 0, pages: 2 }
+  const broken = (variant: string, margin: number) =>
+    bfs(pinned(variant, { ...params, vma_margin: margin }).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it('a THP straddling the region edge makes the as-posted stride fail the ioctl, and reject-misaligned lets the region through', () => {
+    expect(broken('as-posted', 0)).toEqual([])
+    expect(broken('as-posted', 1)).toEqual(['ioctl-outcome-deterministic'])
+    expect(broken('reject-misaligned', 1)).toEqual(['ioctl-outcome-deterministic'])
+    expect(broken('upstream', 1)).toEqual([])
+  })
+
+  it('the region edge inside a THP is reached: region page 0 maps a tail page of a huge folio', () => {
+    const probe = { id: 'edge-in-thp', description: 'a probe', check: (w: any) => (w.pte[0] !== 0 && w.frame[w.pte[0]] === FRAME_HUGE && (w.pte[0] & 1) === 1 ? 'reached' : null) }
+    const withProbe = { ...mshvPinnedChecked, properties: () => ({ invariants: [probe] }) }
+    const reached = (margin: number) => bfs(instantiate(withProbe, 'as-posted', { ...params, vma_margin: margin }).model).violations.some((v) => v.invariant === 'edge-in-thp')
+    expect(reached(1)).toBe(true)
+    expect(reached(0)).toBe(false)
+  })
+})
