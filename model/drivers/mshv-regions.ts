@@ -1,12 +1,14 @@
 /**
  * What drivers/hv/mshv_regions.c does with a region's pages[], shared by the
- * MSHV scenarios: mshv_chunk_stride() and mshv_region_remap_pages() over
- * HVCALL_MAP_GPA_PAGES.
+ * MSHV scenarios: mshv_chunk_stride(), and mshv_region_remap_pages() as
+ * torvalds 0eaed89c has it: mshv_region_process_range() ->
+ * mshv_region_process_chunk() -> mshv_region_chunk_remap() ->
+ * hv_call_map_gpa_pages().
  */
 import { folioOrder, type Memory } from '../primitives/folio.js'
 import { isAligned, type Layout } from '../primitives/layout.js'
 import type { Region } from '../primitives/region.js'
-import { HV_MAP_GPA_LARGE_PAGE, HV_STATUS_SUCCESS, mapGpaPages, type Leaf } from '../primitives/slat.js'
+import { EINVAL, HV_MAP_GPA_LARGE_PAGE, HV_STATUS_SUCCESS, HV_UNMAP_GPA_LARGE_PAGE, mapGpaPages, repsOf, unmapGpaPagesHcall, type Leaf } from '../primitives/slat.js'
 
 export interface StridePolicy {
   /** mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD) (seed 000's fix). */
@@ -36,24 +38,143 @@ export function chunkStride(l: Layout, w: MshvRegionWorld, pol: StridePolicy, i:
   return 1
 }
 
+/** One hv_call_map_gpa_pages() of a remap: `count` pages from region page `index`, with HV_MAP_GPA_LARGE_PAGE when `large`. */
+export interface MapCall {
+  readonly index: number
+  readonly count: number
+  readonly large: boolean
+}
+
+const strideOf = (l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, i: number, remaining: number): number =>
+  typeof pol === 'function' ? pol(l, w, i, remaining) : chunkStride(l, w, pol, i, remaining)
+
 /**
- * mshv_region_remap_pages(region, flags, page_offset, page_count): over the
- * present pages[] of the range, one HVCALL_MAP_GPA_PAGES per stride, with
- * HV_MAP_GPA_LARGE_PAGE for a huge stride. Returns the first error. The
- * stride is `chunkStride` under `pol`, or the given mshv_chunk_stride().
+ * mshv_region_process_chunk(region, flags, page_offset, page_count, handler)
+ * (0eaed89c): from a present page, the stride of its first page, then
+ * "start at stride since the first stride is validated": the chunk grows by
+ * `stride` while the next page is present and mshv_chunk_stride() gives it
+ * the same stride (pages inside a stride are never looked at). One call of
+ * the handler covers the chunk.
  */
-export function remapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, flags: number, off: number, cnt: number): number {
-  for (let i = off; i < off + cnt; ) {
-    if (w.pages[i] === 0) {
-      i++
+export function processChunk(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall {
+  const stride = strideOf(l, w, pol, off, cnt)
+  let count = stride
+  for (; count < cnt; count += stride) {
+    // Break if current page is not present; break if stride size changes.
+    if (w.pages[off + count] === 0) break
+    if (stride !== strideOf(l, w, pol, off + count, cnt - count)) break
+  }
+  return { index: off, count, large: stride > 1 }
+}
+
+/**
+ * The hypercalls mshv_region_process_range(region, flags, off, cnt,
+ * mshv_region_chunk_remap) makes when each succeeds: non-present pages are
+ * skipped, each chunk is one hv_call_map_gpa_pages().
+ */
+export function remapCalls(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall[] {
+  const calls: MapCall[] = []
+  while (cnt > 0) {
+    if (w.pages[off] === 0) {
+      off++
+      cnt--
       continue
     }
-    const stride = typeof pol === 'function' ? pol(l, w, i, off + cnt - i) : chunkStride(l, w, pol, i, off + cnt - i)
-    const f = stride > 1 ? flags | HV_MAP_GPA_LARGE_PAGE : flags
-    const ret = mapGpaPages(l, w.slat as Leaf[], i, stride, f, (k) => w.pages[i + k])
+    const call = processChunk(l, w, pol, off, cnt)
+    calls.push(call)
+    off += call.count
+    cnt -= call.count
+  }
+  return calls
+}
+
+/** The reps (hypervisor work items: a small or a large page each) of every call a remap makes when each succeeds. */
+export function remapReps(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): number {
+  return remapCalls(l, w, pol, off, cnt).reduce((n, c) => n + repsOf(l, c.count, c.large ? HV_MAP_GPA_LARGE_PAGE : 0), 0)
+}
+
+/** Where rep `rep` (counted over the whole remap, as `remapReps` counts) lands: its call, and its first region page. */
+export function remapRepAt(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number, rep: number): { call: MapCall; page: number } | null {
+  let before = 0
+  for (const call of remapCalls(l, w, pol, off, cnt)) {
+    const reps = repsOf(l, call.count, call.large ? HV_MAP_GPA_LARGE_PAGE : 0)
+    if (rep < before + reps) return { call, page: call.index + (rep - before) * (call.large ? l.HP : 1) }
+    before += reps
+  }
+  return null
+}
+
+/**
+ * mshv_region_remap_pages(region, flags, page_offset, page_count)
+ * (0eaed89c): mshv_region_process_range() over the present pages[] of the
+ * range, one hv_call_map_gpa_pages() per chunk (mshv_region_chunk_remap:
+ * HV_MAP_GPA_LARGE_PAGE for a huge stride), stopping at the first error,
+ * which it returns. The stride is `chunkStride` under `pol`, or the given
+ * mshv_chunk_stride(). `failAt` injects a hypervisor error at that rep of
+ * the whole remap (counted as `remapReps` counts; -1: none): the calls
+ * before it succeed, the failing call stops there (mapGpaPages).
+ */
+export function remapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, flags: number, off: number, cnt: number, failAt = -1): number {
+  // if (page_offset + page_count > region->nr_pages) return -EINVAL;
+  if (off + cnt > l.N) return EINVAL
+  // The chunks do not depend on the SLAT, so they can be computed first: process_range stops at the first error.
+  let rep = 0
+  for (const call of remapCalls(l, w, pol, off, cnt)) {
+    const f = call.large ? flags | HV_MAP_GPA_LARGE_PAGE : flags
+    const ret = mapGpaPages(l, w.slat as Leaf[], call.index, call.count, f, (k) => w.pages[call.index + k], failAt - rep)
     if (ret !== HV_STATUS_SUCCESS) return ret
-    i += stride
+    rep += repsOf(l, call.count, f)
   }
   return HV_STATUS_SUCCESS
 }
 
+/**
+ * mshv_region_process_range(region, 0, off, cnt, mshv_region_chunk_unmap)
+ * (0eaed89c, as mshv_region_unmap does it over the whole region): one
+ * hv_call_unmap_gpa_pages() per chunk of present pages, with
+ * HV_UNMAP_GPA_LARGE_PAGE for a huge stride. Returns the first error.
+ */
+export function unmapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): number {
+  if (off + cnt > l.N) return EINVAL
+  for (const call of remapCalls(l, w, pol, off, cnt)) {
+    const ret = unmapGpaPagesHcall(l, w.slat as Leaf[], call.index, call.count, call.large ? HV_UNMAP_GPA_LARGE_PAGE : 0)
+    if (ret !== HV_STATUS_SUCCESS) return ret
+  }
+  return HV_STATUS_SUCCESS
+}
+
+// ---- injected map failures (a scenario's `map_failures`) ------------------------
+
+/**
+ * What a scenario context needs for injected map failures: whether they are
+ * on, the stride, and mshv_region_remap_pages() taking the failing rep.
+ * mshv-movable's context has these (the flag read from `map_failures` in
+ * its context()); MovableContext does not declare them yet.
+ */
+export interface RemapFailures {
+  readonly l: Layout
+  readonly mshv_chunk_stride: ChunkStride
+  readonly map_failures?: boolean
+  mshv_region_remap_pages(w: any, flags: number, off: number, cnt: number, failAt?: number): number
+}
+
+/** A context seen with its map-failure entries (present when the scenario's context() set them). */
+export const withRemapFailures = <C extends { readonly l: Layout; readonly mshv_chunk_stride: ChunkStride }>(ctx: C): C & RemapFailures => ctx as C & RemapFailures
+
+/**
+ * How many branches a remap has: 1, or with map failures on, 1 + the reps
+ * it would make (branch 0: every rep succeeds; branch r + 1: rep r fails).
+ */
+export function remapFailureChoices(ctx: RemapFailures, w: MshvRegionWorld, off: number, cnt: number): number {
+  return ctx.map_failures ? 1 + remapReps(ctx.l, w, ctx.mshv_chunk_stride, off, cnt) : 1
+}
+
+/** How a trace shows branch `failure` (0: none) of a remap: the gfn where the hypercall fails. */
+export function remapFailureText(ctx: RemapFailures, w: MshvRegionWorld, off: number, cnt: number, failure: number): string {
+  if (failure === 0) return ''
+  const at = remapRepAt(ctx.l, w, ctx.mshv_chunk_stride, off, cnt, failure - 1)
+  if (!at) return ''
+  const hex = (n: number): string => `0x${n.toString(16)}`
+  const n = at.call.count
+  return `: HVCALL_MAP_GPA_PAGES fails at gfn ${hex(ctx.l.startGfn + at.page)} (in the call from gfn ${hex(ctx.l.startGfn + at.call.index)}, ${n} page${n === 1 ? '' : 's'}${at.call.large ? ', LARGE_PAGE' : ''})`
+}

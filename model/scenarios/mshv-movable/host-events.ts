@@ -15,6 +15,7 @@ import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
+import { remapFailureChoices, remapFailureText, withRemapFailures } from '../../drivers/mshv-regions.js'
 import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
@@ -59,6 +60,8 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     // A blockable callback may not fail: the core WARNs and carries on as if it had succeeded.
     return ok || !ev.nonblock ? ev.apply.label : 'mmu_notifier_invalidate_range_end'
   }
+  /** What the core does with a callback's false (mn_itree_invalidate): -EAGAIN when non-blockable, else WARN_ON and go on. */
+  const coreOnFalse = ev.nonblock ? ' (-EAGAIN: the range is skipped)' : ' (blockable: mn_itree_invalidate WARN_ON()s and the invalidation goes on)'
   const steps: Record<string, Step<W, EventLocals>> = {
     [ev.entry]: {
       guard: (w) =>
@@ -110,16 +113,11 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
       },
       text: (_w, me) => `mmu_interval_set_seq(${me.cur})`,
     },
-    /** mshv_region_remap_pages(region, HV_MAP_GPA_NO_ACCESS, ...); on failure the patch does `goto out_fail`, still holding the mutex. */
-    remap_no_access: {
-      choices: () => depositChoices(ctx),
-      run(w, me, choice) {
-        depositIfAsked(w, me, choice)
-        if (ctx.mshv_region_remap_pages(w, HV_MAP_GPA_NO_ACCESS, me.lo, me.cnt) !== HV_STATUS_SUCCESS) return callbackReturns(w, me, false)
-        return 'mshv_region_invalidate_pages'
-      },
-      text: (_w, me, choice) => `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(choice)}`,
-    },
+    /**
+     * mshv_region_remap_pages(region, HV_MAP_GPA_NO_ACCESS, ...); on failure v6 does `goto out_fail`: WARN_ONCE and
+     * return false, still holding the mutex (upstream's `out_unlock` is a patch: variants.ts).
+     */
+    remap_no_access: remapNoAccess(ctx, (w, me) => callbackReturns(w, me, false), () => `: goto out_fail, return false with region->mutex still held${coreOnFalse}`),
     mshv_region_invalidate_pages: {
       run(w, me) {
         for (let k = 0; k < me.cnt; k++) w.pages[me.lo + k] = 0
@@ -127,12 +125,13 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
       },
       text: (_w, me) => `mshv_region_invalidate_pages(${me.lo}, ${me.cnt})`,
     },
+    /** mutex_unlock; return true, or (upstream's out_unlock, after a failed remap: me.ok = 0) WARN_ONCE and return false. */
     cb_mutex_unlock: {
       run(w, me) {
         movableLocks.unlock(w, me, REGION_MUTEX)
-        return callbackReturns(w, me, true)
+        return callbackReturns(w, me, me.ok === 1)
       },
-      text: () => 'mutex_unlock(&region->mutex); return true',
+      text: (_w, me) => (me.ok ? 'mutex_unlock(&region->mutex); return true' : `out_unlock: mutex_unlock(&region->mutex); WARN_ONCE; return false${coreOnFalse}`),
     },
     [ev.apply.label]: {
       run(w, me) {
@@ -175,6 +174,35 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
   return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel] })
+}
+
+/**
+ * mshv_region_interval_invalidate's mshv_region_remap_pages(region,
+ * HV_MAP_GPA_NO_ACCESS, page_offset, page_count), with a deposit (branch
+ * bit `deposits`) and, with `map_failures`, a hypervisor error at any of
+ * its reps (0eaed89c mshv_region_process_range -> hv_do_map_gpa_hcall: the
+ * pages before it are NO_ACCESS or unmapped, the rest keep their mapping).
+ * `failed` is where a failed remap goes (v6: out_fail; upstream:
+ * out_unlock), `failText` how the trace shows it.
+ */
+export function remapNoAccess(ctx: MovableContext, failed: (w: W, me: EventLocals) => string, failText: (me: EventLocals) => string): Step<W, EventLocals> {
+  const { l } = ctx
+  const c = withRemapFailures(ctx)
+  const split = (choice: number) => ({ deposit: choice % depositChoices(ctx), failure: Math.floor(choice / depositChoices(ctx)) })
+  return {
+    choices: (w, me) => depositChoices(ctx) * remapFailureChoices(c, w, me.lo, me.cnt),
+    targets: ['mshv_region_invalidate_pages', failed],
+    run(w, me, choice) {
+      const { deposit, failure } = split(choice)
+      depositIfAsked(w, me, deposit)
+      if (c.mshv_region_remap_pages(w, HV_MAP_GPA_NO_ACCESS, me.lo, me.cnt, failure - 1) !== HV_STATUS_SUCCESS) return failed(w, me)
+      return 'mshv_region_invalidate_pages'
+    },
+    text: (w, me, choice) => {
+      const { deposit, failure } = split(choice)
+      return `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(deposit)}${remapFailureText(c, w, me.lo, me.cnt, failure)}${failure ? failText(me) : ''}`
+    },
+  }
 }
 
 export interface Target {

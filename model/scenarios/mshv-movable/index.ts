@@ -13,7 +13,7 @@
  * MSHV_MAP_FAULT_IN_PAGES = PTRS_PER_PMD = 2^H.
  */
 import { BadInput } from '../../../explorer/errors.js'
-import { chunkStride, remapPages, type StridePolicy } from '../../drivers/mshv-regions.js'
+import { chunkStride, remapPages, type RemapFailures, type StridePolicy } from '../../drivers/mshv-regions.js'
 import { initMemory } from '../../primitives/folio.js'
 import { notifierInsert } from '../../primitives/mmu-notifier.js'
 import { REGION_LISTED, REGION_MOVABLE } from '../../primitives/region.js'
@@ -52,6 +52,13 @@ export const mshvMovable: Scenario<MovableContext> = {
     { name: 'reclaims', default: 0, min: 0, max: 2, description: 'OOM-reaper unmaps (non-blockable invalidation)' },
     { name: 'destroy', default: 0, min: 0, max: 1, description: 'the VMM destroys the region' },
     { name: 'deposits', default: 0, min: 0, max: 1, description: 'a map hypercall may return HV_STATUS_INSUFFICIENT_MEMORY: hv_call_deposit_pages (GFP_KERNEL) and retry' },
+    {
+      name: 'map_failures',
+      default: 0,
+      min: 0,
+      max: 1,
+      description: "the invalidate callback's NO_ACCESS map hypercall may fail at any of its pages (a hypervisor error; hv_do_map_gpa_hcall unmaps the batches done before it)",
+    },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
   context(p: Params): MovableContext {
@@ -64,16 +71,20 @@ export const mshvMovable: Scenario<MovableContext> = {
     const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims
     const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses)
     if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
-    return {
+    // `map_failures` is read here until MovableContext declares it (mshv-regions.ts RemapFailures).
+    const ctx: MovableContext & RemapFailures = {
       l,
       touches: p.touches,
       frames,
       deposits: p.deposits === 1,
+      map_failures: p.map_failures === 1,
       mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, AS_POSTED, i, remaining),
-      mshv_region_remap_pages(w, flags, off, cnt) {
-        return remapPages(this.l, w, this.mshv_chunk_stride, flags, off, cnt)
+      /** mshv_region_remap_pages (0eaed89c mshv_region_process_range / process_chunk / chunk_remap); `failAt`: an injected failure at that rep. */
+      mshv_region_remap_pages(w: MovableWorld, flags: number, off: number, cnt: number, failAt: number = -1) {
+        return remapPages(this.l, w, this.mshv_chunk_stride, flags, off, cnt, failAt)
       },
     }
+    return ctx
   },
   /** v6 as posted (every other variant is a patch of it). */
   build(p: Params, _variant: string, ctx: MovableContext) {

@@ -12,6 +12,8 @@ import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../p
 import type { Step } from '../../process.js'
 import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
 import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/slat.js'
+import { unmapPages } from '../../drivers/mshv-regions.js'
+import { hostEvents, remapNoAccess } from './host-events.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
@@ -19,6 +21,7 @@ import {
   hex,
   movableLocks,
   REGION_MUTEX,
+  type EventLocals,
   type MovableContext,
   type MovableWorld as W,
   type VmmLabel,
@@ -348,6 +351,60 @@ const depositUnlocked: Piece = {
   }),
 }
 
+/** The same steps patched into every host mm process this parameter set runs (as hostEvents names them). */
+const hostPatch = ({ ctx, params }: BuildContext<MovableContext>, steps: Record<string, Step<W, EventLocals> | null>): StepPatch =>
+  Object.fromEntries([...new Set(hostEvents(ctx, params).map((t) => t.process.name))].map((name) => [name, steps]))
+
+/**
+ * Upstream's failure path of the invalidate callback (torvalds 0eaed89c,
+ * drivers/hv/mshv_regions.c mshv_region_interval_invalidate): a failed
+ * NO_ACCESS remap does `goto out_unlock` (mutex_unlock, WARN_ONCE, return
+ * false), where v6 did `goto out_fail` with region->mutex still held. A
+ * blockable callback's false is WARNed and ignored by the core
+ * (mn_itree_invalidate: `if (WARN_ON(mmu_notifier_range_blockable(range)))
+ * continue;`), so the host frees pages the SLAT may still map: the driver's
+ * own comment calls it "a serious error, as the pages will be considered
+ * freed while they are still mapped by the hypervisor". With
+ * `map_failures`, no-stale-mapping and no-freed-page-mapped break on this
+ * path: the kernel's documented behaviour, not a modelling error.
+ */
+const outUnlock: Piece = {
+  steps: (b) =>
+    hostPatch(b, {
+      remap_no_access: remapNoAccess(
+        b.ctx,
+        (_w, me) => {
+          me.ok = 0
+          return 'cb_mutex_unlock'
+        },
+        () => ': goto out_unlock',
+      ),
+    }),
+}
+
+/**
+ * mapcheck's proposal for the map-failure finding (docs/findings/mshv-movable-map-failure.md):
+ * when the NO_ACCESS remap fails, mshv_region_interval_invalidate unmaps the
+ * invalidated range (mshv_region_process_range with mshv_region_chunk_unmap,
+ * as mshv_region_unmap does for the whole region) and, that done, clears
+ * pages[] and returns true: the pages are no longer mapped when the core
+ * frees them. (Only map hypercalls fail in the model: the unmap is assumed
+ * to succeed.)
+ */
+const unmapOnRemapFailure: Piece = {
+  steps: (b) =>
+    hostPatch(b, {
+      remap_no_access: remapNoAccess(b.ctx, () => 'hv_call_unmap_gpa_pages', () => ': mshv_region_chunk_unmap over the range instead'),
+      hv_call_unmap_gpa_pages: {
+        run(w, me) {
+          unmapPages(b.ctx.l, w, b.ctx.mshv_chunk_stride, me.lo, me.cnt)
+          return 'mshv_region_invalidate_pages'
+        },
+        text: (_w, me) => `mshv_region_process_range(gfn ${hex(b.ctx.l.startGfn + me.lo)}, ${me.cnt} pages, mshv_region_chunk_unmap): hv_call_unmap_gpa_pages`,
+      },
+    }),
+}
+
 /** Pieces as one patch: their steps (two pieces never change the same step), contexts and inits, in order. */
 function merge(...pieces: Piece[]): Piece {
   return {
@@ -381,9 +438,10 @@ function merge(...pieces: Piece[]): Piece {
 export const movablePatches: readonly VariantSpec<MovableContext>[] = [
   {
     name: 'upstream',
-    description: 'the newest kernel (torvalds 0eaed89c): v6 + the pfn-aligned stride + the kref region lifetime, released by the last putter',
+    description:
+      "the newest kernel (torvalds 0eaed89c): v6 + the pfn-aligned stride + the kref region lifetime, released by the last putter + the callback's out_unlock (a failed NO_ACCESS remap unlocks and returns false, which a blockable invalidation WARNs and ignores: with map_failures the pages are freed still mapped, the kernel's documented behaviour)",
     from: 'v6',
-    ...merge(pfnAlignedStride, upstreamLifetime),
+    ...merge(pfnAlignedStride, upstreamLifetime, outUnlock),
   },
   {
     name: 'upstream-unmap-first',
@@ -402,6 +460,12 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
     description: 'upstream-fixed + (mapcheck) the fault path deposits with region->mutex dropped, then faults again',
     from: 'upstream-fixed',
     ...depositUnlocked,
+  },
+  {
+    name: 'upstream-unmap-on-map-failure',
+    description: 'upstream-fixed + (mapcheck) a failed NO_ACCESS remap in the invalidate callback unmaps the range instead (mshv_region_chunk_unmap), so no page is freed while mapped',
+    from: 'upstream-fixed',
+    ...unmapOnRemapFailure,
   },
   {
     name: 'upstream-contiguous-stride',

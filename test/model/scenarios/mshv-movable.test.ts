@@ -254,3 +254,87 @@ describe('mshv-movable: deposits (hv_do_map_gpa_hcall on HV_STATUS_INSUFFICIENT_
     expect(broken('upstream-deposit-unlocked', { zaps: 0, reclaims: 1 })).toContain('no-sleep-in-atomic')
   })
 })
+
+describe('mshv-movable: map_failures (hv_do_map_gpa_hcall failing in the invalidate callback; fidelity review MB-7)', () => {
+  const check = (variant: string, params: Record<string, number>) => bfs(movable(variant, { vps: 1, map_failures: 1, ...params }).model, { allViolations: true })
+  const broken = (variant: string, params: Record<string, number> = {}) => check(variant, params).violations.map((v) => v.invariant).sort()
+
+  it("upstream's out_unlock: the callback unlocks and returns false, the core WARNs and frees the pages the SLAT still maps (the driver's 'serious error')", () => {
+    const inst = movable('upstream', { vps: 1, map_failures: 1 })
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant).sort()).toEqual(['no-freed-page-mapped', 'no-stale-mapping'])
+    for (const v of x.violations) {
+      const { steps } = recordTrace(inst, x, v)
+      const fail = steps.findIndex((s) => s.label === 'remap_no_access' && /fails at gfn .*goto out_unlock/.test(s.text ?? ''))
+      expect(fail).toBeGreaterThanOrEqual(0)
+      expect(steps[fail + 1].label).toBe('cb_mutex_unlock')
+      expect(steps[fail + 1].text).toMatch(/^out_unlock: mutex_unlock\(&region->mutex\); WARN_ONCE; return false/)
+      expect(steps[fail + 2].label).toBe('zap_page_range')
+      // No THP in the trace: this is not the stride finding.
+      expect(steps.some((s) => /THP/.test(s.text ?? ''))).toBe(false)
+    }
+    // Without map failures the same bounds hold but for the stride finding (a THP partly unmapped and refaulted).
+    const without = bfs(movable('upstream', { vps: 1 }).model, { allViolations: true })
+    expect(without.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+  })
+
+  it("v6's out_fail returns with region->mutex held: the next fault deadlocks, where upstream's out_unlock does not", () => {
+    const inst = movable('v6', { vps: 2, map_failures: 1 })
+    const x = bfs(inst.model, { allViolations: true })
+    const dl = x.violations.find((v) => v.invariant === 'no-deadlock')!
+    expect(dl.message).toMatch(/vp\d is at mutex_lock, blocked/)
+    const { steps } = recordTrace(inst, x, dl)
+    expect(steps.some((s) => s.label === 'remap_no_access' && /goto out_fail, return false with region->mutex still held/.test(s.text ?? ''))).toBe(true)
+    expect(broken('upstream', { vps: 2 })).not.toContain('no-deadlock')
+    // The v6-based proposals keep out_fail (the review's prediction); the upstream-based ones inherit out_unlock.
+    for (const v of ['fixed', 'fixed-teardown']) expect(broken(v, { vps: 2 })).toContain('no-deadlock')
+    for (const v of ['upstream-fixed', 'upstream-deposit-unlocked']) expect(broken(v, { vps: 2 })).not.toContain('no-deadlock')
+  })
+
+  it("the OOM reaper's non-blockable callback: a false is -EAGAIN and the range is skipped, so out_unlock holds; v6 still keeps the mutex", () => {
+    // upstream-fixed: upstream's callback without the stride finding, which the reaper's partial unmap also reaches.
+    expect(broken('upstream-fixed', { zaps: 0, reclaims: 1 })).toEqual([])
+    expect(broken('v6', { zaps: 0, reclaims: 1, vps: 2 })).toContain('no-deadlock')
+  })
+
+  it('without map_failures the failure path is never taken, and the callback has no more branches than before', () => {
+    const x = bfs(movable('upstream-fixed', { vps: 1 }).model, { allViolations: true })
+    expect(x.verdict).toBe('ok')
+    const branches = (params: Record<string, number>) => bfs(movable('upstream-unmap-on-map-failure', { vps: 1, ...params }).model, { allViolations: true }).stats.transitions
+    expect(branches({ map_failures: 1 })).toBeGreaterThan(branches({}))
+  })
+
+  it('the fix, upstream-unmap-on-map-failure (unmap the range when the NO_ACCESS remap fails), keeps every invariant, its new step taken', () => {
+    const bounds: Record<string, number>[] = [{ vps: 2 }, { zaps: 0, reclaims: 1 }, { zaps: 2, touches: 2 }]
+    for (const params of bounds) {
+      const x = check('upstream-unmap-on-map-failure', params)
+      expect(x.verdict, JSON.stringify(params)).toBe('ok')
+      expect(x.incomplete).toBeNull()
+    }
+    const inst = movable('upstream-unmap-on-map-failure', { vps: 1, map_failures: 1 })
+    expect([...inst.patched].sort()).toEqual(['madvise_dontneed.hv_call_unmap_gpa_pages', 'madvise_dontneed.remap_no_access'])
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.verdict).toBe('ok')
+    expect(x.coverage['madvise_dontneed']?.['hv_call_unmap_gpa_pages']).toBeGreaterThan(0)
+  })
+
+  it('the failure branches (with deposits, H=2 batches, large pages) give the same successors on both backends', () => {
+    const settings: [string, Record<string, number>][] = [
+      ['v6', { H: 2, pages: 6, uaddr_offset: 0, zaps: 2, reclaims: 1, deposits: 1 }],
+      ['upstream', { H: 2, pages: 4, zaps: 1, folio_splits: 1 }],
+      ['upstream-unmap-on-map-failure', { zaps: 2, reclaims: 1, deposits: 1 }],
+    ]
+    for (const [variant, params] of settings) expectBackendsAgree(movable(variant, { vps: 1, map_failures: 1, ...params }).model, { runs: 40, seed: 7, maxLength: 60 })
+  })
+
+  it('out_unlock is patched into every host mm process the parameters run, and only those', () => {
+    const all = { zaps: 1, migrations: 1, splits: 1, folio_splits: 1, collapses: 1, reclaims: 1, pages: 2 }
+    const names = ['madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'khugepaged', 'oom_reaper']
+    expect(movable('upstream', all).patched.filter((s) => s.endsWith('.remap_no_access')).sort()).toEqual(names.map((n) => `${n}.remap_no_access`).sort())
+    expect(movable('upstream', { zaps: 1, reclaims: 1 }).patched.filter((s) => s.endsWith('.remap_no_access')).sort()).toEqual([
+      'madvise_dontneed.remap_no_access',
+      'oom_reaper.remap_no_access',
+    ])
+    expect(movable('upstream', { zaps: 0 }).patched.some((s) => s.endsWith('.remap_no_access'))).toBe(false)
+  })
+})

@@ -4,6 +4,8 @@ import { dfs } from '../../../explorer/dfs.js'
 import { randomSearch } from '../../../explorer/random.js'
 import { instantiate, mshvPinned as mshvPinnedChecked } from '../../../invariants/scenarios.js'
 import { FRAME_HUGE } from '../../../model/primitives/folio.js'
+import { remapCalls } from '../../../model/drivers/mshv-regions.js'
+import { ACCESS_NONE, type Leaf } from '../../../model/primitives/slat.js'
 import { canHoldHugePage, misaligned, pinnedLayout } from '../../../model/scenarios/mshv-pinned.js'
 import { recordTrace } from '../../../traces/record.js'
 import { replaySteps } from '../../../traces/replay.js'
@@ -83,6 +85,24 @@ describe('mshv-pinned: the flaky ioctl of seed 000', () => {
       const x = bfs(pinned('as-posted', { uaddr_offset, pages: 6 }).model, { allViolations: true })
       expect(x.outcomes[ID]['movable region']).toEqual(['ok'])
     }
+  })
+
+  it('the map as the kernel calls it (0eaed89c: one hv_call_map_gpa_pages per run of same-stride chunks, rep by rep): the failing ioctl maps 4K, then fails at the mid-folio large page, and errout leaves nothing mapped', () => {
+    const inst = pinned('as-posted')
+    const x = bfs(inst.model)
+    const v = x.violations[0]
+    const failing = [v, ...v.witnesses!].find((r) => r.outcome === 'map hypercall failed')!
+    const trace = recordTrace(inst, x, failing)
+    const r = replaySteps(inst.model, trace.init, trace.steps, ID, trace.violation.outcome)
+    const l = pinnedLayout({ H: 1, pages: 4, uaddr_offset: 1, gfn_offset: 0 })
+    const before = r.steps.at(-1)!.before as any
+    // pages 0..1 (gfn 2, 3): order 0 or a THP's second half at gfn 3, one 4K call; pages 2..3: a THP's mid-folio pfn at gfn 4, LARGE.
+    expect(remapCalls(l, before, { pfnAlignedStride: false }, 0, l.N)).toEqual([
+      { index: 0, count: 2, large: false },
+      { index: 2, count: 2, large: true },
+    ])
+    const after = r.steps.at(-1)!.after as any
+    expect(Array.from(after.slat as Leaf[], (leaf) => leaf.access)).toEqual([ACCESS_NONE, ACCESS_NONE, ACCESS_NONE, ACCESS_NONE])
   })
 
   it('memory the VMM populated before the ioctl: a THP its own touch got fails the ioctl just the same', () => {
