@@ -1,0 +1,273 @@
+/**
+ * The host mm side: events on the VMA that invalidate through KVM's
+ * mmu_notifier (virt/kvm/kvm_main.c) and then change the host page table:
+ *
+ *   kvm_mmu_notifier_invalidate_range_start:
+ *     mn_active_invalidate_count++ (under mn_invalidate_lock)
+ *     kvm_handle_hva_range: KVM_MMU_LOCK (write_lock), on_lock =
+ *       kvm_mmu_invalidate_begin, handler = kvm_mmu_unmap_gfn_range per
+ *       memslot hit (kvm_mmu_invalidate_range_add + kvm_unmap_gfn_range),
+ *       KVM_MMU_UNLOCK
+ *   <the page-table change>
+ *   kvm_mmu_notifier_invalidate_range_end:
+ *     kvm_handle_hva_range: KVM_MMU_LOCK, on_lock = kvm_mmu_invalidate_end
+ *       (seq++, in_progress--), KVM_MMU_UNLOCK
+ *     mn_active_invalidate_count-- (wake a memslot swap at 0)
+ *   <put the old folios>
+ *
+ * Events: MADV_DONTNEED (zap_page_range_single), migration (migrate_pages:
+ * fails with -EAGAIN on a folio KVM holds a reference to, leaving the
+ * PTEs as they were), __split_huge_pmd (the THP stays whole, PTE-mapped)
+ * and split_folio (fails on a folio KVM holds a reference to; else the
+ * pages stay mapped as order-0 folios). mmap_lock is not modelled: the
+ * fault path's get_user_pages and these events take it for read.
+ */
+import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
+import { folioMapped } from '../../primitives/host-page-table.js'
+import { blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
+import { mmuInvalidateBegin, mmuInvalidateEnd, mnActiveInvalidateDec, mnActiveInvalidateInc } from '../../kvm/invalidation.js'
+import { hvaRangeToGfnRanges } from '../../kvm/memslots.js'
+import { kvmUnmapGfnRange } from '../../kvm/tdp-fault.js'
+import { process, type Process, type Step } from '../../process.js'
+import type { Params } from '../../scenario.js'
+import { eventLocals, hex, mmuLock, refHeld, type EventLocals, type KvmMmuContext, type KvmMmuWorld as W } from './world.js'
+
+export interface Target {
+  readonly lo: number
+  readonly cnt: number
+  readonly folio: number
+}
+
+export interface HostEvent {
+  readonly name: string
+  /** The entry step: what the kernel calls first. */
+  readonly entry: string
+  readonly targets: (w: W) => readonly Target[]
+  /** The page-table change between range_start and range_end; records in me.old the folios to put. */
+  readonly apply: { readonly label: string; readonly run: (w: W, me: EventLocals) => void }
+  /** The step that puts me.old. */
+  readonly free: string
+}
+
+export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLocals> {
+  const { l } = ctx
+  const range = (me: EventLocals) => `hva ${hex(l.startUaddr + me.lo)}..${hex(l.startUaddr + me.lo + me.cnt - 1)}`
+  const steps: Record<string, Step<W, EventLocals>> = {
+    [ev.entry]: {
+      choices: (w) => Math.max(ev.targets(w).length, 1),
+      run(w, me, choice) {
+        const t = ev.targets(w)[choice]
+        if (!t) return 'done' // nothing mapped that this event applies to
+        me.lo = t.lo
+        me.cnt = t.cnt
+        me.folio = t.folio
+        return 'kvm_mmu_notifier_invalidate_range_start'
+      },
+      text: (w, _me, choice) => {
+        const t = ev.targets(w)[choice]
+        return t ? `${ev.entry}(hva ${hex(l.startUaddr + t.lo)}..${hex(l.startUaddr + t.lo + t.cnt - 1)})` : `${ev.entry}: nothing to do`
+      },
+    },
+    /** kvm_mmu_notifier_invalidate_range_start: spin_lock(&kvm->mn_invalidate_lock); mn_active_invalidate_count++. */
+    kvm_mmu_notifier_invalidate_range_start: {
+      run(w) {
+        mnActiveInvalidateInc(w)
+        w.invalidating++
+        return 'start_write_lock'
+      },
+      text: (_w, me) => `kvm_mmu_notifier_invalidate_range_start(${range(me)}): mn_active_invalidate_count++`,
+    },
+    /** kvm_handle_hva_range: KVM_MMU_LOCK. */
+    start_write_lock: mmuLock.writeLockStep('kvm_mmu_unmap_gfn_range'),
+    /** on_lock = kvm_mmu_invalidate_begin; handler = kvm_mmu_unmap_gfn_range for each memslot the range hits. */
+    kvm_mmu_unmap_gfn_range: {
+      run(w, me) {
+        const hits = hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
+        if (hits.length > 0) mmuInvalidateBegin(w)
+        for (const h of hits) {
+          ctx.kvm_mmu_invalidate_range_add(w, h.start, h.end)
+          kvmUnmapGfnRange(l, w, h.start - l.startGfn, h.end - l.startGfn)
+        }
+        return 'start_write_unlock'
+      },
+      text: (_w, me) => {
+        const hits = hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
+        return `kvm_mmu_invalidate_begin; ${hits.map((h) => `kvm_mmu_unmap_gfn_range(slot ${h.slot.id}, gfn ${hex(h.start)}..${hex(h.end - 1)})`).join('; ')}`
+      },
+    },
+    start_write_unlock: mmuLock.writeUnlockStep(ev.apply.label),
+    [ev.apply.label]: {
+      run(w, me) {
+        ev.apply.run(w, me)
+        return 'kvm_mmu_notifier_invalidate_range_end'
+      },
+      text: (_w, me) => `${ev.apply.label}(${range(me)})`,
+    },
+    /** kvm_mmu_notifier_invalidate_range_end -> kvm_handle_hva_range: KVM_MMU_LOCK. */
+    kvm_mmu_notifier_invalidate_range_end: mmuLock.writeLockStep('kvm_mmu_invalidate_end'),
+    kvm_mmu_invalidate_end: {
+      run(w, me) {
+        if (hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0) mmuInvalidateEnd(w)
+        return 'end_write_unlock'
+      },
+      text: (w) => `kvm_mmu_invalidate_end: mmu_invalidate_seq ${w.mmuInvalidateSeq} -> ${w.mmuInvalidateSeq + 1}, in_progress--`,
+    },
+    end_write_unlock: mmuLock.writeUnlockStep('mn_active_invalidate_count'),
+    /** kvm_mmu_notifier_invalidate_range_end: mn_active_invalidate_count-- under mn_invalidate_lock; rcuwait_wake_up at 0. */
+    mn_active_invalidate_count: {
+      run(w) {
+        mnActiveInvalidateDec(w)
+        w.invalidating--
+        return ev.free
+      },
+      text: () => 'kvm_mmu_notifier_invalidate_range_end: mn_active_invalidate_count--',
+    },
+    [ev.free]: {
+      run(w, me) {
+        // folio_put(): a folio goes back to the allocator once nothing maps it and KVM holds no reference.
+        for (let k = 0; k < l.HP; k++) {
+          const p = me.old[k]
+          me.old[k] = 0
+          if (p === 0 || isFreed(w, p)) continue
+          const n = w.frame[p] === FRAME_HUGE ? l.HP : 1
+          if (!folioMapped(l, w, w, p) && !refHeld(w, folioHead(w, p, l.H), n)) freeFolio(w, p, l.H)
+        }
+        me.folio = 0
+        return 'done'
+      },
+      text: (w, me) => {
+        const ps = Array.from(me.old).filter((p) => p !== 0 && !isFreed(w, p))
+        return `${ev.free}: put pfn ${ps.map(hex).join(' ') || '-'}`
+      },
+    },
+  }
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free] })
+}
+
+/** The mapped folios, each with the run of region pages that maps it. */
+const mappedFolios = (l: Layout) => (w: W) => {
+  const out: Target[] = []
+  for (let i = 0; i < l.N; i++) {
+    if (w.pte[i] === 0) continue
+    const folio = folioHead(w, w.pte[i], l.H)
+    const last = out[out.length - 1]
+    if (last && last.folio === folio && last.lo + last.cnt === i) out[out.length - 1] = { ...last, cnt: last.cnt + 1 }
+    else out.push({ lo: i, cnt: 1, folio })
+  }
+  return out
+}
+
+/** PMD-mapped blocks. */
+const pmdBlocks = (l: Layout) => (w: W) => {
+  const out: Target[] = []
+  for (let b = 0; b < l.blocks; b++) if (w.pmd[b] === 1) out.push({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: w.pte[blockFirstIndex(l, b)] })
+  return out
+}
+
+/**
+ * What MADV_DONTNEED may zap: a PMD-mapped block whole, one PTE-mapped
+ * page, or the whole VMA. (A range that covers part of a PMD makes
+ * zap_pmd_range call __split_huge_pmd, a nested invalidation of the whole
+ * block: not modelled; the split event and then a one-page zap reach that
+ * state.)
+ */
+const zapTargets = (l: Layout) => (w: W) => {
+  const out: Target[] = [...pmdBlocks(l)(w)]
+  for (let i = 0; i < l.N; i++) if (w.pte[i] !== 0 && w.pmd[blockOf(l, i)] === 0) out.push({ lo: i, cnt: 1, folio: w.pte[i] })
+  if (out.length > 0) out.push({ lo: 0, cnt: l.N, folio: 0 })
+  return out
+}
+
+/** Huge folios mapped, with the span of the region the folio covers. */
+const hugeFolios = (l: Layout) => (w: W) => mappedFolios(l)(w).filter((t) => folioOrder(w, t.folio, l.H) === l.H)
+
+/** zap_page_range_single: clear the PMDs and PTEs of the range; the folios are put after range_end (tlb_finish_mmu). */
+function zap(l: Layout) {
+  return (w: W, me: EventLocals) => {
+    for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) w.pmd[b] = 0
+    let k = 0
+    for (let i = me.lo; i < me.lo + me.cnt; i++) {
+      const p = w.pte[i]
+      w.pte[i] = 0
+      if (p === 0) continue
+      const head = folioHead(w, p, l.H)
+      if (!Array.from(me.old).includes(head) && k < l.HP) me.old[k++] = head
+    }
+  }
+}
+
+/**
+ * migrate_pages on the folio: try_to_migrate, then folio_migrate_mapping,
+ * which fails (-EAGAIN) while KVM holds a reference from kvm_faultin_pfn:
+ * remove_migration_ptes then restores the old PTEs. Else every PTE of the
+ * folio maps the same offset of a new folio of the same order (a PMD stays
+ * a PMD), and the old folio is put.
+ */
+function migrate(l: Layout) {
+  return (w: W, me: EventLocals) => {
+    const head = me.folio
+    if (isFreed(w, head)) return
+    const n = folioOrder(w, head, l.H) === l.H ? l.HP : 1
+    if (refHeld(w, head, n)) return
+    let fresh = 0
+    for (let i = 0; i < l.N; i++) {
+      const pfn = w.pte[i]
+      if (pfn < head || pfn >= head + n) continue
+      if (fresh === 0) fresh = n > 1 ? allocHuge(w, l.H) : allocSmall(w)
+      w.pte[i] = fresh + (pfn - head)
+    }
+    me.old[0] = fresh ? head : 0
+  }
+}
+
+/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0... */
+export function hostEvents(ctx: KvmMmuContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
+  const { l } = ctx
+  const kinds: [string, number, HostEvent][] = [
+    ['zap', p.zaps, { name: 'madvise_dontneed', entry: 'madvise_dontneed', targets: zapTargets(l), apply: { label: 'zap_page_range_single', run: zap(l) }, free: 'tlb_finish_mmu' }],
+    ['migrate', p.migrations, { name: 'migrate_pages', entry: 'migrate_pages', targets: mappedFolios(l), apply: { label: 'remove_migration_ptes', run: migrate(l) }, free: 'folio_put' }],
+    [
+      'split',
+      p.splits,
+      {
+        name: 'split_huge_pmd',
+        entry: 'split_huge_pmd',
+        targets: pmdBlocks(l),
+        apply: {
+          label: '__split_huge_pmd',
+          run(w, me) {
+            // __split_huge_pmd_locked: the PMD becomes a table of PTEs mapping the same pages; the THP stays whole.
+            w.pmd[blockOf(l, me.lo)] = 0
+          },
+        },
+        free: 'split_done',
+      },
+    ],
+    [
+      'fsplit',
+      p.folio_splits,
+      {
+        name: 'split_folio',
+        entry: 'split_folio',
+        targets: hugeFolios(l),
+        apply: {
+          label: '__split_huge_page',
+          run(w, me) {
+            // split_huge_page_to_list_to_order: can_split_folio fails (-EAGAIN) on KVM's extra reference. Else
+            // unmap_folio (which splits a PMD mapping), split into order-0 folios, remap_page to the same pfns;
+            // pages no longer mapped are put (deferred split).
+            if (folioOrder(w, me.folio, l.H) !== l.H || refHeld(w, me.folio, l.HP)) return
+            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) w.pmd[b] = 0
+            splitFolio(w, me.folio, l.H)
+            for (let k = 0; k < l.HP; k++) me.old[k] = me.folio + k
+          },
+        },
+        free: 'deferred_split_scan',
+      },
+    ],
+  ]
+  return kinds.flatMap(([short, count, ev]) => {
+    const proc = hostEvent(ctx, ev)
+    return Array.from({ length: count }, (_, k) => ({ name: `${short}${k}`, process: proc }))
+  })
+}

@@ -1,0 +1,82 @@
+/**
+ * KVM's mmu_notifier against the x86 TDP MMU on ordinary (non-private)
+ * memory: host mm events on the VMM's VMA (MADV_DONTNEED, migration,
+ * __split_huge_pmd, split_folio) invalidate through
+ * kvm_mmu_notifier_invalidate_range_start/end (host-events.ts) while vCPUs
+ * fault gfns in (vcpu.ts): mmu_invalidate_seq, kvm_faultin_pfn,
+ * read_lock(mmu_lock), is_page_fault_stale, kvm_mmu_hugepage_adjust,
+ * kvm_tdp_mmu_map. The invalidation bookkeeping, mmu_lock, the memslots
+ * and the fault helpers are the primitives of model/kvm/.
+ *
+ * `upstream` is the newest kernel (range-precise mmu_invalidate_retry_gfn
+ * with the union of kvm_mmu_invalidate_range_add); each other variant
+ * removes one line of its protection (variants.ts).
+ *
+ * Scaled down: a huge page is 2^H small pages; region page i is gfn
+ * 2^H + i at hva 2^H + i.
+ */
+import { BadInput } from '../../../explorer/errors.js'
+import { initMemory } from '../../primitives/folio.js'
+import { kvmInvalidationInit, mmuInvalidateRangeAdd, mmuInvalidateRetryGfn } from '../../kvm/invalidation.js'
+import { memslotsOver } from '../../kvm/memslots.js'
+import { hostPfnMappingLevel } from '../../kvm/tdp-fault.js'
+import type { Params, Scenario } from '../../scenario.js'
+import { hostEvents } from './host-events.js'
+import { kvmMmuPatches } from './variants.js'
+import { vcpu } from './vcpu.js'
+import { kvmMmuGlobals, kvmMmuLayout, type KvmMmuContext, type KvmMmuWorld } from './world.js'
+
+export { kvmLocks, kvmMmuGlobals, kvmMmuLayout, mmuLock, MMU_LOCK, refHeld } from './world.js'
+export type { EventLocals, KvmMmuContext, KvmMmuGlobals, KvmMmuWorld, VcpuLocals } from './world.js'
+
+export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
+  name: 'kvm-mmu-notifier',
+  title: 'KVM mmu_notifier invalidation vs x86 TDP faults on ordinary memory',
+  description:
+    'kvm_mmu_notifier_invalidate_range_start/end (mmu_invalidate_begin/range_add/end, mn_active_invalidate_count) under host zaps, migration and THP splits, against the TDP fault path (mmu_invalidate_seq, kvm_faultin_pfn, read_lock(mmu_lock), is_page_fault_stale, kvm_mmu_hugepage_adjust with host_pfn_mapping_level).',
+  params: [
+    { name: 'H', default: 1, min: 1, max: 2, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
+    { name: 'pages', default: 4, min: 1, max: 8, description: 'VMA size in small pages' },
+    { name: 'slots', default: 1, min: 1, max: 2, description: 'memslots over the VMA (consecutive parts, gfn and hva congruent)' },
+    { name: 'vcpus', default: 1, min: 1, max: 3, description: 'vCPU fault threads' },
+    { name: 'touches', default: 1, min: 1, max: 2, description: 'gfns each vCPU faults in' },
+    { name: 'zaps', default: 1, min: 0, max: 2, description: 'MADV_DONTNEED zaps' },
+    { name: 'migrations', default: 0, min: 0, max: 2, description: 'page migrations' },
+    { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
+    { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
+  ],
+  variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale' }, ...kvmMmuPatches],
+  processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio'],
+  context(p: Params): KvmMmuContext {
+    const l = kvmMmuLayout(p)
+    const allocs = l.N * (1 + p.zaps) + p.migrations + p.vcpus * p.touches + 1
+    const frames = 2 + 2 * l.HP * allocs
+    if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
+    return {
+      l,
+      slots: memslotsOver(l, p.slots),
+      frames,
+      vcpus: p.vcpus,
+      touches: p.touches,
+      mmu_invalidate_retry_gfn: mmuInvalidateRetryGfn,
+      kvm_mmu_invalidate_range_add: mmuInvalidateRangeAdd,
+      host_pfn_mapping_level: (l2, pt, _m, i) => hostPfnMappingLevel(l2, pt, i),
+    }
+  },
+  build(p: Params, _variant: string, ctx: KvmMmuContext) {
+    const fault = vcpu(ctx)
+    const threads = [
+      ...Array.from({ length: p.vcpus }, (_, k) => ({ name: `vcpu${k}`, process: fault, locals: { vcpu: k } })),
+      ...hostEvents(ctx, p).map((t) => ({ ...t, locals: {} as Record<string, number> })),
+    ].map((t, tid) => ({ ...t, locals: { ...t.locals, tid } }))
+    return {
+      globals: kvmMmuGlobals(ctx.l, ctx.frames, p.vcpus),
+      init(world) {
+        const w = world as KvmMmuWorld
+        initMemory(w)
+        kvmInvalidationInit(w)
+      },
+      threads,
+    }
+  },
+}
