@@ -48,6 +48,7 @@ export * from './invariants/slat-invariants.js'
 // The built-in scenarios (with their properties) and what their variants are written with
 export { catalog, faultInvalidate, findScenario, instantiate, kvmGmemBinding, kvmGmemConversion, mshvMmio, mshvMovable, mshvPinned } from './invariants/scenarios.js'
 export type { Instance } from './invariants/scenarios.js'
+export { kvmMmuNotifier } from './invariants/scenarios.js'
 export { movableLayout, movableLocks, MMAP_LOCK, REGION_MUTEX } from './model/scenarios/mshv-movable/index.js'
 export type { EventLocals, MovableContext, MovableWorld, VmmLocals, VpLocals } from './model/scenarios/mshv-movable/index.js'
 export { mmioLayout, mmioLocks } from './model/scenarios/mshv-mmio/index.js'

@@ -30,6 +30,8 @@ import { mmioMappingCorrect, noDanglingMmioMapping, regionListRaceFree } from '.
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
+import { kvmMmuLayout, kvmLocks, kvmMmuNotifier as kvmMmuNotifierModel } from '../model/scenarios/kvm-mmu-notifier/index.js'
+import { inProgressBalanced, kvmMappingWithinFolio, kvmNoFreedPageMapped, kvmNoStaleMapping } from './kvm-invariants.js'
 import {
   hugeMappingAligned,
   mapHypercallSucceeds,
@@ -126,8 +128,19 @@ export const mshvMmio: Scenario = {
   },
 }
 
+export const kvmMmuNotifier: Scenario = {
+  ...kvmMmuNotifierModel,
+  properties(p, _v, _ctx, program) {
+    const l = kvmMmuLayout(p)
+    return {
+      invariants: [kvmNoStaleMapping(l), kvmNoFreedPageMapped(l), kvmMappingWithinFolio(l), inProgressBalanced(), noSleepInAtomic(threadNamer(program))],
+      evidence: [lockOrderConsistent(kvmLocks.decls)],
+    }
+  },
+}
+
 /** The built-in scenarios, in the order the verdict matrix shows them. */
-export const catalog: readonly Scenario[] = [faultInvalidate, mshvMovable, mshvPinned, kvmGmemBinding, kvmGmemConversion, mshvMmio]
+export const catalog: readonly Scenario[] = [faultInvalidate, mshvMovable, mshvPinned, kvmGmemBinding, kvmGmemConversion, mshvMmio, kvmMmuNotifier]
 
 export function findScenario(name: string): Scenario {
   const s = catalog.find((e) => e.name === name)

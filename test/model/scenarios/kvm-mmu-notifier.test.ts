@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest'
+import { bfs } from '../../../explorer/bfs.js'
+import { instantiate } from '../../../invariants/scenarios.js'
+import { recordTrace } from '../../../traces/record.js'
+import { expectBackendsAgree } from '../../support/backends.js'
+import { bruteForce, expectedViolations } from '../../support/brute-force.js'
+
+const kvm = (variant: string, params: Record<string, number> = {}) => instantiate('kvm-mmu-notifier', variant, params)
+const explore = (variant: string, params: Record<string, number> = {}) => bfs(kvm(variant, params).model, { allViolations: true })
+const broken = (variant: string, params: Record<string, number> = {}) =>
+  explore(variant, params)
+    .violations.map((v) => v.invariant)
+    .sort()
+function trace(variant: string, params: Record<string, number>, invariant: string) {
+  const inst = kvm(variant, params)
+  const x = bfs(inst.model, { allViolations: true })
+  const v = x.violations.find((q) => q.invariant === invariant)
+  if (!v) throw new Error(`${variant} keeps ${invariant}`)
+  const t = recordTrace(inst, x, v)
+  return { steps: t.steps.map((s) => `${s.thread} ${s.label}`), message: t.violation.message }
+}
+
+const STALE = ['mapping-within-folio', 'no-freed-page-mapped', 'no-stale-mapping']
+
+describe('kvm-mmu-notifier: verdicts', () => {
+  it('upstream holds every invariant at the defaults, with two memslots, with every host event, and with two zaps', () => {
+    for (const params of [{}, { slots: 2 }, { zaps: 0, splits: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, migrations: 1 }, { zaps: 2 }, { pages: 2, vcpus: 2 }] as Record<string, number>[]) {
+      expect(broken('upstream', params)).toEqual([])
+    }
+  })
+
+  it('upstream runs every step and never has an invalidation in progress at rest', () => {
+    const x = explore('upstream')
+    expect(x.violations).toEqual([])
+    expect(x.stats.states).toBeGreaterThan(1000)
+  })
+
+  it('no-stale-check maps a pfn the zap took away, which is then freed', () => {
+    expect(broken('no-stale-check')).toEqual(STALE)
+    const t = trace('no-stale-check', {}, 'no-stale-mapping')
+    expect(t.steps).toContain('vcpu0 kvm_tdp_mmu_map')
+    expect(t.steps[t.steps.length - 1]).toBe('zap0 zap_page_range_single')
+    expect(t.message).toMatch(/^gfn 0x2 maps pfn 0x1 but the host maps nothing at hva 0x2$/)
+  })
+
+  it('no-in-progress-check maps the pfn while the zap is between range_start and range_end', () => {
+    expect(broken('no-in-progress-check')).toEqual(STALE)
+    const t = trace('no-in-progress-check', {}, 'no-stale-mapping')
+    // The invalidation began before the fault took mmu_lock, and the sequence had not moved yet.
+    expect(t.steps.indexOf('zap0 kvm_mmu_unmap_gfn_range')).toBeLessThan(t.steps.indexOf('vcpu0 is_page_fault_stale'))
+    expect(t.steps).not.toContain('zap0 kvm_mmu_invalidate_end')
+  })
+
+  it('range-overwrite holds with one memslot and breaks with two (the zap of the whole VMA leaves the first slot outside the range)', () => {
+    expect(broken('range-overwrite')).toEqual([])
+    expect(broken('range-overwrite', { slots: 2 })).toEqual(STALE)
+  })
+
+  it('the example review file is the no-stale-check patch', async () => {
+    const { loadScenarios } = await import('../../../cli/api.js')
+    const [s] = await loadScenarios('./examples/kvm-drop-stale-check.ts')
+    const inst = instantiate(s, 'drop-stale-check')
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant).sort()).toEqual(STALE)
+  })
+})
+
+describe('kvm-mmu-notifier: the model', () => {
+  it('the packed and object backends agree', () => {
+    expectBackendsAgree(kvm('upstream', { vcpus: 2, migrations: 1, splits: 1 }).model, { runs: 40, seed: 11, maxLength: 40 })
+    expectBackendsAgree(kvm('no-in-progress-check', { slots: 2, folio_splits: 1 }).model, { runs: 30, seed: 5, maxLength: 40 })
+  })
+
+  it('agrees with an independent enumerator', () => {
+    for (const [variant, params] of [
+      ['upstream', { pages: 2 }],
+      ['no-stale-check', { pages: 2 }],
+      ['no-in-progress-check', { pages: 2 }],
+      ['range-overwrite', { pages: 2, slots: 2 }],
+    ] as [string, Record<string, number>][]) {
+      const { model } = kvm(variant, params)
+      const b = bruteForce(model)
+      const x = bfs(model, { allViolations: true })
+      expect([x.stats.states, x.stats.transitions]).toEqual([b.states, b.edges])
+      expect(x.violations.map((v) => v.invariant).filter((id) => id !== 'lock-order-consistent').sort()).toEqual(expectedViolations(b))
+    }
+  })
+})
