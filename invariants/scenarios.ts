@@ -62,6 +62,7 @@ export const mshvMovable: Scenario = {
         mapHypercallSucceeds(thread),
         noRegionUseAfterFree(thread),
         noSleepInAtomic(thread),
+        { id: 'gpa-intercept-handled', description: 'no GPA intercept fails in hmm_range_fault (-EFAULT: the VMA is gone; -EPERM: it is read-only), after which mshv_region_handle_gfn_fault WARNs and returns false', check: (w: any) => (w.faultFailed ? `hmm_range_fault failed in ${thread(w.faultFailed - 1)}'s fault path: GPA intercept not handled (WARN_ONCE)` : null) },
       ],
       evidence: [lockOrderConsistent(movableLocks.decls)],
     }

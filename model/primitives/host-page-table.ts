@@ -6,7 +6,7 @@
  * is mapped at the block's first uaddr (so pfn and uaddr are both aligned).
  */
 import { array, u8 } from '../schema.js'
-import { blockFirstIndex, blockInVma, type Layout } from './layout.js'
+import { blockFirstIndex, blockInVma, blockOf, type Layout } from './layout.js'
 import { allocHuge, allocSmall, folioHead, FRAME_HUGE, type Memory } from './folio.js'
 
 export const hostPageTableFields = (l: Layout) => ({
@@ -67,4 +67,78 @@ export function folioMapped(l: Layout, pt: HostPageTable, m: Memory, pfn: number
 export function hmmPfnToMapOrder(l: Layout, pt: HostPageTable, i: number): number {
   const b = Math.floor((l.startUaddr + i) / l.HP) - Math.floor(l.startUaddr / l.HP)
   return pt.pmd[b] === 1 ? l.H : 0
+}
+
+// ---- the VMA and what hmm_range_fault() makes of it ----------------------------
+
+/**
+ * The VMA over the region's uaddr range, as far as hmm_range_fault() cares:
+ * is there one (munmap detaches it), and may it be written (mprotect without
+ * PROT_WRITE clears VM_WRITE and write-protects its PTEs).
+ */
+export const vmaFields = () => ({
+  vmaPresent: u8(1),
+  vmaWritable: u8(1),
+})
+
+export interface Vma {
+  vmaPresent: number
+  vmaWritable: number
+}
+
+/** The VMA as mmap() leaves it: present and writable (a program's init). */
+export function vmaInit(v: Vma): void {
+  v.vmaPresent = 1
+  v.vmaWritable = 1
+}
+
+/** Why hmm_range_fault() fails on a page it must fault or write-fault, or null. */
+export type HmmError = 'EFAULT' | 'EPERM' | null
+
+/**
+ * Whether hmm_range_fault() can hand out a page of the VMA with
+ * HMM_PFN_REQ_FAULT (and HMM_PFN_REQ_WRITE when `write`), mm/hmm.c:
+ * - no VMA: walk_page_range calls the pte_hole op with walk->vma == NULL, and
+ *   hmm_vma_walk_hole returns -EFAULT when a fault is required;
+ * - a VMA without VM_WRITE asked for write: hmm_pte_need_fault wants
+ *   HMM_NEED_WRITE_FAULT (the PTE, write-protected by mprotect's
+ *   change_protection, or none, lacks HMM_PFN_WRITE) and hmm_vma_fault
+ *   returns -EPERM before it calls handle_mm_fault.
+ */
+export function hmmVmaError(v: Vma, write: boolean): HmmError {
+  if (!v.vmaPresent) return 'EFAULT'
+  if (write && !v.vmaWritable) return 'EPERM'
+  return null
+}
+
+/**
+ * What hmm_range_fault()'s walk reads at region page i in one go, as
+ * [i, end): a PMD-mapped block is one pmdp_get_lockless() read
+ * (hmm_vma_handle_pmd fills every pfn of the block the range covers); a
+ * present PTE is one page (hmm_vma_handle_pte); an empty PTE is a fault
+ * (hmm_vma_fault), so nothing is read (end = i). `limit` is the range's end.
+ */
+export function hmmWalkRead(l: Layout, pt: HostPageTable, i: number, limit: number): number {
+  if (pt.pte[i] === 0) return i
+  const b = blockOf(l, i)
+  if (pt.pmd[b] === 1) return Math.min(blockFirstIndex(l, b) + l.HP, limit)
+  return i + 1
+}
+
+/**
+ * unmap_vmas() over region pages [lo, lo + cnt) (zap_pmd_range /
+ * zap_pte_range): every PMD of a block the range touches and every PTE in it
+ * cleared. Returns the pfns it unmapped, to be freed after
+ * mmu_notifier_invalidate_range_end (tlb_finish_mmu) once nothing maps
+ * their folios (`folioMapped`).
+ */
+export function unmapRange(l: Layout, pt: HostPageTable, lo: number, cnt: number): number[] {
+  const out: number[] = []
+  if (cnt <= 0) return out
+  for (let b = blockOf(l, lo); b <= blockOf(l, lo + cnt - 1); b++) pt.pmd[b] = 0
+  for (let i = lo; i < lo + cnt; i++) {
+    if (pt.pte[i] !== 0) out.push(pt.pte[i])
+    pt.pte[i] = 0
+  }
+  return out
 }

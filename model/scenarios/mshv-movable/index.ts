@@ -15,16 +15,18 @@
 import { BadInput } from '../../../explorer/errors.js'
 import { chunkStride, remapPages, type RemapFailures, type StridePolicy } from '../../drivers/mshv-regions.js'
 import { initMemory } from '../../primitives/folio.js'
+import { vmaInit } from '../../primitives/host-page-table.js'
 import { notifierInsert } from '../../primitives/mmu-notifier.js'
 import { REGION_LISTED, REGION_MOVABLE } from '../../primitives/region.js'
 import type { Params, Scenario } from '../../scenario.js'
 import { hostEvents } from './host-events.js'
 import { movablePatches } from './variants.js'
 import { vmm } from './vmm.js'
+import { vmmMm } from './vmm-mm.js'
 import { vp } from './vp.js'
 import { movableGlobals, movableLayout, movableLocks, REGION_MUTEX, type MovableContext, type MovableWorld } from './world.js'
 
-export { EBUSY, MMAP_LOCK, REGION_MUTEX, movableGlobals, movableLayout, movableLocks } from './world.js'
+export { EBUSY, EFAULT, EPERM, MMAP_LOCK, REGION_MUTEX, movableGlobals, movableLayout, movableLocks } from './world.js'
 export type { EventLocals, MovableContext, MovableGlobals, MovableWorld, VmmLabel, VmmLocals, VmmStep, VpLabel, VpLocals, VpStep } from './world.js'
 
 export type MovableVariant = 'v6' | 'no-seq-retry' | 'fixed' | 'pfn-aligned-stride' | 'region-ref' | 'fixed-teardown'
@@ -59,6 +61,8 @@ export const mshvMovable: Scenario<MovableContext> = {
       max: 1,
       description: "the invalidate callback's NO_ACCESS map hypercall may fail at any of its pages (a hypervisor error; hv_do_map_gpa_hcall unmaps the batches done before it)",
     },
+    { name: 'munmap', default: 0, min: 0, max: 1, description: "the VMM munmaps the region's memory (an invalidation of the whole region, the VMA gone: hmm_range_fault returns -EFAULT)" },
+    { name: 'mprotect', default: 0, min: 0, max: 1, description: "the VMM mprotects the region's memory PROT_READ (an invalidation, the VMA read-only: hmm_range_fault returns -EPERM)" },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
   context(p: Params): MovableContext {
@@ -93,12 +97,14 @@ export const mshvMovable: Scenario<MovableContext> = {
       ...Array.from({ length: p.vps }, (_, k) => ({ name: `vp${k}`, process: fault })),
       ...hostEvents(ctx, p),
       ...(p.destroy ? [{ name: 'vmm', process: vmm(ctx) }] : []),
+      ...vmmMm(ctx, p),
     ].map((t, tid) => ({ ...t, locals: { tid } }))
     return {
       globals: movableGlobals(ctx.l, ctx.frames),
       init(world) {
         const w = world as MovableWorld
         initMemory(w)
+        vmaInit(w)
         notifierInsert(w)
         // mmu_notifier_register primes lockdep: reclaim may invalidate, and the callback takes region->mutex.
         movableLocks.primeReclaim(w, [REGION_MUTEX])

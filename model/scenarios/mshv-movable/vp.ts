@@ -5,31 +5,87 @@
  *   mshv_region_hmm_fault_and_lock (read_begin, mmap_read_lock,
  *   hmm_range_fault, mmap_read_unlock, mutex_lock, read_retry) ->
  *   pages[] and large_pages -> mshv_region_remap_pages -> mutex_unlock.
+ * hmm_range_fault() walks the range a page at a time (mm/hmm.c), so
+ * invalidations that take no mmap_lock (migration, split_folio) run between
+ * its steps; it fails with -EFAULT or -EPERM when the VMM has unmapped or
+ * write-protected the memory (vmm-mm.ts), and the intercept is then not
+ * handled.
  * This is v6 as posted; the variants patch its steps (variants.ts).
  */
 import { folioOrder } from '../../primitives/folio.js'
-import { faultHuge, faultSmall, thpEligible } from '../../primitives/host-page-table.js'
+import { faultHuge, faultSmall, hmmVmaError, hmmWalkRead, thpEligible } from '../../primitives/host-page-table.js'
 import { alignDown, blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
 import { readBeginMustWait, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_LISTED, useRegion } from '../../primitives/region.js'
 import { ACCESS_RW, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { DONE, process, type Process } from '../../process.js'
-import { depositChoices, depositIfAsked, depositText, EBUSY, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
+import { depositChoices, depositIfAsked, depositText, EBUSY, EFAULT, EPERM, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The intercept is over (handled or not): the guest touches its next gfn, or the VP is done. */
 export function interceptDone(ctx: MovableContext, me: VpLocals): 'touch' | typeof DONE {
   me.off = 0
   me.cnt = 0
   me.ret = 0
+  me.walk = 0
   me.gfn = 0
   return me.touched < ctx.touches ? 'touch' : DONE
 }
 
-/** The uaddr blocks a fault of [off, off+cnt) may back with a THP (nondeterministic choice, one bit each). */
-function thpCandidates(l: Layout, w: W, off: number, cnt: number): number[] {
-  const out: number[] = []
-  for (let b = blockOf(l, off); b <= blockOf(l, off + cnt - 1); b++) if (thpEligible(l, w, b)) out.push(b)
-  return out
+/**
+ * In a VP's `ret` during hmm_range_fault(): the walk returned -EBUSY after a
+ * fault (hmm_vma_fault), so the do-while loop goes round and tests
+ * mmu_interval_check_retry before it walks on; not the call's -EBUSY
+ * (`EBUSY`), which sends the VP back to mmu_interval_read_begin.
+ */
+export const WALK_AGAIN = 4
+
+/** The label of the region reference's put, in the variants that have it (see `interceptFailed`). */
+const REGION_PUT = 'mshv_region_put'
+
+/**
+ * hmm_range_fault() failed with -EFAULT or -EPERM: mshv_region_range_fault
+ * returns it (`if (ret) goto out`), mshv_region_handle_gfn_fault WARN_ONCEs
+ * ("GPA intercept failed") and returns false, and mshv_handle_gpa_intercept
+ * puts the region reference it holds (upstream: mshv_region_put after
+ * mshv_region_handle_gfn_fault). A variant with the reference counts the VP's
+ * in regionRefs and has the step mshv_region_put (region-ref, fixed,
+ * upstream); v6 takes none (regionRefs stays 0) and the intercept is over.
+ * The put is a goto computed from the world into a step only those variants
+ * have, so it is typed as v6's labels; the build checks it when it is taken.
+ */
+export function interceptFailed(ctx: MovableContext, w: W, me: VpLocals): 'touch' | typeof DONE {
+  if (w.regionRefs > 0) return REGION_PUT as 'touch'
+  return interceptDone(ctx, me)
+}
+
+/**
+ * What one step of hmm_range_fault()'s walk does (mm/hmm.c), for the VP at
+ * range page `me.walk`:
+ * - at the top of the do-while loop (the call's first step, or after a fault
+ *   made walk_page_range return -EBUSY: `me.ret === WALK_AGAIN`), it first tests
+ *   mmu_interval_check_retry(range->notifier, range->notifier_seq) and
+ *   returns -EBUSY on a change;
+ * - no VMA, or a read-only one asked for write (HMM_PFN_REQ_WRITE, as
+ *   mshv_region_range_fault sets): -EFAULT / -EPERM (`hmmVmaError`);
+ * - a present page is read (a PMD-mapped block in one go: hmm_vma_handle_pmd);
+ * - an empty PTE is faulted (hmm_vma_fault -> handle_mm_fault, a THP if its
+ *   block is eligible: do_huge_pmd_anonymous_page), then the walk returns
+ *   -EBUSY and the loop re-checks before it reads the page.
+ */
+type Walk =
+  | { readonly kind: 'ebusy' }
+  | { readonly kind: 'error'; readonly err: 'EFAULT' | 'EPERM' }
+  | { readonly kind: 'read'; readonly end: number }
+  | { readonly kind: 'fault'; readonly thp: boolean }
+
+function walkStep(l: Layout, w: W, me: VpLocals): Walk {
+  if ((me.walk === 0 || me.ret === WALK_AGAIN) && readRetry(w, me.seq)) return { kind: 'ebusy' }
+  const err = hmmVmaError(w, true)
+  if (err) return { kind: 'error', err }
+  const i = me.off + me.walk
+  const end = hmmWalkRead(l, w, i, me.off + me.cnt)
+  if (end > i) return { kind: 'read', end }
+  return { kind: 'fault', thp: thpEligible(l, w, blockOf(l, i)) }
 }
 
 /** How a trace shows mmu_interval_read_retry() (a patch that changes the step keeps it). */
@@ -92,39 +148,72 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
           return 'hmm_range_fault'
         },
       },
+      /** One step of hmm_range_fault()'s walk over the range (`walkStep`): a page read or faulted, or the call's return. */
       hmm_range_fault: {
-        choices: (w, me) => (readRetry(w, me.seq) ? 1 : 1 << thpCandidates(l, w, me.off, me.cnt).length),
+        choices: (w, me) => {
+          const s = walkStep(l, w, me)
+          return s.kind === 'fault' && s.thp ? 2 : 1
+        },
         run(w, me, choice) {
-          if (readRetry(w, me.seq)) {
-            me.ret = EBUSY
-            return 'mmap_read_unlock'
+          const s = walkStep(l, w, me)
+          const i = me.off + me.walk
+          switch (s.kind) {
+            case 'ebusy':
+              me.ret = EBUSY
+              return 'mmap_read_unlock'
+            case 'error':
+              me.ret = s.err === 'EFAULT' ? EFAULT : EPERM
+              return 'mmap_read_unlock'
+            case 'read':
+              for (let k = i; k < s.end; k++) me.pfns[k - me.off] = w.pte[k]
+              me.ret = 0
+              me.walk = s.end - me.off
+              return me.walk === me.cnt ? 'mmap_read_unlock' : 'hmm_range_fault'
+            case 'fault':
+              // HMM_PFN_REQ_FAULT: handle_mm_fault; a PMD-sized fault may allocate a THP for the whole block.
+              if (choice === 1) faultHuge(l, w, w, blockOf(l, i))
+              else faultSmall(w, w, i)
+              me.ret = WALK_AGAIN
+              return 'hmm_range_fault'
           }
-          // HMM_PFN_REQ_FAULT: fault in every missing page; a PMD-sized fault may pick a THP (do_huge_pmd_anonymous_page).
-          const thp = thpCandidates(l, w, me.off, me.cnt).filter((_, k) => (choice >> k) & 1)
-          for (const b of thp) faultHuge(l, w, w, b)
-          for (let k = 0; k < me.cnt; k++) {
-            faultSmall(w, w, me.off + k)
-            me.pfns[k] = w.pte[me.off + k]
-          }
-          me.ret = 0
-          return 'mmap_read_unlock'
         },
         text: (w, me, choice) => {
           const range = `gfn ${hex(l.startGfn + me.off)}..${hex(l.startGfn + me.off + me.cnt - 1)}`
-          if (readRetry(w, me.seq)) return `hmm_range_fault(${range}) = -EBUSY`
-          const thp = thpCandidates(l, w, me.off, me.cnt).filter((_, k) => (choice >> k) & 1)
-          return `hmm_range_fault(${range})${thp.length ? `: THP at uaddr ${thp.map((b) => hex(l.startUaddr + blockFirstIndex(l, b))).join(', ')}` : ''}`
+          const s = walkStep(l, w, me)
+          const i = me.off + me.walk
+          const ua = hex(l.startUaddr + i)
+          switch (s.kind) {
+            case 'ebusy':
+              return me.ret === WALK_AGAIN ? `hmm_range_fault(${range}): after the fault, mmu_interval_check_retry: -EBUSY` : `hmm_range_fault(${range}) = -EBUSY`
+            case 'error':
+              return s.err === 'EFAULT' ? `hmm_range_fault(${range}): no VMA at uaddr ${ua} = -EFAULT` : `hmm_range_fault(${range}): uaddr ${ua} in a read-only VMA, HMM_PFN_REQ_WRITE = -EPERM`
+            case 'read':
+              return s.end - i > 1
+                ? `hmm_range_fault(${range}): uaddr ${ua}..${hex(l.startUaddr + s.end - 1)} = pfn ${hex(w.pte[i])}..${hex(w.pte[s.end - 1])} (PMD)`
+                : `hmm_range_fault(${range}): uaddr ${ua} = pfn ${hex(w.pte[i])}`
+            case 'fault':
+              return `hmm_range_fault(${range}): fault uaddr ${ua}${choice === 1 ? `, THP at uaddr ${hex(l.startUaddr + blockFirstIndex(l, blockOf(l, i)))}` : ''}`
+          }
         },
       },
       mmap_read_unlock: {
         run(w, me) {
           movableLocks.readUnlock(w, me, MMAP_LOCK)
+          me.walk = 0
           if (me.ret === EBUSY) {
             me.ret = 0
             return 'mmu_interval_read_begin'
           }
+          if (me.ret !== 0) {
+            if (w.faultFailed === 0) w.faultFailed = me.tid + 1
+            return interceptFailed(ctx, w, me)
+          }
           return 'mutex_lock'
         },
+        text: (_w, me) =>
+          me.ret === EFAULT || me.ret === EPERM
+            ? `mmap_read_unlock; ${me.ret === EFAULT ? '-EFAULT' : '-EPERM'}: mshv_region_handle_gfn_fault WARN_ONCE "GPA intercept failed", returns false`
+            : 'mmap_read_unlock',
       },
       mutex_lock: movableLocks.lockStep(REGION_MUTEX, (w, me) => {
         useRegion(w, me.tid)

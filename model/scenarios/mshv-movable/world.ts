@@ -6,10 +6,10 @@
  */
 import type { ChunkStride } from '../../drivers/mshv-regions.js'
 import { memoryFields, type Memory } from '../../primitives/folio.js'
-import { hostPageTableFields, type HostPageTable } from '../../primitives/host-page-table.js'
+import { hostPageTableFields, vmaFields, type HostPageTable, type Vma } from '../../primitives/host-page-table.js'
 import { layout, type Layout } from '../../primitives/layout.js'
 import { fsReclaim, lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
-import { notifierFields, type Notifier } from '../../primitives/mmu-notifier.js'
+import { notifierDeferredFields, notifierFields, type Notifier, type NotifierDeferred } from '../../primitives/mmu-notifier.js'
 import { regionFields, type Region } from '../../primitives/region.js'
 import { slatFields } from '../../primitives/slat.js'
 import type { DONE, Step } from '../../process.js'
@@ -28,24 +28,36 @@ export const movableLocks = new Locks([
 
 /** hmm_range_fault()'s -EBUSY, in a VP's `ret`. */
 export const EBUSY = 1
+/** hmm_range_fault()'s -EFAULT (no VMA), in a VP's `ret`. */
+export const EFAULT = 2
+/** hmm_range_fault()'s -EPERM (HMM_PFN_REQ_WRITE on a read-only VMA), in a VP's `ret`. */
+export const EPERM = 3
 
 export function movableGlobals(l: Layout, frames: number) {
   return {
     ...memoryFields(frames),
     ...hostPageTableFields(l),
+    ...vmaFields(),
     ...slatFields(l),
     ...notifierFields(),
+    ...notifierDeferredFields(),
     ...lockFields(movableLocks.decls),
     ...regionFields(l),
     /** Ghost: per region page, invalidations started whose callback has not returned. */
     invalPending: array(l.N, u8()),
     /** Ghost: tid + 1 of a VP whose fault-path hypercall failed (the patch's WARN_ONCE: the access is not handled). */
     faultMapFailed: u8(),
+    /**
+     * Ghost: tid + 1 of a VP whose hmm_range_fault() failed (-EFAULT: the VMA
+     * is gone; -EPERM: it is read-only): mshv_region_handle_gfn_fault WARNs
+     * and returns false, the intercept is not handled.
+     */
+    faultFailed: u8(),
   }
 }
 export type MovableGlobals = ReturnType<typeof movableGlobals>
 /** The world every step reads and writes. */
-export type MovableWorld = ValueOf<MovableGlobals> & Memory & HostPageTable & Notifier & Region
+export type MovableWorld = ValueOf<MovableGlobals> & Memory & HostPageTable & Vma & Notifier & NotifierDeferred & Region
 type W = MovableWorld
 
 /** The layout a parameter set gives, for invariants and tests. */
@@ -66,10 +78,12 @@ export const vpLocals = (l: Layout) => ({
   cnt: u8(),
   seq: u8(),
   ret: u8(),
+  /** hmm_range_fault()'s walk: the range page it looks at next (hmm_vma_walk.last - range.start). */
+  walk: u8(),
   /** range.hmm_pfns */
   pfns: array(l.HP, u8()),
 })
-export type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; pfns: number[] | Int16Array }
+export type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; walk: number; pfns: number[] | Int16Array }
 
 /** Every label a VP has in some variant: v6's GPA intercept path, and the region reference's put. */
 export type VpLabel =

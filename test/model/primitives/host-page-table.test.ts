@@ -271,3 +271,56 @@ describe('hmmPfnToMapOrder', () => {
     expect(folioOrder(m, pt.pte[4], l.H)).toBe(0)
   })
 })
+
+describe('the VMA as hmm_range_fault() sees it (hmmVmaError, hmmWalkRead, unmapRange)', () => {
+  it('-EFAULT without a VMA (whatever is asked), -EPERM on a read-only VMA asked for write, else nothing', async () => {
+    const { hmmVmaError, vmaInit } = await import('../../../model/primitives/host-page-table.js')
+    const v = { vmaPresent: 0, vmaWritable: 0 }
+    vmaInit(v)
+    expect(v).toEqual({ vmaPresent: 1, vmaWritable: 1 })
+    expect(hmmVmaError(v, true)).toBeNull()
+    v.vmaWritable = 0
+    expect(hmmVmaError(v, true)).toBe('EPERM')
+    expect(hmmVmaError(v, false)).toBeNull()
+    v.vmaPresent = 0
+    expect(hmmVmaError(v, true)).toBe('EFAULT')
+    expect(hmmVmaError(v, false)).toBe('EFAULT')
+  })
+
+  it('the walk reads a PMD-mapped block in one go (clipped to the range), a PTE one page, and an empty PTE not at all', async () => {
+    const { hmmWalkRead } = await import('../../../model/primitives/host-page-table.js')
+    const l = layout(2, 8, 0, 1) // blocks: pages -1..2, 3..6, 7..10
+    const pt = table(l)
+    const m = memory(32)
+    faultHuge(l, pt, m, 1)
+    expect(hmmWalkRead(l, pt, 3, 8)).toBe(7)
+    expect(hmmWalkRead(l, pt, 5, 8)).toBe(7) // from mid-block: the rest of the block
+    expect(hmmWalkRead(l, pt, 3, 5)).toBe(5) // clipped to the range's end
+    expect(hmmWalkRead(l, pt, 0, 8)).toBe(0) // empty: a fault, nothing read
+    faultSmall(pt, m, 0)
+    expect(hmmWalkRead(l, pt, 0, 8)).toBe(1)
+    // After __split_huge_pmd the same pages are PTE-mapped: one at a time.
+    pt.pmd[1] = 0
+    expect(hmmWalkRead(l, pt, 3, 8)).toBe(4)
+  })
+
+  it('unmapRange clears every PTE of the range and the PMDs of the blocks it touches, and returns what it unmapped', async () => {
+    const { unmapRange } = await import('../../../model/primitives/host-page-table.js')
+    const l = layout(1, 4, 0, 0)
+    const pt = table(l)
+    const m = memory(32)
+    faultHuge(l, pt, m, 0)
+    faultSmall(pt, m, 3)
+    const mapped = [...pt.pte]
+    expect(unmapRange(l, pt, 0, l.N)).toEqual(mapped.filter(Boolean))
+    expect([...pt.pte]).toEqual([0, 0, 0, 0])
+    expect([...pt.pmd]).toEqual([0, 0])
+    expect(unmapRange(l, pt, 0, l.N)).toEqual([])
+    // A part: only its PTEs, but the PMD of a block it touches.
+    faultHuge(l, pt, m, 1)
+    const keep = pt.pte[3]
+    expect(unmapRange(l, pt, 2, 1)).toHaveLength(1)
+    expect(pt.pmd[1]).toBe(0)
+    expect(pt.pte[3]).toBe(keep)
+  })
+})

@@ -11,15 +11,25 @@ import { bfs } from '../../../explorer/bfs.js'
 import type { Invariant } from '../../../explorer/model.js'
 import { compile } from '../../../model/compile.js'
 import {
+  DEFERRED_INSERT,
+  DEFERRED_REMOVE,
   invalidateRangeEnd,
   invalidateRangeStart,
+  itreeRelease,
+  notifierDeferredFields,
   notifierFields,
   notifierInsert,
+  notifierInsertActive,
+  notifierRemove,
   type Notifier,
+  type NotifierDeferred,
   readBeginMustWait,
   readRetry,
+  releaseEnd,
+  releaseStart,
   setSeq,
 } from '../../../model/primitives/mmu-notifier.js'
+import { ModelError } from '../../../explorer/errors.js'
 import { process, type Program, type State } from '../../../model/process.js'
 import { u8, type ValueOf } from '../../../model/schema.js'
 
@@ -344,5 +354,374 @@ describe('read_begin / read / read_retry against start / set_seq / change / end,
       allViolations: true,
     })
     expect(r.violations.map((v) => v.invariant).sort()).toEqual(['reader-never-retries', 'reader-never-waits'])
+  })
+})
+
+// ---- insert while invalidating, deferred remove, mn_itree_release ------------
+
+const deferring = (): Notifier & NotifierDeferred => ({ mmSeq: 0, activeRanges: 0, mniSeq: 0, mniInserted: 0, mniDeferred: 0 })
+
+describe('mmu_interval_notifier_insert while the mm is invalidating (__mmu_interval_notifier_insert)', () => {
+  it('invalidations active, seq even (none hit an interval): seq |= 1, inserted at once, its seq the mm\'s: read_begin waits until the end', () => {
+    const n = deferring()
+    n.mmSeq = 4
+    invalidateRangeStart(n, true) // nothing inserted yet: active, seq stays even
+    expect(n.mmSeq).toBe(4)
+    notifierInsertActive(n)
+    expect(n.mmSeq).toBe(5)
+    expect(n.mniInserted).toBe(1)
+    expect(n.mniDeferred).toBe(0)
+    expect(n.mniSeq).toBe(n.mmSeq)
+    expect(readBeginMustWait(n)).toBe(true)
+    // A new invalidation now hits it.
+    expect(invalidateRangeStart(n, true)).toBe(5)
+    invalidateRangeEnd(n)
+    expect(readBeginMustWait(n)).toBe(true)
+    invalidateRangeEnd(n)
+    expect(n.mmSeq).toBe(6)
+    expect(readBeginMustWait(n)).toBe(false)
+    expect(odd(n.mniSeq)).toBe(true)
+  })
+
+  it('seq odd (another interval is being invalidated): deferred, not hit by invalidations, read_begin waits; inv_end links it in', () => {
+    const n = deferring()
+    n.mmSeq = 7 // another interval of the mm is being invalidated
+    n.activeRanges = 1
+    notifierInsert(n)
+    expect(n.mniDeferred).toBe(DEFERRED_INSERT)
+    expect(n.mniInserted).toBe(0)
+    expect(n.mniSeq).toBe(7)
+    expect(readBeginMustWait(n)).toBe(true)
+    // A second invalidation starting now does not find it in the tree: no callback.
+    expect(invalidateRangeStart(n, true)).toBe(0)
+    invalidateRangeEnd(n)
+    expect(n.mniInserted).toBe(0)
+    expect(readBeginMustWait(n)).toBe(true)
+    invalidateRangeEnd(n)
+    expect(n.mmSeq).toBe(8)
+    expect(n.mniInserted).toBe(1)
+    expect(n.mniDeferred).toBe(0)
+    expect(readBeginMustWait(n)).toBe(false)
+    expect(invalidateRangeStart(n, true)).toBe(9)
+  })
+
+  it('a deferred insert needs notifierDeferredFields: without it, a model error', () => {
+    const n = fresh()
+    n.mmSeq = 3
+    n.activeRanges = 1
+    expect(() => notifierInsert(n)).toThrow(ModelError)
+  })
+
+  it('the idle insert is unchanged: seq - 1, no wait', () => {
+    const n = deferring()
+    notifierInsert(n)
+    expect(n).toEqual({ mmSeq: 2, activeRanges: 0, mniSeq: 1, mniInserted: 1, mniDeferred: 0 })
+  })
+})
+
+describe('mmu_interval_notifier_remove and the deferred list', () => {
+  it('idle: removed at once, no wait', () => {
+    const n = deferring()
+    notifierInsert(n)
+    expect(notifierRemove(n)).toBe(0)
+    expect(n.mniInserted).toBe(0)
+  })
+
+  it('while invalidating: stays in the tree (a new invalidation still hits it) until the last inv_end takes it out', () => {
+    const n = deferring()
+    notifierInsert(n)
+    const cur = invalidateRangeStart(n, true)
+    expect(notifierRemove(n)).toBe(cur)
+    expect(n.mniDeferred).toBe(DEFERRED_REMOVE)
+    expect(n.mniInserted).toBe(1)
+    expect(invalidateRangeStart(n, true)).toBe(cur)
+    invalidateRangeEnd(n)
+    expect(n.mniInserted).toBe(1)
+    invalidateRangeEnd(n)
+    // Out of the tree in the same step that wakes the remover: an invalidation after it no longer hits.
+    expect(n.mniInserted).toBe(0)
+    expect(n.mmSeq).not.toBe(cur)
+    expect(invalidateRangeStart(n, true)).toBe(0)
+  })
+
+  it('a still-deferred insert is just dropped from the list, without waiting', () => {
+    const n = deferring()
+    n.mmSeq = 3
+    n.activeRanges = 1
+    notifierInsert(n)
+    expect(notifierRemove(n)).toBe(0)
+    expect(n.mniDeferred).toBe(0)
+    invalidateRangeEnd(n)
+    expect(n.mniInserted).toBe(0)
+  })
+
+  it('without notifierDeferredFields, the remover clears mniInserted itself on waking (the old behaviour)', () => {
+    const n = inserted()
+    const cur = invalidateRangeStart(n, true)
+    expect(notifierRemove(n)).toBe(cur)
+    invalidateRangeEnd(n)
+    expect(n.mniInserted).toBe(1)
+  })
+})
+
+describe('mn_itree_release (exit_mmap)', () => {
+  it('one blockable invalidation of everything: the callback gets cur_seq, set_seq makes readers retry, the seq ends even', () => {
+    const n = inserted()
+    const seq = n.mniSeq
+    const before = n.mmSeq
+    let got = 0
+    const warned = itreeRelease(n, (cur) => {
+      got = cur
+      setSeq(n, cur)
+      return true
+    })
+    expect(warned).toBe(false)
+    expect(got).toBe(before + 1)
+    expect(readRetry(n, seq)).toBe(true)
+    expect(n.mmSeq).toBe(before + 2)
+    expect(n.activeRanges).toBe(0)
+  })
+
+  it('a callback that returns false: WARN_ON(!ret), and the core carries on (inv_end still runs)', () => {
+    const n = inserted()
+    expect(itreeRelease(n, () => false)).toBe(true)
+    expect(n.activeRanges).toBe(0)
+    expect(even(n.mmSeq)).toBe(true)
+  })
+
+  it('no interval in the tree: no callback, no WARN, the seq unchanged', () => {
+    const n = inserted()
+    n.mniInserted = 0
+    const seq = n.mmSeq
+    let called = false
+    expect(
+      itreeRelease(n, () => {
+        called = true
+        return false
+      }),
+    ).toBe(false)
+    expect(called).toBe(false)
+    expect(n.mmSeq).toBe(seq)
+  })
+
+  it('in steps, overlapped by another invalidation: the seq stays odd until both end', () => {
+    const n = inserted()
+    const cur = releaseStart(n)
+    expect(cur).toBe(n.mmSeq)
+    invalidateRangeStart(n, true)
+    setSeq(n, cur)
+    expect(releaseEnd(n, true, true)).toBe(false)
+    expect(readBeginMustWait(n)).toBe(true)
+    invalidateRangeEnd(n)
+    expect(readBeginMustWait(n)).toBe(false)
+  })
+})
+
+// ---- compiled: an insert racing an invalidation; exit_mmap's release racing a reader ----
+
+const gi = { ...notifierFields(), ...notifierDeferredFields(), value: u8(2), copy: u8(2), lock: u8(1), warned: u8(1) }
+type WI = ValueOf<typeof gi>
+
+/** What the idle formula does if applied whatever the mm is doing (seq - 1): the insert mmu_notifier.c does not do. */
+function idleOnlyInsert(n: Notifier): void {
+  if (n.mmSeq === 0) n.mmSeq = 2
+  n.mniSeq = (n.mmSeq & ~1) - 1
+  n.mniInserted = 1
+}
+
+/** A driver registering its interval and then reading (read_begin, read, lock, read_retry, publish). */
+function inserterReader(insert: (n: WI) => void) {
+  return process<WI, { seq: number; tmp: number; slept: number }>({
+    name: 'reader',
+    locals: { seq: u8(), tmp: u8(2), slept: u8(1) },
+    start: 'mmu_interval_notifier_insert',
+    steps: {
+      mmu_interval_notifier_insert: {
+        run(w) {
+          insert(w)
+          return 'mmu_interval_read_begin'
+        },
+      },
+      mmu_interval_read_begin: {
+        run(w, me) {
+          me.seq = w.mniSeq
+          return readBeginMustWait(w) ? 'wait_event' : 'read'
+        },
+      },
+      wait_event: {
+        guard: (w, me) => w.mmSeq !== me.seq,
+        run(_w, me) {
+          me.slept = 1
+          return 'read'
+        },
+      },
+      read: {
+        run(w, me) {
+          me.tmp = w.value
+          return 'lock'
+        },
+      },
+      lock: {
+        guard: (w) => w.lock === 0,
+        run(w) {
+          w.lock = 1
+          return 'mmu_interval_read_retry'
+        },
+      },
+      mmu_interval_read_retry: {
+        run(w, me) {
+          if (readRetry(w, me.seq)) {
+            w.lock = 0
+            return 'mmu_interval_read_begin'
+          }
+          return 'publish'
+        },
+      },
+      publish: {
+        run(w, me) {
+          w.copy = me.tmp
+          w.lock = 0
+          return 'done'
+        },
+      },
+    },
+  })
+}
+
+/** An invalidation of the mm: whatever it hits gets the callback (set_seq, drop the copy) under the driver lock. */
+const mmInvalidator = process<WI, { cur: number }>({
+  name: 'invalidator',
+  locals: { cur: u8() },
+  start: 'invalidate_range_start',
+  steps: {
+    invalidate_range_start: {
+      run(w, me) {
+        me.cur = invalidateRangeStart(w, true)
+        return me.cur ? 'callback' : 'change'
+      },
+    },
+    callback: {
+      guard: (w) => w.lock === 0,
+      run(w, me) {
+        setSeq(w, me.cur)
+        w.copy = 0
+        return 'change'
+      },
+    },
+    change: {
+      run(w) {
+        w.value = CHANGED
+        return 'invalidate_range_end'
+      },
+    },
+    invalidate_range_end: {
+      run(w) {
+        invalidateRangeEnd(w)
+        return 'done'
+      },
+    },
+  },
+})
+
+const noStaleCopyI: Invariant<State<WI>> = {
+  id: 'no-stale-copy',
+  description: 'the published copy is none or the current value',
+  check: (s) => (s.copy === 0 || s.copy === s.value ? null : `the reader published ${s.copy} but the value is ${s.value}`),
+}
+
+function insertProgram(insert: (n: WI) => void): Program<typeof gi> {
+  return {
+    globals: gi,
+    init(w) {
+      w.mmSeq = 2 // the mm has notifier subscriptions (another interval), none of this driver's yet
+      w.value = INITIAL
+    },
+    threads: [
+      { name: 'reader', process: inserterReader(insert) },
+      { name: 'invalidator', process: mmInvalidator },
+    ],
+  }
+}
+
+describe('an insert racing an invalidation, explored by bfs', () => {
+  it('an insert that does not make read_begin wait (seq - 1 while invalidating) lets the reader publish a stale value', () => {
+    const r = bfs(compile('mn-insert-idle-only', insertProgram(idleOnlyInsert), [noStaleCopyI]))
+    expect(r.violations.map((v) => v.invariant)).toEqual(['no-stale-copy'])
+  })
+
+  it('__mmu_interval_notifier_insert (seq |= 1, read_begin waits for inv_end) never does, and the reader does sleep', () => {
+    const probe: Invariant<State<WI>> = { id: 'reader-never-waits', description: 'a probe', check: (s) => (s.threads[0].slept ? 'slept' : null) }
+    const ok = bfs(compile('mn-insert', insertProgram(notifierInsert), [noStaleCopyI]))
+    expect(ok.verdict).toBe('ok')
+    const probed = bfs(compile('mn-insert-probe', insertProgram(notifierInsert), [noStaleCopyI, probe]), { allViolations: true })
+    expect(probed.violations.map((v) => v.invariant)).toEqual(['reader-never-waits'])
+  })
+})
+
+/** exit_mmap's mn_itree_release against a reader holding the driver lock; the callback blocks (mutex_lock) or, wrongly, only tries. */
+function releaseProgram(callback: 'lock' | 'trylock'): Program<typeof gi> {
+  const exit = process<WI, { cur: number; ok: number }>({
+    name: 'exit_mmap',
+    locals: { cur: u8(), ok: u8(1) },
+    start: 'mn_itree_release',
+    steps: {
+      mn_itree_release: {
+        run(w, me) {
+          me.cur = releaseStart(w)
+          me.ok = 1
+          return me.cur ? 'invalidate' : 'mn_itree_inv_end'
+        },
+      },
+      // The driver's callback for MMU_NOTIFY_RELEASE: the range is blockable, so mutex_lock; a trylock-only callback fails while a reader holds it.
+      invalidate: {
+        guard: (w) => callback === 'trylock' || w.lock === 0,
+        run(w, me) {
+          if (w.lock !== 0) {
+            me.ok = 0
+            return 'mn_itree_inv_end'
+          }
+          setSeq(w, me.cur)
+          w.copy = 0
+          return 'mn_itree_inv_end'
+        },
+      },
+      mn_itree_inv_end: {
+        run(w, me) {
+          if (releaseEnd(w, me.cur !== 0, me.ok === 1)) w.warned = 1
+          w.value = 0 // the address space is gone
+          return 'done'
+        },
+      },
+    },
+  })
+  return {
+    globals: gi,
+    init(w) {
+      notifierInsert(w)
+      w.value = INITIAL
+    },
+    threads: [
+      { name: 'reader', process: inserterReader(() => {}) },
+      { name: 'exit', process: exit },
+    ],
+  }
+}
+
+const releaseSucceeds: Invariant<State<WI>> = {
+  id: 'release-callback-succeeds',
+  description: 'mn_itree_release never WARNs: the callback of a blockable MMU_NOTIFY_RELEASE returns true',
+  check: (s) => (s.warned ? 'WARN_ON(!ret) in mn_itree_release' : null),
+}
+
+describe('mn_itree_release racing a reader, explored by bfs', () => {
+  it('a callback that only trylocks returns false while the reader holds the lock: the WARN_ON', () => {
+    const r = bfs(compile('mn-release-trylock', releaseProgram('trylock'), [releaseSucceeds, noStaleCopyI]), { allViolations: true })
+    expect(r.violations.map((v) => v.invariant).sort()).toEqual(['no-stale-copy', 'release-callback-succeeds'])
+  })
+
+  it('a callback that takes the lock (the range is blockable) always succeeds, and the reader never publishes what the release tore down', () => {
+    const r = bfs(compile('mn-release-lock', releaseProgram('lock'), [releaseSucceeds, noStaleCopyI]), { allViolations: true })
+    expect(r.verdict).toBe('ok')
+    expect(r.stats.states).toBeGreaterThan(5)
   })
 })

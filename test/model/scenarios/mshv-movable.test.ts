@@ -2,11 +2,11 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
-import { instantiate } from '../../../invariants/scenarios.js'
+import { instantiate, mshvMovable as catalogMovable } from '../../../invariants/scenarios.js'
 import { chunkStride } from '../../../model/drivers/mshv-regions.js'
-import { FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
-import { mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
-import { resolveParams } from '../../../model/scenario.js'
+import { FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
+import { EBUSY, mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
+import { resolveParams, type Scenario } from '../../../model/scenario.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
 import { expectBackendsAgree } from '../../support/backends.js'
@@ -336,5 +336,130 @@ describe('mshv-movable: map_failures (hv_do_map_gpa_hcall failing in the invalid
       'oom_reaper.remap_no_access',
     ])
     expect(movable('upstream', { zaps: 0 }).patched.some((s) => s.endsWith('.remap_no_access'))).toBe(false)
+  })
+})
+
+describe('mshv-movable: hmm_range_fault walks page by page; the VMM munmaps or mprotects its memory (fidelity review FV-3, §3)', () => {
+  /**
+   * `gpa-intercept-handled`, as the catalogue's mshv-movable checks it (or will: invariants/scenarios.ts), over the
+   * `faultFailed` ghost: the catalogue's invariants plus this one, whichever the catalogue has.
+   */
+  const gpaInterceptHandled = (thread: (tid: number) => string) => ({
+    id: 'gpa-intercept-handled',
+    description: 'no GPA intercept fails in hmm_range_fault (-EFAULT: the VMA is gone; -EPERM: it is read-only), after which mshv_region_handle_gfn_fault WARNs and returns false',
+    check: (w: any) => (w.faultFailed ? `hmm_range_fault failed in ${thread(w.faultFailed - 1)}'s fault path: GPA intercept not handled (WARN_ONCE)` : null),
+  })
+  const withHandled: Scenario = {
+    ...catalogMovable,
+    properties(p, v, ctx, program) {
+      const set = catalogMovable.properties!(p, v, ctx, program)
+      const handled = gpaInterceptHandled((tid) => program.threads[tid]?.name ?? `thread ${tid}`)
+      return { ...set, invariants: [...(set.invariants ?? []).filter((i) => i.id !== handled.id), handled] }
+    },
+  }
+  const checked = (variant: string, params: Record<string, number>) => instantiate(withHandled, variant, params)
+
+  /** Explores `variant` with probe invariants added (each breaks exactly in the states sought): which were reached. */
+  const reached = (variant: string, params: Record<string, number>, probes: Record<string, (w: any) => boolean>) => {
+    const invariants = Object.entries(probes).map(([id, sought]) => ({ id, description: 'a probe', check: (w: any) => (sought(w) ? 'reached' : null) }))
+    const withProbes = { ...mshvMovable, properties: () => ({ invariants }) }
+    const x = bfs(instantiate(withProbes, variant, params).model, { allViolations: true })
+    expect(x.incomplete).toBeNull()
+    return x.violations.map((v) => v.invariant).sort()
+  }
+  const vp = (w: any) => w.threads[0]
+  // The packed backend gives invariants the locals, not the pcs: `walk` is past the range's first page and short of its
+  // end only inside hmm_range_fault's walk, or at the mmap_read_unlock right after it returned from there.
+  const midWalk = (w: any) => vp(w).walk > 0 && vp(w).walk < vp(w).cnt
+  /** An invalidation of the region is running: started, not ended. */
+  const invalidating = (w: any) => w.activeRanges > 0
+
+  it('one step per page: an invalidation that takes no mmap_lock (migration, split_folio) runs between two pages of the walk; khugepaged (mmap_write_lock) never does', () => {
+    /** The event thread `name` is inside an invalidation that hit the region (its cur_seq is set), while the VP is mid-walk. */
+    const eventMidWalk = (variant: string, params: Record<string, number>, name: string) => {
+      const t = movable(variant, params).model.threadNames.indexOf(name)
+      expect(t).toBeGreaterThan(0)
+      return reached(variant, params, { [`${name}-mid-walk`]: (w) => midWalk(w) && w.threads[t].cur > 0, 'mid-walk': midWalk })
+    }
+    expect(eventMidWalk('v6', { vps: 1, zaps: 0, migrations: 1 }, 'migrate0')).toEqual(['mid-walk', 'migrate0-mid-walk'])
+    // A PMD-mapped THP is read in one go (hmm_vma_handle_pmd); split_huge_pmd (mmap_read_lock) leaves it PTE-mapped, a page a step.
+    expect(eventMidWalk('v6', { vps: 1, zaps: 0, splits: 1, folio_splits: 1 }, 'fsplit0')).toEqual(['fsplit0-mid-walk', 'mid-walk'])
+    expect(eventMidWalk('v6', { vps: 1, zaps: 0, collapses: 1 }, 'collapse0')).toEqual(['mid-walk'])
+    expect(invalidating({ activeRanges: 1 })).toBe(true)
+  })
+
+  it('-EBUSY mid-walk: after a fault the loop re-checks mmu_interval_check_retry, and the VP goes back to read_begin; without an invalidation it never does', () => {
+    // The call's -EBUSY (EBUSY, not the walk's WALK_AGAIN) with `walk` past page 0: returned from the middle of the walk.
+    const busyMidWalk = (w: any) => vp(w).ret === EBUSY && midWalk(w)
+    expect(reached('v6', { vps: 1, zaps: 0, migrations: 1 }, { 'ebusy-mid-walk': busyMidWalk })).toEqual(['ebusy-mid-walk'])
+    expect(reached('v6', { vps: 1, zaps: 0 }, { 'ebusy-mid-walk': busyMidWalk, 'mid-walk': midWalk })).toEqual(['mid-walk'])
+    // The shortest way there, as a trace.
+    const probe = { id: 'ebusy-mid-walk', description: 'a probe', check: (w: any) => (busyMidWalk(w) ? 'reached' : null) }
+    const probed = instantiate({ ...mshvMovable, properties: () => ({ invariants: [probe] }) }, 'v6', { vps: 1, zaps: 0, migrations: 1 })
+    const x = bfs(probed.model)
+    const { steps } = recordTrace(probed, x, x.violations[0])
+    expect(steps.at(-1)!.text).toMatch(/^hmm_range_fault\(gfn 0x2\.\.0x3\): after the fault, mmu_interval_check_retry: -EBUSY$/)
+    expect(steps.some((s) => /^hmm_range_fault\(gfn 0x2\.\.0x3\): fault uaddr 0x3$/.test(s.text ?? ''))).toBe(true)
+    expect(steps.some((s) => s.thread === 'migrate0' && s.label === 'mmu_interval_set_seq')).toBe(true)
+    // The finer walk keeps v6's verdicts with a migration: read_retry under the mutex still catches what the walk misses.
+    expect(bfs(movable('v6', { vps: 1, zaps: 0, migrations: 1 }).model, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('mid-walk, a migration can free a page the walk has already read: the walk goes on with it, and only the re-check after a fault or read_retry under the mutex catches it', () => {
+    // The VP has read page 0 and is still walking while the folio it read is freed (migrated away).
+    const readThenFreed = (w: any) => midWalk(w) && vp(w).pfns[0] !== 0 && w.frame[vp(w).pfns[0]] === FRAME_FREED
+    expect(reached('v6', { vps: 1, zaps: 0, migrations: 1 }, { 'read-then-freed': readThenFreed })).toEqual(['read-then-freed'])
+    // Without the migration nothing is freed under the walk.
+    expect(reached('v6', { vps: 1, zaps: 0 }, { 'read-then-freed': readThenFreed })).toEqual([])
+  })
+
+  it('munmap: the VMA gone, hmm_range_fault returns -EFAULT, the fault path WARNs and the intercept is not handled; upstream then puts its region reference', () => {
+    const inst = checked('upstream', { munmap: 1, vps: 1, zaps: 0 })
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual(['gpa-intercept-handled'])
+    expect(x.violations[0].message).toBe("hmm_range_fault failed in vp0's fault path: GPA intercept not handled (WARN_ONCE)")
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    expect(steps.some((s) => s.label === 'do_vmi_align_munmap')).toBe(true)
+    expect(steps.find((s) => s.label === 'hmm_range_fault')!.text).toBe('hmm_range_fault(gfn 0x2..0x3): no VMA at uaddr 0x2 = -EFAULT')
+    let s = inst.model.initialStates()[0]
+    for (const a of x.violations[0].actions) s = inst.model.next(s, a)
+    expect(s.threads[0].pc).toBe('mshv_region_put')
+    // v6 takes no reference: the intercept is simply over.
+    const v6 = bfs(checked('v6', { munmap: 1, vps: 1, zaps: 0 }).model, { allViolations: true })
+    expect(v6.violations.map((v) => v.invariant)).toEqual(['gpa-intercept-handled'])
+  })
+
+  it("munmap's invalidation (PTEs cleared, pages freed) goes through the notifier: upstream-fixed maps nothing stale or freed", () => {
+    const x = bfs(checked('upstream-fixed', { munmap: 1, vps: 1 }).model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual(['gpa-intercept-handled'])
+    // The pages are freed: a probe on a frame freed while the VMA is gone.
+    expect(reached('upstream-fixed', { munmap: 1, vps: 1, zaps: 0 }, { 'freed-after-munmap': (w) => w.vmaPresent === 0 && Array.from(w.frame as ArrayLike<number>).includes(3) })).toEqual(['freed-after-munmap'])
+  })
+
+  it('mprotect(PROT_READ): hmm_range_fault with HMM_PFN_REQ_WRITE returns -EPERM, the intercept is not handled; the SLAT was made NO_ACCESS first', () => {
+    const inst = checked('upstream-fixed', { mprotect: 1, vps: 1 })
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual(['gpa-intercept-handled'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    const fixup = stepIndex(steps, /^mprotect/, 'mprotect_fixup')
+    const perm = steps.findIndex((s) => / = -EPERM$/.test(s.text ?? ''))
+    expect(fixup).toBeGreaterThanOrEqual(0)
+    expect(perm).toBeGreaterThan(fixup)
+    expect(steps[perm].text).toBe('hmm_range_fault(gfn 0x2..0x3): uaddr 0x2 in a read-only VMA, HMM_PFN_REQ_WRITE = -EPERM')
+    // Without either call the ghost is never set.
+    expect(bfs(checked('upstream-fixed', { vps: 1 }).model, { allViolations: true }).verdict).toBe('ok')
+  })
+
+  it('every variant runs munmap and mprotect (the failure path reaches each variant\'s put or the end of the intercept) without a deadlock or a model error', () => {
+    for (const variant of VARIANTS) {
+      const x = bfs(checked(variant, { vps: 1, zaps: 0, munmap: 1, mprotect: 1 }).model, { allViolations: true })
+      expect(x.incomplete).toBeNull()
+      expect(x.violations.map((v) => v.invariant)).toContain('gpa-intercept-handled')
+      expect(x.violations.map((v) => v.invariant)).not.toContain('no-deadlock')
+    }
+  })
+
+  it('the two backends agree with munmap, mprotect and a migration', () => {
+    expectBackendsAgree(movable('upstream', { munmap: 1, mprotect: 1, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 7, maxLength: 70 })
   })
 })
