@@ -7,7 +7,7 @@
  */
 import { ModelError } from '../../../explorer/errors.js'
 import { alignDown, isAligned } from '../../primitives/layout.js'
-import { readRetry } from '../../primitives/mmu-notifier.js'
+import { notifierRemove as removeInterval, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../primitives/region.js'
 import type { Step } from '../../process.js'
 import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
@@ -171,19 +171,18 @@ function regionDestroy(ctx: MovableContext, then: (me: any) => string): Record<s
   return {
     mshv_region_destroy: {
       run(w, me) {
-        if ((w.mmSeq & 1) === 1) {
-          me.seq = w.mmSeq
+        const seq = removeInterval(w)
+        if (seq !== 0) {
+          me.seq = seq
           return 'mmu_interval_notifier_remove_wait'
         }
-        w.mniInserted = 0
         return 'mshv_region_unmap'
       },
       text: (w) => `mshv_region_destroy: mmu_interval_notifier_remove${(w.mmSeq & 1) === 1 ? ': the mm is invalidating, waits' : ''}`,
     },
     mmu_interval_notifier_remove_wait: {
       guard: (w, me) => w.mmSeq !== me.seq,
-      run(w, me) {
-        w.mniInserted = 0
+      run(_w, me) {
         me.seq = 0
         return 'mshv_region_unmap'
       },
@@ -297,16 +296,16 @@ const unmapBeforeNotifierRemove: Piece = {
         mshv_region_invalidate: regionInvalidate(b.ctx, 'mmu_interval_notifier_remove_last'),
         mmu_interval_notifier_remove_last: {
           run(w: W, me: any) {
-            if ((w.mmSeq & 1) === 1) {
-              me.seq = w.mmSeq
+            const seq = removeInterval(w)
+            if (seq !== 0) {
+              me.seq = seq
               return 'mmu_interval_notifier_remove_wait'
             }
-            w.mniInserted = 0
             return 'vfree'
           },
           text: () => 'mmu_interval_notifier_remove',
         },
-        mmu_interval_notifier_remove_wait: { ...steps.mmu_interval_notifier_remove_wait, targets: ['vfree'], run: (w: W, me: any) => ((w.mniInserted = 0), (me.seq = 0), 'vfree') },
+        mmu_interval_notifier_remove_wait: { ...steps.mmu_interval_notifier_remove_wait, targets: ['vfree'], run: (_w: W, me: any) => ((me.seq = 0), 'vfree') },
       }
     }
     return {

@@ -8,6 +8,7 @@
  * (variants.ts) reorders them by giving them other gotos, and the build's
  * label check reads the goto from the step's `targets`.
  */
+import { notifierRemove as removeInterval } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_UNLINKED } from '../../primitives/region.js'
 import { unmapGpaPages, type Leaf } from '../../primitives/slat.js'
 import { process, type Process, type Step } from '../../process.js'
@@ -29,11 +30,12 @@ export const hlistDel = <K extends string>(then: K): VmmStepTo<K> => ({
 export const notifierRemove = <K extends string>(then: K): VmmStepTo<K | 'wait_event'> => ({
   targets: ['wait_event', then],
   run(w, me) {
-    if ((w.mmSeq & 1) === 1) {
-      me.seq = w.mmSeq
+    // The interval leaves the tree now, or, while the mm invalidates, at mn_itree_inv_end; the remover waits for that.
+    const seq = removeInterval(w)
+    if (seq !== 0) {
+      me.seq = seq
       return 'wait_event'
     }
-    w.mniInserted = 0
     return then
   },
 })
@@ -42,8 +44,7 @@ export const notifierRemove = <K extends string>(then: K): VmmStepTo<K | 'wait_e
 export const notifierRemoveWoken = <K extends string>(then: K): VmmStepTo<K> => ({
   targets: [then],
   guard: (w, me) => w.mmSeq !== me.seq,
-  run(w, me) {
-    w.mniInserted = 0
+  run(_w, me) {
     me.seq = 0
     return then
   },

@@ -463,3 +463,10 @@ describe('mshv-movable: hmm_range_fault walks page by page; the VMM munmaps or m
     expectBackendsAgree(movable('upstream', { munmap: 1, mprotect: 1, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 7, maxLength: 70 })
   })
 })
+
+describe('mshv-movable: the interval leaves the tree at mn_itree_inv_end, not when its remover wakes', () => {
+  it('a second invalidation after the remove no longer calls back into a freed region (upstream-fixed, destroy, two zaps)', () => {
+    const x = bfs(movable('upstream-fixed', { destroy: 1, zaps: 2, vps: 1 }).model, { allViolations: true })
+    expect(x.violations.map((v) => v.invariant)).toEqual([])
+  })
+})
