@@ -154,7 +154,7 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
       : row.violated.includes(id)
         ? verdictColour(`VIOLATED (${row.steps[id]} steps)`)
         : row.holds.includes(id)
-          ? verdictColour(row.patchUnreached.length ? 'holds?' : 'holds')
+          ? verdictColour(row.patchUnreached.length && row.violated.length === 0 ? 'holds?' : 'holds')
           : verdictColour('undecided')
   const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
   // When no variant could be built there are no invariant columns; the rows still say why.

@@ -3,7 +3,7 @@
  * (seed 001, [PATCH v6 5/5]) with the mmu_interval_read_retry() under
  * region->mutex deleted, as a reviewer might propose to "simplify" it.
  *
- *   mapcheck check ./drop-read-retry.ts     # VIOLATED no-stale-mapping, 19 steps
+ *   mapcheck check ./drop-read-retry.ts     # VIOLATED no-stale-mapping, 20 steps
  *   mapcheck compare ./drop-read-retry.ts   # against v6 and the other proposals
  *
  * The patch is two lines of the fault path: after mutex_lock, go straight

@@ -30,7 +30,7 @@ describe('examples through the public API', () => {
     expect(r.result).toBe('violation')
     expect(r.variant).toBe('drop-read-retry')
     expect(r.invariant).toBe('no-stale-mapping')
-    expect(r.steps).toBe(19)
+    expect(r.steps).toBe(20)
     expect(r.patched).toEqual(['vp.mutex_lock'])
     expect(r.coverage.vp.mutex_lock).toBeGreaterThan(0)
     // The step the patch deletes is gone from the process, not merely unreached.
