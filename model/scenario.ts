@@ -85,6 +85,45 @@ export interface Scenario<C = any> {
   readonly source?: { readonly file: string; readonly sha256: string }
 }
 
+/** What a patch changes (a variant without its name): pieces of patches merge into one with `mergePatches`. */
+export type Patch<C = any> = Pick<VariantSpec<C>, 'steps' | 'context' | 'init'>
+
+/**
+ * Pieces of patches as one patch (a fix made of several changes, each also
+ * a variant of its own): their steps, context replacements and inits, in
+ * order. A later piece may replace an earlier one's step, unless
+ * `exclusive` names the scenario, which makes two pieces changing the same
+ * step a model error.
+ */
+export function mergePatches<C>(pieces: readonly Patch<C>[], options: { readonly exclusive?: string } = {}): Patch<C> {
+  return {
+    steps: (b) => {
+      const out: Record<string, Record<string, Step<any, any> | null>> = {}
+      for (const piece of pieces) {
+        const steps: StepPatch = typeof piece.steps === 'function' ? piece.steps(b) : (piece.steps ?? {})
+        for (const [proc, labels] of Object.entries(steps)) {
+          if (options.exclusive !== undefined) {
+            for (const label of Object.keys(labels)) if (out[proc] && label in out[proc]) throw new ModelError(`${options.exclusive}: two pieces of a patch change ${proc}.${label}`)
+          }
+          out[proc] = { ...out[proc], ...labels }
+        }
+      }
+      return out
+    },
+    context: ({ params, ctx }) => {
+      let c: Partial<C> = {}
+      for (const piece of pieces) if (piece.context) c = { ...c, ...piece.context({ params, ctx: { ...ctx, ...c } }) }
+      return c
+    },
+    init: (b) => {
+      const inits = pieces.flatMap((piece) => piece.init?.(b) ?? [])
+      return (w) => {
+        for (const init of inits) init(w)
+      }
+    },
+  }
+}
+
 export const isPatch = (v: VariantSpec): boolean => v.from !== undefined || v.steps !== undefined || v.context !== undefined || v.init !== undefined
 
 /** A scenario's parameters with every variant's own. */

@@ -7,7 +7,7 @@
  */
 import { array, u8 } from '../schema.js'
 import { blockFirstIndex, blockInVma, blockOf, type Layout } from './layout.js'
-import { allocHuge, allocSmall, folioHead, FRAME_HUGE, type Memory } from './folio.js'
+import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, type Memory } from './folio.js'
 
 export const hostPageTableFields = (l: Layout) => ({
   pte: array(l.N, u8()),
@@ -141,4 +141,22 @@ export function unmapRange(l: Layout, pt: HostPageTable, lo: number, cnt: number
     pt.pte[i] = 0
   }
   return out
+}
+
+/**
+ * remove_migration_ptes() after migrate_folio() (mm/migrate.c): every PTE
+ * that maps the folio at `head` now maps the same offset of a fresh folio
+ * of the same order. Returns the fresh folio's head, or 0 when no PTE
+ * mapped the folio (it was zapped meanwhile: nothing to replace).
+ */
+export function removeMigrationPtes(l: Layout, pt: HostPageTable, m: Memory, head: number): number {
+  const n = folioOrder(m, head, l.H) === l.H ? l.HP : 1
+  let fresh = 0
+  for (let i = 0; i < pt.pte.length; i++) {
+    const pfn = pt.pte[i]
+    if (pfn < head || pfn >= head + n) continue
+    if (fresh === 0) fresh = n > 1 ? allocHuge(m, l.H) : allocSmall(m)
+    pt.pte[i] = fresh + (pfn - head)
+  }
+  return fresh
 }

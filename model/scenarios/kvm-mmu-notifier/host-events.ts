@@ -23,7 +23,7 @@
  * fault path's get_user_pages and these events take it for read.
  */
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
-import { folioMapped } from '../../primitives/host-page-table.js'
+import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
 import { blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
 import { mmuInvalidateBegin, mmuInvalidateEnd, mnActiveInvalidateDec, mnActiveInvalidateInc } from '../../kvm/invalidation.js'
 import { hvaRangeToGfnRanges } from '../../kvm/memslots.js'
@@ -209,14 +209,7 @@ function migrate(l: Layout) {
     if (isFreed(w, head)) return
     const n = folioOrder(w, head, l.H) === l.H ? l.HP : 1
     if (refHeld(w, head, n)) return
-    let fresh = 0
-    for (let i = 0; i < l.N; i++) {
-      const pfn = w.pte[i]
-      if (pfn < head || pfn >= head + n) continue
-      if (fresh === 0) fresh = n > 1 ? allocHuge(w, l.H) : allocSmall(w)
-      w.pte[i] = fresh + (pfn - head)
-    }
-    me.old[0] = fresh ? head : 0
+    me.old[0] = removeMigrationPtes(l, w, w, head) ? head : 0
   }
 }
 

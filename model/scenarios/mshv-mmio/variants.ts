@@ -8,7 +8,7 @@ import { access } from '../../primitives/lockset.js'
 import { notifierInsert, readBeginMustWait, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_UNLINKED } from '../../primitives/region.js'
 import type { DONE, Step } from '../../process.js'
-import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
+import { mergePatches, type BuildContext, type Patch, type StepPatch, type VariantSpec } from '../../scenario.js'
 import { intervalCallback, invalidateEnd, lockedCallback, unmapVma, zapBars } from './vfio.js'
 import { fixupSteps, followPfnmap, mmapReadLock, mmapReadUnlock, regionByGfnGet, vpRegionPut } from './vp.js'
 import { mapUserMemory } from './vmm.js'
@@ -35,7 +35,7 @@ import {
   type W,
 } from './world.js'
 
-type Piece = Pick<VariantSpec<MmioContext>, 'steps' | 'init'>
+type Piece = Patch<MmioContext>
 type B = BuildContext<MmioContext>
 
 /** A patch's VP steps, their gotos checked by tsc against every VP label. */
@@ -350,26 +350,6 @@ const teardownUnmap: Piece = {
     }),
 }
 
-/** Pieces as one patch: their steps (a later piece may replace an earlier one's step), and inits, in order. */
-function merge(...pieces: Piece[]): Piece {
-  return {
-    steps: (b) => {
-      const out: Record<string, Record<string, Step<any, any> | null>> = {}
-      for (const piece of pieces) {
-        const steps: StepPatch = typeof piece.steps === 'function' ? piece.steps(b) : (piece.steps ?? {})
-        for (const [proc, labels] of Object.entries(steps)) out[proc] = { ...out[proc], ...labels }
-      }
-      return out
-    },
-    init: (b) => {
-      const inits = pieces.flatMap((piece) => piece.init?.(b) ?? [])
-      return (w) => {
-        for (const init of inits) init(w)
-      }
-    },
-  }
-}
-
 // ---- the variants -------------------------------------------------------------
 
 export const mmioPatches: readonly VariantSpec<MmioContext>[] = [
@@ -379,7 +359,7 @@ export const mmioPatches: readonly VariantSpec<MmioContext>[] = [
     from: 'upstream',
     ...pfnmap,
   },
-  { name: 'v0', description: 'as posted: [PATCH v0 15/15] on upstream (GPAs mapped on HVMSG_UNMAPPED_GPA)', from: 'upstream', ...merge(mapOnIntercept, v0Intercept) },
+  { name: 'v0', description: 'as posted: [PATCH v0 15/15] on upstream (GPAs mapped on HVMSG_UNMAPPED_GPA)', from: 'upstream', ...mergePatches([mapOnIntercept, v0Intercept]) },
   { name: 'no-spinlock', description: "v0 + Mukesh's rethink: no pt_mem_regions_lock in mshv_chk_get_mmio_start_pfn, rely on mmap_lock", from: 'v0', ...noSpinlock },
   {
     name: 'locked-lookup-notifier',
@@ -391,7 +371,7 @@ export const mmioPatches: readonly VariantSpec<MmioContext>[] = [
     name: 'v3',
     description: '[PATCH V3 10/11] on upstream: mshv_partition_region_by_gfn_get, the pfn under mmap_read_lock only, the SPA fixed, GPAs mapped on intercept',
     from: 'upstream',
-    ...merge(mapOnIntercept, v3Intercept),
+    ...mergePatches([mapOnIntercept, v3Intercept]),
   },
   {
     name: 'v3-notifier',
@@ -409,6 +389,6 @@ export const mmioPatches: readonly VariantSpec<MmioContext>[] = [
     name: 'v3-fixed',
     description: "v3-notifier + (mapcheck) mshv_unmap_user_memory unmaps an MMIO region's GPAs under mreg_mutex before the put; the intercept gives up on such a region",
     from: 'v3',
-    ...merge(notifier(true), teardownUnmap),
+    ...mergePatches([notifier(true), teardownUnmap]),
   },
 ]

@@ -8,7 +8,7 @@
  */
 import { match } from 'ts-pattern'
 import { allocHuge, allocSmall, folioHead, folioOrder, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
-import { folioMapped } from '../../primitives/host-page-table.js'
+import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
@@ -286,15 +286,7 @@ function zap(l: Layout) {
 function migrate(l: Layout) {
   return (w: W, me: EventLocals) => {
     const head = me.folio
-    const n = folioOrder(w, head, l.H) === l.H ? l.HP : 1
-    let fresh = 0
-    for (let i = 0; i < l.N; i++) {
-      const pfn = w.pte[i]
-      if (pfn < head || pfn >= head + n) continue
-      if (fresh === 0) fresh = n > 1 ? allocHuge(w, l.H) : allocSmall(w)
-      w.pte[i] = fresh + (pfn - head)
-    }
-    me.old[0] = fresh ? head : 0
+    me.old[0] = removeMigrationPtes(l, w, w, head) ? head : 0
   }
 }
 

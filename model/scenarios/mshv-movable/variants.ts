@@ -10,7 +10,7 @@ import { alignDown, isAligned } from '../../primitives/layout.js'
 import { notifierRemove as removeInterval, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../primitives/region.js'
 import type { Step } from '../../process.js'
-import type { BuildContext, StepPatch, VariantSpec } from '../../scenario.js'
+import { mergePatches, type BuildContext, type Patch, type StepPatch, type VariantSpec } from '../../scenario.js'
 import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/slat.js'
 import { unmapPages } from '../../drivers/mshv-regions.js'
 import { hostEvents, remapNoAccess } from './host-events.js'
@@ -32,7 +32,7 @@ import {
 } from './world.js'
 
 /** What a patch changes (a variant without its name); pieces merge into one patch. */
-type Piece = Pick<VariantSpec<MovableContext>, 'steps' | 'context' | 'init'>
+type Piece = Patch<MovableContext>
 
 /** A patch's VP steps, their gotos checked by tsc against every VP label. */
 const vpPatch = (steps: { readonly [k in VpLabel]?: VpStep | null }): StepPatch[string] => steps
@@ -404,34 +404,6 @@ const unmapOnRemapFailure: Piece = {
     }),
 }
 
-/** Pieces as one patch: their steps (two pieces never change the same step), contexts and inits, in order. */
-function merge(...pieces: Piece[]): Piece {
-  return {
-    steps: (b) => {
-      const out: Record<string, Record<string, Step<any, any> | null>> = {}
-      for (const piece of pieces) {
-        const steps: StepPatch = typeof piece.steps === 'function' ? piece.steps(b) : (piece.steps ?? {})
-        for (const [proc, labels] of Object.entries(steps)) {
-          for (const label of Object.keys(labels)) if (out[proc] && label in out[proc]) throw new ModelError(`mshv-movable: two pieces of a patch change ${proc}.${label}`)
-          out[proc] = { ...out[proc], ...labels }
-        }
-      }
-      return out
-    },
-    context: ({ params, ctx }) => {
-      let c: Partial<MovableContext> = {}
-      for (const piece of pieces) if (piece.context) c = { ...c, ...piece.context({ params, ctx: { ...ctx, ...c } }) }
-      return c
-    },
-    init: (b) => {
-      const inits = pieces.flatMap((piece) => piece.init?.(b) ?? [])
-      return (w) => {
-        for (const init of inits) init(w)
-      }
-    },
-  }
-}
-
 // ---- the variants -------------------------------------------------------------
 
 export const movablePatches: readonly VariantSpec<MovableContext>[] = [
@@ -440,7 +412,7 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
     description:
       "the newest kernel (torvalds 0eaed89c): v6 + the pfn-aligned stride + the kref region lifetime, released by the last putter + the callback's out_unlock (a failed NO_ACCESS remap unlocks and returns false, which a blockable invalidation WARNs and ignores: with map_failures the pages are freed still mapped, the kernel's documented behaviour)",
     from: 'v6',
-    ...merge(pfnAlignedStride, upstreamLifetime, outUnlock),
+    ...mergePatches([pfnAlignedStride, upstreamLifetime, outUnlock], { exclusive: 'mshv-movable' }),
   },
   {
     name: 'upstream-unmap-first',
@@ -452,7 +424,7 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
     name: 'upstream-fixed',
     description: 'upstream + both of mapcheck\'s fixes (consecutive-page stride, unmap before notifier removal)',
     from: 'upstream',
-    ...merge(contiguousStride, unmapBeforeNotifierRemove),
+    ...mergePatches([contiguousStride, unmapBeforeNotifierRemove], { exclusive: 'mshv-movable' }),
   },
   {
     name: 'upstream-deposit-unlocked',
@@ -477,7 +449,7 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
     name: 'fixed',
     description: 'v6 + gfn-aligned fault chunk + pfn-aligned stride (seed 000) + region reference (seed 004)',
     from: 'v6',
-    ...merge(absoluteChunk, pfnAlignedStride, regionRef),
+    ...mergePatches([absoluteChunk, pfnAlignedStride, regionRef], { exclusive: 'mshv-movable' }),
   },
   { name: 'pfn-aligned-stride', description: "v6 + only seed 000's fix: mshv_chunk_stride also requires a huge-aligned pfn", from: 'v6', ...pfnAlignedStride },
   { name: 'region-ref', description: 'v6 + only the region reference across the fault path (mshv_partition_region_by_gfn_get)', from: 'v6', ...regionRef },
