@@ -56,7 +56,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
   const callbackReturns = (w: W, me: EventLocals, ok: boolean): string => {
     for (let k = 0; k < me.cnt; k++) w.invalPending[me.lo + k]--
     me.ok = ok ? 1 : 0
-    me.atomic = 0
+    if (ev.nonblock) movableLocks.leaveNonblock(me)
     // A blockable callback may not fail: the core WARNs and carries on as if it had succeeded.
     return ok || !ev.nonblock ? ev.apply.label : 'mmu_notifier_invalidate_range_end'
   }
@@ -92,7 +92,10 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
         me.ok = 1
         if (me.cur === 0) return ev.apply.label
         for (let k = 0; k < me.cnt; k++) w.invalPending[me.lo + k]++
-        if (ev.nonblock) me.atomic = 1
+        // A non-blockable range's callback must not sleep. mn_hlist_invalidate_range_start brackets classic
+        // subscribers with non_block_start()/non_block_end(); mn_itree_invalidate does not check, so the kernel
+        // would not warn, but a sleep there still stalls the OOM reaper: the model checks it as that context.
+        if (ev.nonblock) movableLocks.enterNonblock(me)
         return 'mshv_region_interval_invalidate'
       },
       text: (w, me) => `mmu_notifier_invalidate_range_start${ev.nonblock ? '_nonblock' : ''}(${range(me)}): seq ${w.mmSeq | (w.mniInserted ? 1 : 0)}`,
