@@ -253,6 +253,33 @@ function reader(opts: { retry: boolean; wait: boolean }) {
   })
 }
 
+/**
+ * The invalidator's steps after range_start, shared by the toy models: the interval callback under the
+ * driver lock (set_seq, then zap the copy), the change itself, range_end.
+ */
+const invalidationTail = {
+  callback: {
+    guard: (w: { lock: number }) => w.lock === 0,
+    run(w: Notifier & { copy: number }, me: { cur: number }) {
+      setSeq(w, me.cur)
+      w.copy = 0
+      return 'change'
+    },
+  },
+  change: {
+    run(w: { value: number }) {
+      w.value = CHANGED
+      return 'invalidate_range_end'
+    },
+  },
+  invalidate_range_end: {
+    run(w: Notifier) {
+      invalidateRangeEnd(w)
+      return 'done'
+    },
+  },
+}
+
 const invalidator = process<W, I>({
   name: 'invalidator',
   locals: { cur: u8() },
@@ -264,31 +291,12 @@ const invalidator = process<W, I>({
         return 'callback'
       },
     },
-    /** The interval callback under the driver lock: set_seq, then zap the copy. */
-    callback: {
-      guard: (w) => w.lock === 0,
-      run(w, me) {
-        setSeq(w, me.cur)
-        w.copy = 0
-        return 'change'
-      },
-    },
-    change: {
-      run(w) {
-        w.value = CHANGED
-        return 'invalidate_range_end'
-      },
-    },
-    invalidate_range_end: {
-      run(w) {
-        invalidateRangeEnd(w)
-        return 'done'
-      },
-    },
+    ...invalidationTail,
   },
 })
 
-const noStaleCopy: Invariant<State<W>> = {
+/** An invariant over any world with a published copy of a value. */
+const noStaleCopy: Invariant<State<{ copy: number; value: number }>> = {
   id: 'no-stale-copy',
   description: 'the published copy is none or the current value',
   check: (s) => (s.copy === 0 || s.copy === s.value ? null : `the reader published ${s.copy} but the value is ${s.value}`),
@@ -600,34 +608,10 @@ const mmInvalidator = process<WI, { cur: number }>({
         return me.cur ? 'callback' : 'change'
       },
     },
-    callback: {
-      guard: (w) => w.lock === 0,
-      run(w, me) {
-        setSeq(w, me.cur)
-        w.copy = 0
-        return 'change'
-      },
-    },
-    change: {
-      run(w) {
-        w.value = CHANGED
-        return 'invalidate_range_end'
-      },
-    },
-    invalidate_range_end: {
-      run(w) {
-        invalidateRangeEnd(w)
-        return 'done'
-      },
-    },
+    ...invalidationTail,
   },
 })
 
-const noStaleCopyI: Invariant<State<WI>> = {
-  id: 'no-stale-copy',
-  description: 'the published copy is none or the current value',
-  check: (s) => (s.copy === 0 || s.copy === s.value ? null : `the reader published ${s.copy} but the value is ${s.value}`),
-}
 
 function insertProgram(insert: (n: WI) => void): Program<typeof gi> {
   return {
@@ -645,15 +629,15 @@ function insertProgram(insert: (n: WI) => void): Program<typeof gi> {
 
 describe('an insert racing an invalidation, explored by bfs', () => {
   it('an insert that does not make read_begin wait (seq - 1 while invalidating) lets the reader publish a stale value', () => {
-    const r = bfs(compile('mn-insert-idle-only', insertProgram(idleOnlyInsert), [noStaleCopyI]))
+    const r = bfs(compile('mn-insert-idle-only', insertProgram(idleOnlyInsert), [noStaleCopy]))
     expect(r.violations.map((v) => v.invariant)).toEqual(['no-stale-copy'])
   })
 
   it('__mmu_interval_notifier_insert (seq |= 1, read_begin waits for inv_end) never does, and the reader does sleep', () => {
     const probe: Invariant<State<WI>> = { id: 'reader-never-waits', description: 'a probe', check: (s) => (s.threads[0].slept ? 'slept' : null) }
-    const ok = bfs(compile('mn-insert', insertProgram(notifierInsert), [noStaleCopyI]))
+    const ok = bfs(compile('mn-insert', insertProgram(notifierInsert), [noStaleCopy]))
     expect(ok.verdict).toBe('ok')
-    const probed = bfs(compile('mn-insert-probe', insertProgram(notifierInsert), [noStaleCopyI, probe]), { allViolations: true })
+    const probed = bfs(compile('mn-insert-probe', insertProgram(notifierInsert), [noStaleCopy, probe]), { allViolations: true })
     expect(probed.violations.map((v) => v.invariant)).toEqual(['reader-never-waits'])
   })
 })
@@ -715,12 +699,12 @@ const releaseSucceeds: Invariant<State<WI>> = {
 
 describe('mn_itree_release racing a reader, explored by bfs', () => {
   it('a callback that only trylocks returns false while the reader holds the lock: the WARN_ON', () => {
-    const r = bfs(compile('mn-release-trylock', releaseProgram('trylock'), [releaseSucceeds, noStaleCopyI]), { allViolations: true })
+    const r = bfs(compile('mn-release-trylock', releaseProgram('trylock'), [releaseSucceeds, noStaleCopy]), { allViolations: true })
     expect(r.violations.map((v) => v.invariant).sort()).toEqual(['no-stale-copy', 'release-callback-succeeds'])
   })
 
   it('a callback that takes the lock (the range is blockable) always succeeds, and the reader never publishes what the release tore down', () => {
-    const r = bfs(compile('mn-release-lock', releaseProgram('lock'), [releaseSucceeds, noStaleCopyI]), { allViolations: true })
+    const r = bfs(compile('mn-release-lock', releaseProgram('lock'), [releaseSucceeds, noStaleCopy]), { allViolations: true })
     expect(r.verdict).toBe('ok')
     expect(r.stats.states).toBeGreaterThan(5)
   })
