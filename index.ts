@@ -34,6 +34,11 @@ export * from './model/primitives/region.js'
 export * from './model/primitives/slat.js'
 export * from './model/drivers/mshv-regions.js'
 export * from './model/kvm/gmem-binding-rules.js'
+export * from './model/kvm/invalidation.js'
+export * from './model/kvm/memory-attributes.js'
+export * from './model/kvm/memslots.js'
+export * from './model/kvm/mmu-lock.js'
+export * from './model/kvm/tdp-fault.js'
 
 // Invariants
 export * from './invariants/ept-invariants.js'
@@ -54,7 +59,8 @@ export type { EventLocals, MovableContext, MovableWorld, VmmLocals, VpLocals } f
 export { mmioLayout, mmioLocks } from './model/scenarios/mshv-mmio/index.js'
 export { pinnedLayout, OUTCOME_NAMES } from './model/scenarios/mshv-pinned.js'
 export { gmemLayout } from './model/scenarios/kvm-gmem-binding.js'
-export { conversionLayout } from './model/scenarios/kvm-gmem-conversion.js'
+export { conversionLayout, conversionGlobals, PRIVATE, SHARED } from './model/scenarios/kvm-gmem-conversion/index.js'
+export type { ConversionContext, ConversionLayout, ConversionWorld } from './model/scenarios/kvm-gmem-conversion/index.js'
 
 // The engine
 export type { EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, StepLabel } from './explorer/model.js'

@@ -14,7 +14,7 @@ import { mshvPinned as mshvPinnedModel, OUTCOME_NAMES, pinnedLayout } from '../m
 import { REGION_MOVABLE } from '../model/primitives/region.js'
 import { gmemLayout, kvmGmemBinding as kvmGmemBindingModel } from '../model/scenarios/kvm-gmem-binding.js'
 import { eptHugeCoverage, eptHugeMappingAligned, eptMappingWithinFolio, eptNoStaleMapping, mappingWithinSlot } from './ept-invariants.js'
-import { conversionLayout, kvmGmemConversion as kvmGmemConversionModel } from '../model/scenarios/kvm-gmem-conversion.js'
+import { conversionLayout, kvmGmemConversion as kvmGmemConversionModel } from '../model/scenarios/kvm-gmem-conversion/index.js'
 import {
   homogeneousAttributes,
   mappingContiguous,
@@ -106,6 +106,7 @@ export const kvmGmemConversion: Scenario = {
         noPoisonedPageMapped(l),
         septNoStaleMapping(l),
         noSharedMappedPrivate(l),
+        inProgressBalanced(),
       ],
       metrics: [septHugeCoverage(l)],
     }

@@ -3,7 +3,7 @@
  * each record {pfn, pages, priv} of the leaf covering a gfn.
  */
 import type { Invariant, Metric } from '../explorer/model.js'
-import { PRIVATE, SHARED, type ConversionLayout, type ConversionWorld } from '../model/scenarios/kvm-gmem-conversion.js'
+import { PRIVATE, SHARED, type ConversionLayout, type ConversionWorld } from '../model/scenarios/kvm-gmem-conversion/index.js'
 
 type World = Pick<ConversionWorld, 'ept' | 'attr' | 'order' | 'hwpoison' | 'mcePending'>
 const kind = (a: number): string => (a === PRIVATE ? 'private' : 'shared')

@@ -8,7 +8,7 @@ import {
   septMappingWithinFolio,
   septNoStaleMapping,
 } from '../../invariants/sept-invariants.js'
-import { conversionLayout, PRIVATE, SHARED, type ConversionWorld } from '../../model/scenarios/kvm-gmem-conversion.js'
+import { conversionLayout, PRIVATE, SHARED, type ConversionWorld } from '../../model/scenarios/kvm-gmem-conversion/index.js'
 
 const l = conversionLayout(1) // 4 pages, leaves of 1, 2 or 4 pages, pfns 4..7
 
@@ -20,10 +20,7 @@ function world(): ConversionWorld {
     hwpoison: [0, 0, 0, 0],
     mcePending: 0,
     ept: [0, 1, 2, 3].map((g) => ({ pfn: l.basePfn + g, pages: 4, priv: PRIVATE })),
-    inProgress: 0,
-    invalidateSeq: 0,
-    invalidateLock: 0,
-  } as ConversionWorld
+  } as unknown as ConversionWorld
 }
 const all = [septMappingWithinFolio(l), homogeneousAttributes(l), mappingContiguous(l), noPoisonedPageMapped(l), septNoStaleMapping(l), noSharedMappedPrivate(l)]
 
