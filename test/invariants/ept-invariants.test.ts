@@ -9,14 +9,15 @@ const l = gmemLayout({ H: 1, ram: 4, low: 1, offset_shift: 0, vcpus: 1, faults: 
 function world(): GmemWorld {
   const w = {
     slot: [
-      { state: SLOT_NONE, base: 0, npages: 0, pgoff: 0 },
-      { state: SLOT_VALID, base: 2, npages: 6, pgoff: 2 },
+      { state: SLOT_NONE, base: 0, npages: 0, pgoff: 0, ua: 0 },
+      { state: SLOT_VALID, base: 2, npages: 6, pgoff: 2, ua: 0 },
     ],
     filePfn: Array(8).fill(0),
     fileOrder: Array(8).fill(0),
     nextPfn: 4,
     ept: Array.from({ length: 8 }, () => ({ pfn: 0, pages: 0, slot: 0 })),
-    srcuReaders: 0,
+    memslotsGen: 0,
+    srcuReader: [0],
   }
   w.filePfn[2] = 2
   w.filePfn[3] = 3
@@ -45,12 +46,12 @@ describe('EPT invariants', () => {
   it('mapping-within-folio fails for a leaf larger than the folio or at the wrong offset', () => {
     const big = world()
     leaf(big, 0, 0, 4)
-    big.slot[1] = { state: SLOT_VALID, base: 0, npages: 8, pgoff: 0 }
+    big.slot[1] = { state: SLOT_VALID, base: 0, npages: 8, pgoff: 0, ua: 0 }
     big.ept.forEach((e, g) => (e.pfn = g))
     big.filePfn[0] = 0
     expect(eptMappingWithinFolio(l).check(big)).toMatch(/^gfn 0 \(file index 0\) is in a 4-page leaf mapping pfn 0, but index 0 is not in the file/)
     const shifted = world()
-    shifted.slot[1] = { state: SLOT_VALID, base: 3, npages: 4, pgoff: 2 }
+    shifted.slot[1] = { state: SLOT_VALID, base: 3, npages: 4, pgoff: 2, ua: 0 }
     leaf(shifted, 4, 2, 2)
     expect(eptMappingWithinFolio(l).check(shifted)).toBe('gfn 4 (file index 3) is in a 2-page leaf mapping pfn 2, but index 3 is pfn 3 in an order-1 folio')
   })

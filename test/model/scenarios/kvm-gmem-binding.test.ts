@@ -4,7 +4,7 @@ import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate } from '../../../invariants/scenarios.js'
 import { congruent, hugepageAllowed, kvmLimitsAllow, type Binding, type BindingPolicy } from '../../../model/kvm/gmem-binding-rules.js'
-import { gmemLayout } from '../../../model/scenarios/kvm-gmem-binding.js'
+import { gmemLayout, SLOT_INVALID } from '../../../model/scenarios/kvm-gmem-binding.js'
 import { recordTrace } from '../../../traces/record.js'
 import { bruteForce, expectedViolations } from '../../support/brute-force.js'
 import { expectBackendsAgree } from '../../support/backends.js'
@@ -38,7 +38,7 @@ describe('kvm-gmem-binding rules', () => {
 
 describe('kvm-gmem-binding exploration', () => {
   it('agrees with an independent enumerator on a small layout, for every variant', () => {
-    for (const variant of ['whole-binding', 'interior-hugepages', 'no-clamp']) {
+    for (const variant of ['upstream', 'whole-binding', 'interior-hugepages', 'no-clamp', 'no-synchronize-srcu']) {
       const { model } = gmem(variant, { ram: 2, faults: 1, offset_shift: 1 })
       const b = bruteForce(model)
       const x = bfs(model, { allViolations: true })
@@ -84,5 +84,39 @@ describe('kvm-gmem-binding exploration', () => {
     const x = bfs(gmem('interior-hugepages', { vcpus: 2, faults: 1 }).model, { allViolations: true })
     expect(x.verdict).toBe('ok')
     expect(x.incomplete).toBeNull()
+  })
+
+  it('upstream (order-0 folios) maps only 4K and keeps every invariant, even on a binding that is not congruent', () => {
+    for (const params of [{}, { offset_shift: 1 }]) {
+      const x = bfs(gmem('upstream', params).model, { allViolations: true })
+      expect(x.verdict).toBe('ok')
+      expect(x.metrics['huge-coverage'].max).toBe(0)
+    }
+  })
+
+  it("KVM's hva rule is exercised: with the RAM's hva not congruent to its gpa, no variant maps huge, and no-clamp's wrong mapping disappears", () => {
+    expect(bfs(gmem('interior-hugepages').model).metrics['huge-coverage'].max).toBeGreaterThan(0)
+    for (const variant of ['whole-binding', 'interior-hugepages', 'no-clamp']) {
+      const x = bfs(gmem(variant, { ua_offset: 1 }).model, { allViolations: true })
+      expect(x.metrics['huge-coverage'].max, variant).toBe(0)
+    }
+    expect(bfs(gmem('no-clamp', { offset_shift: 1 }).model).verdict).toBe('violation')
+    expect(bfs(gmem('no-clamp', { offset_shift: 1, ua_offset: 1 }).model).verdict).toBe('ok')
+    // A shift by a whole "2M" keeps the hva congruent: huge again.
+    expect(bfs(gmem('interior-hugepages', { ua_offset: 2 }).model).metrics['huge-coverage'].max).toBeGreaterThan(0)
+  })
+
+  it('SRCU: a fault that looked its slot up before the INVALID swap still maps from it (the window the kernel has), and synchronize_srcu keeps the zap after it', () => {
+    const { model } = gmem('interior-hugepages')
+    // Reachable: a leaf of a slot that is KVM_MEMSLOT_INVALID (the map-time recheck the model used to make is gone).
+    const window = { id: 'no-leaf-of-an-invalid-slot', description: 'probe', check: (w: any) => (w.ept.some((e: any) => e.slot !== 0 && w.slot[e.slot - 1].state === SLOT_INVALID) ? 'found' : null) }
+    const probe = bfs({ ...model, invariants: [window], packed: undefined } as typeof model)
+    expect(probe.violations.map((v) => v.invariant)).toEqual(['no-leaf-of-an-invalid-slot'])
+    // Without the grace period the flush can run before that fault maps: a leaf outlives its slot.
+    const inst = gmem('no-synchronize-srcu')
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])
+    const steps = recordTrace(inst, x, x.violations[0]).steps.map((st) => st.label)
+    expect(steps.indexOf('kvm_tdp_mmu_map')).toBeGreaterThan(steps.indexOf('kvm_arch_flush_shadow_memslot'))
   })
 })
