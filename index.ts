@@ -15,7 +15,7 @@
 
 // Builders
 export { scenario, variant, allParams, buildVariant, isPatch, mergePatches, scenariosOf } from './model/scenario.js'
-export type { BuildContext, BuiltVariant, ParamSpec, Params, Patch, PropertySet, Scenario, StepPatch, Variant, VariantSpec } from './model/scenario.js'
+export type { BuildContext, BuiltVariant, ParamSpec, Params, Expectation, Patch, PropertySet, Scenario, StepPatch, Variant, VariantSpec } from './model/scenario.js'
 export { DONE, process } from './model/process.js'
 export type { Process, ProcessAction, ProcessSpec, Program, State, Step, ThreadSpec, ThreadState } from './model/process.js'
 export { array, i8, int, struct, u8 } from './model/schema.js'

@@ -43,13 +43,14 @@ const program = new Command()
   .enablePositionalOptions()
   .argument('[command]')
   .option('--json', 'print JSON')
+  .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') })
-  .action((command: string | undefined, o: { json?: boolean }) => {
+  .action((command: string | undefined, o: { json?: boolean; expect: boolean }) => {
     if (command !== undefined) {
       throw new BadInput(`unknown command '${command}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`)
     }
-    status = checkAllCommand(builtIns(), {}, !!o.json)
+    status = checkAllCommand(builtIns(), {}, !!o.json, o.expect)
   })
 
 const SCENARIO = 'a built-in scenario name, or a review file (./review.ts, or ./review.ts#name when it exports several)'
@@ -88,11 +89,12 @@ withBounds(
 withBounds(
   program
     .command('compare <scenario>')
-    .description('variants x invariants: which invariants each variant (patch proposal) keeps')
+    .description("variants x invariants: which invariants each variant (patch proposal) keeps; exit 1 when a cell differs from the variant's expect")
     .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells")
     .option('--json', 'print JSON'),
-).action(async (scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean }) => {
-  status = compareCommand(await openScenario(scenario), o.param, bounds(o), !!o.json)
+).action(async (scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean; expect: boolean }) => {
+  status = compareCommand(await openScenario(scenario), o.param, bounds(o), !!o.json, o.expect)
 })
 
 withBounds(

@@ -44,9 +44,20 @@ export interface BuildContext<C> {
   readonly ctx: C
 }
 
+/** What a variant is known to do at the scenario's default parameters: the invariants it breaks (none: it keeps every one). */
+export interface Expectation {
+  readonly violates?: readonly string[]
+}
+
 export interface VariantSpec<C = any> {
   readonly name: string
   readonly description: string
+  /**
+   * Its expected verdicts: `mapcheck` and `compare` exit 1 when a check
+   * differs (a new violation, or a known one that no longer reproduces).
+   * Absent: no expectation, the variant's cells are not gated.
+   */
+  readonly expect?: Expectation
   /** A patch: the variant it applies to (default: the scenario's first). */
   readonly from?: string
   /** A patch: the steps it replaces or adds, by process and label. */
@@ -264,6 +275,7 @@ export function scenario<C = {}>(def: Scenario<C>): Scenario<C> {
   for (const v of def.variants) {
     if (names.has(v.name)) throw new ModelError(`${where}: two variants are named ${v.name}`)
     names.add(v.name)
+    checkExpectation(`${where}: variant ${v.name}`, v.expect)
   }
   if (typeof def.build !== 'function') throw new ModelError(`${where}: needs build(params, variant, ctx)`)
   return def
@@ -284,6 +296,7 @@ export interface Variant<C = any> {
 export function variant<C>(base: Scenario<C>, spec: VariantSpec<C>): Variant<C> {
   if (!base || !Array.isArray(base.variants)) throw new ModelError(`variant ${spec?.name}: its base is not a scenario`)
   if (base.variants.some((v) => v.name === spec.name)) throw new ModelError(`variant ${spec.name}: ${base.name} already has a variant of that name`)
+  checkExpectation(`variant ${spec.name}`, spec.expect)
   return { kind: 'mapcheck.variant', base, spec: { ...spec, from: spec.from ?? base.variants[0].name } }
 }
 
@@ -311,4 +324,13 @@ export function scenariosOf(exports: Readonly<Record<string, unknown>>, source?:
     push({ ...base, variants: [...added, ...base.variants], source })
   }
   return out
+}
+
+/** `expect` is `{ violates: [invariant ids] }`; a typo in a review file is one clear error when it is loaded. */
+function checkExpectation(where: string, e: unknown): void {
+  if (e === undefined) return
+  const v = (e as Expectation | null)?.violates
+  if (typeof e !== 'object' || e === null || Object.keys(e).some((k) => k !== 'violates') || (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')))) {
+    throw new ModelError(`${where}: expect must be { violates: ['invariant-id', ...] }`)
+  }
 }

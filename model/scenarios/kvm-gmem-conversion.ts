@@ -352,17 +352,19 @@ export const kvmGmemConversion: Scenario<G> = {
     { name: 'memory_failures', default: 1, min: 0, max: 1, description: 'memory failures' },
   ],
   variants: [
-    { name: 'split-ept-first', description: 'split the S-EPT to 4K, then the folio (mapping never exceeds folio)' },
-    { name: 'split-folio-first', description: 'split the folio, then the S-EPT (a window where mapping > folio)' },
-    { name: 'contiguous-multi-folio', description: 'one huge mapping may span split folios that are contiguous and homogeneous; only the leaves around the converted page are split' },
-    { name: 'restructure-may-fail', description: 'split-ept-first where the folio split can fail part way (-ENOMEM) and the conversion is abandoned' },
+    { name: 'split-ept-first', description: 'split the S-EPT to 4K, then the folio (mapping never exceeds folio)', expect: { violates: [] } },
+    { name: 'split-folio-first', description: 'split the folio, then the S-EPT (a window where mapping > folio)', expect: { violates: ['mapping-within-folio'] } },
+    { name: 'contiguous-multi-folio', description: 'one huge mapping may span split folios that are contiguous and homogeneous; only the leaves around the converted page are split', expect: { violates: ['mapping-within-folio', 'no-freed-page-mapped'] } },
+    { name: 'restructure-may-fail', description: 'split-ept-first where the folio split can fail part way (-ENOMEM) and the conversion is abandoned', expect: { violates: [] } },
     {
       name: 'contiguous-error-split',
       description: 'contiguous-multi-folio, plus kvm_gmem_error_folio splitting the S-EPT to the folio size before zapping (what Yan says smaller folios would require)',
+      expect: { violates: ['mapping-within-folio', 'no-freed-page-mapped'] },
     },
     {
       name: 'contiguous-checked',
       description: 'contiguous-error-split, plus the fault checking every folio under the leaf for hwpoison',
+      expect: { violates: ['mapping-within-folio'] },
     },
   ],
   build(p: Params, variant: string) {

@@ -45,7 +45,7 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
     { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
   ],
-  variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale' }, ...kvmMmuPatches],
+  variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale', expect: { violates: [] } }, ...kvmMmuPatches],
   processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio'],
   context(p: Params): KvmMmuContext {
     const l = kvmMmuLayout(p)
