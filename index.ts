@@ -63,7 +63,9 @@ export { explore } from './explorer/explore.js'
 export { BadInput, ModelError } from './explorer/errors.js'
 
 // The commands as functions
-export { check, compare, loadScenarios, replay } from './cli/api.js'
+export { check, compare, expectVerdicts, loadScenarios, replay, VerdictMismatch } from './cli/api.js'
+export { cellExpectation, mismatches } from './cli/expectations.js'
+export type { Mismatch, MismatchKind } from './cli/expectations.js'
 export type { CheckOptions } from './cli/api.js'
 export type { CheckReport } from './cli/check.js'
 export type { Comparison, VariantRow } from './cli/compare.js'

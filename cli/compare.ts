@@ -197,9 +197,12 @@ export function comparisonTable(c: Comparison, options: MatrixOptions = {}): str
     ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id, short)), ...metrics.map((m) => metricCell(row, m, c.units[m]))]),
   ]
   const notes: string[] = []
-  if (expect && c.variants.some((row) => ids.some((id) => ['new', 'gone'].includes(cellExpectation(row, id))))) {
-    notes.push(...wrap("NEW: a violation the variant does not expect; GONE: an expected violation that no longer reproduces (the variant's expect.violates)", width))
-  }
+  const marks = new Set(expect ? c.variants.flatMap((row) => ids.map((id) => cellExpectation(row, id))) : [])
+  const meaning = [
+    ...(marks.has('new') ? ['NEW: a violation the variant does not expect'] : []),
+    ...(marks.has('gone') ? ['GONE: an expected violation that no longer reproduces'] : []),
+  ]
+  if (meaning.length > 0) notes.push(...wrap(`${meaning.join('; ')} (the variant's expect.violates)`, width))
   const full = fitTable(rows(false, new Map()), { width, keep: 1, wrap: metrics.map((_, k) => 1 + ids.length + k) })
   if (widest(full) <= width && !full.includes('\n\n')) return [full, ...notes].join('\n')
   // Too wide: short names with a legend; then short cells too; split if still too wide.
@@ -216,12 +219,12 @@ export function comparisonTable(c: Comparison, options: MatrixOptions = {}): str
 const block = (text: string, width = TABLE_WIDTH): string[] => wrap(text, width - 2).map((l, i) => (i === 0 ? l : `  ${l}`))
 
 /** One scenario's matrix as printed: heading, table, notes, and the cells that differ from their expectation. */
-function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[]): string[] {
+function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[], source: boolean): string[] {
   return [
-    ...block(`${c.scenario}${c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`),
+    ...block(`${c.scenario}${source && c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`),
     comparisonTable(c, { expect }),
     ...comparisonNotes(c).flatMap((n) => block(n)),
-    ...found.flatMap((m) => block(`differs from expected: ${mismatchText(m)}`)),
+    ...(found.length > 0 ? ['differs from the expected verdicts:', ...found.flatMap((m) => block(mismatchText(m), TABLE_WIDTH - 2).map((l) => `  ${l}`))] : []),
   ]
 }
 
@@ -241,7 +244,7 @@ export function compareCommand(scenario: Scenario, given: Record<string, string>
     )
     return matrixStatus([c], found)
   }
-  const lines = [...matrixText(c, expect, found), '']
+  const lines = [...matrixText(c, expect, found, true), '']
   for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) lines.push(`${row.variant} ${id}: ${file}`)
   process.stdout.write(`${lines.join('\n')}\n`)
   return matrixStatus([c], found)
@@ -261,7 +264,7 @@ export function checkAllCommand(scenarios: readonly Scenario[], explore: Explore
     process.stdout.write(`${JSON.stringify(expect ? all.map((c) => ({ ...c, mismatches: mismatches(c) })) : all, null, 2)}\n`)
     return matrixStatus(all, found)
   }
-  const blocks = all.map((c) => matrixText(c, expect, found.filter((m) => m.scenario === c.scenario)).join('\n'))
+  const blocks = all.map((c) => matrixText(c, expect, found.filter((m) => m.scenario === c.scenario), false).join('\n'))
   if (found.length > 0) blocks.push(`${found.length} cell${found.length > 1 ? 's differ' : ' differs'} from the expected verdicts (--no-expect ignores them)`)
   process.stdout.write(`${blocks.join('\n\n')}\n`)
   return matrixStatus(all, found)
