@@ -29,19 +29,24 @@ type Cell = readonly string[] // a cell's lines
 export function fitTable(rows: readonly (readonly string[])[], options: FitOptions = {}): string {
   const width = options.width ?? TABLE_WIDTH
   const keep = options.keep ?? 1
-  let cells: Cell[][] = rows.map((r) => r.map((c) => [c]))
+  const original: Cell[][] = rows.map((r) => r.map((c) => [c]))
+  let cells = original
   const widths = (): number[] => {
     const w: number[] = []
     for (const row of cells) row.forEach((c, i) => (w[i] = Math.max(w[i] ?? 0, ...c.map(visible))))
     return w
   }
   const total = (w: readonly number[]): number => w.reduce((a, b) => a + b, 0) + GAP * Math.max(w.length - 1, 0)
-  // Wrap the widest wrappable column a little at a time, header row kept whole.
+  // A wrapped column stays as wide as its header and its longest word (an invariant's name is not cut).
+  const floor = (i: number): number =>
+    Math.max(MIN_WRAP, visible(rows[0]?.[i] ?? ''), ...rows.slice(1).flatMap((r) => (r[i] ?? '').replace(ANSI, '').split(/\s+/).map((x) => x.length)))
+  // Narrow the widest wrappable column one character at a time (rewrapping its text from the original), the header row kept whole.
+  const limit = new Map<number, number>()
   for (let w = widths(); total(w) > width; w = widths()) {
-    const col = (options.wrap ?? []).filter((i) => w[i] > MIN_WRAP && w[i] > visible(rows[0]?.[i] ?? '')).sort((a, b) => w[b] - w[a])[0]
+    const col = (options.wrap ?? []).filter((i) => w[i] > floor(i)).sort((a, b) => w[b] - w[a] || a - b)[0]
     if (col === undefined) break
-    const target = Math.max(MIN_WRAP, visible(rows[0]?.[col] ?? ''), w[col] - Math.max(1, total(w) - width))
-    cells = cells.map((row, r) => (r === 0 ? row : row.map((c, i) => (i === col ? c.flatMap((line) => wrapColoured(line, target)) : c))))
+    limit.set(col, w[col] - 1)
+    cells = original.map((row, r) => (r === 0 ? row : row.map((c, i) => (limit.has(i) ? c.flatMap((line) => wrapColoured(line, limit.get(i)!)) : c))))
   }
   const w = widths()
   if (total(w) <= width || w.length <= keep + 1) return render(cells, w.map((_, i) => i), w)
