@@ -17,6 +17,8 @@
 export { scenario, variant, allParams, buildVariant, isPatch, mergePatches, scenariosOf } from './model/scenario.js'
 export type { BuildContext, BuiltVariant, ParamSpec, Params, Expectation, Patch, PropertySet, Scenario, StepPatch, Variant, VariantSpec } from './model/scenario.js'
 export { DONE, process } from './model/process.js'
+export { inferredMemoryMap } from './model/memory-map.js'
+export type { FolioLane, HostLane, LeafLane, MapCell, MapLane, MemoryMap, RangeLane, ValueLane } from './model/memory-map.js'
 export type { Process, ProcessAction, ProcessSpec, Program, State, Step, ThreadSpec, ThreadState } from './model/process.js'
 export { array, i8, int, struct, u8 } from './model/schema.js'
 export type { ArrayField, Field, Fields, IntField, StructField, Value, ValueOf } from './model/schema.js'

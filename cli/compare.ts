@@ -8,6 +8,7 @@ import { wrap } from '../traces/diagram.js'
 import { cellExpectation, mismatches, mismatchText, type Mismatch } from './expectations.js'
 import { abbreviations, fitTable, legend, TABLE_WIDTH, widest } from './fit-table.js'
 import { metricText, paramsText, verdictColour } from './format.js'
+import type { Trace } from '../traces/format.js'
 import { runCheck } from './run.js'
 
 export interface VariantRow {
@@ -52,7 +53,7 @@ export function compareScenario(
   scenario: Scenario,
   given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
-  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[] } = {},
+  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[]; readonly collect?: (trace: Trace) => void } = {},
 ): Comparison {
   const chosen = options.variants ?? scenario.variants.map((v) => v.name)
   let params: Record<string, number> = { ...resolveParams(scenario, given) }
@@ -79,6 +80,7 @@ export function compareScenario(
       throw e
     }
     const { instance, exploration, traces } = run
+    for (const t of traces) options.collect?.(t.trace)
     params = { ...instance.params }
     units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
     const ids = [

@@ -11,6 +11,8 @@ import { collectParam, intOption, secondsOption } from './args.js'
 import { checkCommand } from './check.js'
 import { checkAllCommand, compareCommand } from './compare.js'
 import { layoutCommand } from './layout.js'
+import { reportCommand } from './report.js'
+import { resolveVariant } from '../model/scenario.js'
 import { listCommand } from './list.js'
 import { sweepCommand } from './sweep.js'
 import { builtIns, openScenario, openScenarios } from './scenarios.js'
@@ -74,16 +76,32 @@ withBounds(
     .option('--runs <n>', 'random mode: number of runs')
     .option('--all-violations', 'keep exploring after a first violation and list every broken invariant')
     .option('--out <file>', 'where to write the trace (default traces/<scenario>-<variant>-<invariant>.json)')
+    .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; html?: string; json?: boolean }) => {
   status = checkCommand({
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
     explore: { ...bounds(o), mode: o.mode, seed: intOption('seed', o.seed), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations },
     out: o.out,
+    html: o.html,
     json: !!o.json,
   })
+})
+
+withBounds(
+  program
+    .command('report <scenario>')
+    .description(`the review report: one self-contained HTML file with the verdict matrix and each violation stepped through with its memory map (<scenario>: ${SCENARIO})`)
+    .option('--variant <v...>', 'only these variants (default: all)')
+    .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .requiredOption('--out <file>', 'the HTML file to write')
+    .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells"),
+).action(async (scenario: string, o: BoundFlags & { variant?: string[]; param: Record<string, string>; out: string; expect: boolean }) => {
+  const s = await openScenario(scenario)
+  for (const v of o.variant ?? []) resolveVariant(s, v)
+  status = reportCommand({ scenario: s, variants: o.variant, params: o.param, explore: bounds(o), out: o.out, expect: o.expect })
 })
 
 withBounds(

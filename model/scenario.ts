@@ -12,6 +12,7 @@
  */
 import { BadInput, ModelError } from '../explorer/errors.js'
 import type { EvidenceProperty, Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
+import type { MemoryMap } from './memory-map.js'
 import type { Process, Program, State, Step } from './process.js'
 
 export interface ParamSpec {
@@ -86,6 +87,8 @@ export interface Scenario<C = any> {
   build(params: Params, variant: string, ctx: C): Program<any>
   /** The properties checked of every variant. */
   properties?(params: Params, variant: string, ctx: C, program: Program<any>): PropertySet
+  /** Which fields of the world are which kind of map (SLAT/EPT, host page table, folios, bindings): the report's picture. */
+  memoryMap?(params: Params, ctx: C): MemoryMap
   /**
    * Every process the scenario may run at some parameters (the VMM only with
    * `destroy=1`, say). A patch of one that this instance does not run is

@@ -290,6 +290,19 @@ export const kvmGmemBinding: Scenario<G> = {
     { name: 'interior-hugepages', description: 'a hugepage where the gfn range is aligned, inside the slot, and congruent with the file index', expect: { violates: [] } },
     { name: 'no-clamp', description: "the folio's order with no binding check at all", expect: { violates: [] } },
   ],
+  // Rows are gfns (the file is bound at gfn = file index + shift); the file's folios are drawn by file index.
+  memoryMap: (p: Params) => {
+    const l = gmemLayout(p)
+    return {
+      rows: l.gfns,
+      hugePages: 1 << l.H,
+      lanes: [
+        { kind: 'leaf', label: 'EPT', field: 'ept', pfn: 'pfn', pages: 'pages' },
+        { kind: 'folio', label: 'gmem folios (by file index)', pfn: 'filePfn', order: 'fileOrder' },
+        { kind: 'range', label: 'memslot', field: 'slot', start: 'base', count: 'npages', live: 'state' },
+      ],
+    }
+  },
   build(p: Params, variant: string) {
     const l = gmemLayout(p)
     return {

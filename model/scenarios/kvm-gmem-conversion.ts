@@ -367,6 +367,15 @@ export const kvmGmemConversion: Scenario<G> = {
       expect: { violates: ['mapping-within-folio'] },
     },
   ],
+  memoryMap: (p: Params) => ({
+    rows: conversionLayout(p.H).pages,
+    hugePages: 1 << p.H,
+    lanes: [
+      { kind: 'leaf', label: 'S-EPT', field: 'ept', pfn: 'pfn', pages: 'pages', access: 'priv', accessNames: ['shared', 'private'] },
+      { kind: 'folio', label: 'gmem folios', order: 'order', poison: 'hwpoison' },
+      { kind: 'value', label: 'attributes', field: 'attr', names: ['shared', 'private'] },
+    ],
+  }),
   build(p: Params, variant: string) {
     const l = conversionLayout(p.H)
     const pol = policies[variant as ConversionVariant]
