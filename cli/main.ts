@@ -137,8 +137,8 @@ program
 
 program
   .command('show <trace>')
-  .description('render a trace (a trace file, or an ITF file written by show --format itf): race diagram (text, 80 columns), mail (72 columns, for a commit message), itf (Informal Trace Format, for Apalache/Quint tools) or JSON')
-  .addOption(new Option('--format <f>', 'output format').choices(['text', 'mail', 'itf', 'json']).default('text'))
+  .description('render a trace (a trace file, or an ITF file written by show --format itf): race diagram (text, 80 columns), mail (72 columns, for a commit message), itf (Informal Trace Format, for Apalache/Quint tools), html (the report page of this trace) or JSON')
+  .addOption(new Option('--format <f>', 'output format').choices(['text', 'mail', 'itf', 'html', 'json']).default('text'))
   .option('--force', "show a review file's trace even though the file changed since")
   .action(async (file: string, o: { format: string; force?: boolean }) => {
     status = await showCommand(file, o.format, !!o.force)

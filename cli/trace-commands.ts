@@ -1,5 +1,6 @@
 import { changes } from '../traces/diagram.js'
 import { loadTrace } from '../traces/file.js'
+import { htmlReport } from '../traces/html-report.js'
 import { toItf } from '../traces/itf.js'
 import { mailText } from '../traces/mail.js'
 import { renderTrace } from '../traces/render.js'
@@ -50,6 +51,10 @@ export async function showCommand(file: string, format: string, force: boolean):
   const scenario = await scenarioOfTrace(trace, { force })
   if (format === 'text') {
     process.stdout.write(`${renderTrace(trace, scenario)}\n`)
+    return 0
+  }
+  if (format === 'html') {
+    process.stdout.write(htmlReport({ title: `mapcheck: ${trace.scenario} --variant ${trace.variant}: ${trace.violation.invariant}`, subtitle: file, traces: [trace], scenario }))
     return 0
   }
   if (format === 'mail') {

@@ -144,7 +144,7 @@ const SCRIPT = `
     t.querySelectorAll('.diagram tr[data-step]').forEach(function (r) { r.classList.toggle('current', Number(r.dataset.step) === n); });
     t.querySelectorAll('.step-view').forEach(function (v) { v.hidden = Number(v.dataset.step) !== n; });
     t.querySelector('.pos').textContent = 'step ' + n + ' of ' + last;
-    if (push) history.replaceState(null, '', '#' + id(k, n));
+    if (push) { history.replaceState(null, '', '#' + id(k, n)); var row = document.getElementById(id(k, n)); if (row) row.scrollIntoView({ block: 'nearest' }); }
   }
   function fromHash() {
     var m = /^#(?:t(\\d+)-)?step-(\\d+)$/.exec(location.hash);

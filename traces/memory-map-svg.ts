@@ -149,7 +149,9 @@ export function memoryMapSvg(map: MemoryMap, w: unknown, highlight?: Highlight):
       const cell: MapCell & { note?: string } =
         span > 1 && pfns.length > 1 && hi > lo ? { ...first.cell, text: first.cell.text.replace(`pfn ${hex(lo)}`, `pfn ${hex(lo)}..${hex(hi)}`), pfns } : { ...first.cell, pfns }
       const y = HEAD + row * ROW
-      const hot = (cell.pfns ?? []).some((p) => hiPfns.has(p)) && Array.from({ length: span }, (_, i) => row + i).some((r) => hiRows.has(r) || hiRows.size === 0)
+      const onRow = Array.from({ length: span }, (_, i) => row + i).some((r) => hiRows.has(r))
+      // The entry named: a cell showing a named pfn on a named row (or anywhere, when no row is named); with no pfn named, the leaf on the named row.
+      const hot = cell.kind !== 'none' && (hiPfns.size > 0 ? (cell.pfns ?? []).some((p) => hiPfns.has(p)) && (onRow || hiRows.size === 0) : onRow && lane.kind === 'leaf')
       const rows = Array.from({ length: span }, (_, i) => row + i).join(' ')
       out.push(
         `<g class="cell${hot ? ' violating' : ''}" data-lane="${esc(laneLabel(lane))}" data-rows="${rows}"${cell.pfns?.length ? ` data-pfns="${cell.pfns.join(' ')}"` : ''}>` +
