@@ -2,7 +2,7 @@ import { unreached, untaken } from '../explorer/coverage.js'
 import { isModelError, type ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
-import { resolveParams, type Scenario } from '../model/scenario.js'
+import { expectationAt, resolveParams, type Scenario } from '../model/scenario.js'
 import pc from 'picocolors'
 import { wrap } from '../traces/diagram.js'
 import { cellExpectation, mismatches, mismatchText, type Mismatch } from './expectations.js'
@@ -41,6 +41,8 @@ export interface Comparison {
   readonly invariants: string[]
   /** Metric id -> its unit, for display. */
   readonly units: Record<string, 'share' | 'count' | undefined>
+  /** Variants that declare expected verdicts, none of them for these parameters (so their cells are not gated). */
+  readonly ungated?: string[]
   readonly variants: VariantRow[]
 }
 
@@ -59,8 +61,9 @@ export function compareScenario(
   let params: Record<string, number> = { ...resolveParams(scenario, given) }
   let invariants: string[] = []
   let units: Record<string, 'share' | 'count' | undefined> = {}
+  // The expectation declared for the parameters run (the defaults, unless one names others).
   const expectedOf = (variant: string): { expected?: string[] } => {
-    const e = scenario.variants.find((v) => v.name === variant)?.expect
+    const e = expectationAt(scenario, variant, resolveParams(scenario, given))
     return e ? { expected: [...(e.violates ?? [])] } : {}
   }
   const variants = chosen.map((variant): VariantRow => {
@@ -111,7 +114,8 @@ export function compareScenario(
       ...expectedOf(variant),
     }
   })
-  return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants }
+  const ungated = variants.filter((r) => r.expected === undefined && scenario.variants.find((v) => v.name === r.variant)?.expect !== undefined).map((r) => r.variant)
+  return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants, ...(ungated.length ? { ungated } : {}) }
 }
 
 function modelErrorRow(variant: string, e: ModelError): VariantRow {
@@ -226,6 +230,7 @@ function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[], 
     ...block(`${c.scenario}${source && c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`),
     comparisonTable(c, { expect }),
     ...comparisonNotes(c).flatMap((n) => block(n)),
+    ...(expect && c.ungated?.length ? block(`not gated: ${c.ungated.join(', ')} declare${c.ungated.length > 1 ? '' : 's'} expected verdicts at other parameters only`) : []),
     ...(found.length > 0 ? ['differs from the expected verdicts:', ...found.flatMap((m) => block(mismatchText(m), TABLE_WIDTH - 2).map((l) => `  ${l}`))] : []),
   ]
 }

@@ -45,9 +45,22 @@ export interface BuildContext<C> {
   readonly ctx: C
 }
 
-/** What a variant is known to do at the scenario's default parameters: the invariants it breaks (none: it keeps every one). */
+/**
+ * What a variant is known to do: the invariants it breaks (none: it keeps
+ * every one), at the scenario's default parameters, or at those `params`
+ * give (the others at their default).
+ */
 export interface Expectation {
   readonly violates?: readonly string[]
+  readonly params?: Readonly<Record<string, number>>
+}
+
+/** The expectation a variant declares for this parameter set, if any. */
+export function expectationAt(scenario: Scenario<any>, variant: string, params: Params): Expectation | undefined {
+  const e = scenario.variants.find((v) => v.name === variant)?.expect
+  const all = e === undefined ? [] : Array.isArray(e) ? e : [e as Expectation]
+  const specs = allParams(scenario)
+  return all.find((x) => specs.every((p) => (x.params?.[p.name] ?? p.default) === params[p.name]))
 }
 
 export interface VariantSpec<C = any> {
@@ -56,9 +69,10 @@ export interface VariantSpec<C = any> {
   /**
    * Its expected verdicts: `mapcheck` and `compare` exit 1 when a check
    * differs (a new violation, or a known one that no longer reproduces).
-   * Absent: no expectation, the variant's cells are not gated.
+   * One expectation (at the default parameters, or at its `params`) or a
+   * list of them; none for the parameters run: its cells are not gated.
    */
-  readonly expect?: Expectation
+  readonly expect?: Expectation | readonly Expectation[]
   /** A patch: the variant it applies to (default: the scenario's first). */
   readonly from?: string
   /** A patch: the steps it replaces or adds, by process and label. */
@@ -332,8 +346,17 @@ export function scenariosOf(exports: Readonly<Record<string, unknown>>, source?:
 /** `expect` is `{ violates: [invariant ids] }`; a typo in a review file is one clear error when it is loaded. */
 function checkExpectation(where: string, e: unknown): void {
   if (e === undefined) return
-  const v = (e as Expectation | null)?.violates
-  if (typeof e !== 'object' || e === null || Object.keys(e).some((k) => k !== 'violates') || (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')))) {
-    throw new ModelError(`${where}: expect must be { violates: ['invariant-id', ...] }`)
+  for (const one of Array.isArray(e) ? e : [e]) {
+    const v = (one as Expectation | null)?.violates
+    const p = (one as Expectation | null)?.params
+    if (
+      typeof one !== 'object' ||
+      one === null ||
+      Object.keys(one).some((k) => k !== 'violates' && k !== 'params') ||
+      (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) ||
+      (p !== undefined && (typeof p !== 'object' || p === null || Object.values(p).some((x) => !Number.isInteger(x))))
+    ) {
+      throw new ModelError(`${where}: expect must be { violates: ['invariant-id', ...], params?: { name: value } } or a list of them`)
+    }
   }
 }

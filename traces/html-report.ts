@@ -116,7 +116,7 @@ table { border-collapse: collapse; }
 .message { color: #991b1b; }
 nav { margin: .5em 0; } nav button { font-size: 14px; min-width: 2.5em; } .pos { display: inline-block; min-width: 8em; text-align: center; }
 .panes { display: flex; gap: 1.5em; align-items: flex-start; }
-.diagram-pane { flex: 0 1 auto; max-width: 48%; overflow-x: auto; }
+.diagram-pane { flex: 0 1 auto; max-width: 40%; overflow-x: auto; }
 .state-pane { flex: 1 1 auto; overflow-x: auto; position: sticky; top: 0; max-height: 100vh; overflow-y: auto; }
 .diagram th, .diagram td { border-bottom: 1px solid #e5e7eb; padding: 2px 6px; vertical-align: top; text-align: left; }
 .diagram td.n { color: #6b7280; } .diagram .changes { color: #4b5563; font-size: 11px; }

@@ -2,12 +2,12 @@ import { join } from 'node:path'
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it, vi } from 'vitest'
 import { expectVerdicts, VerdictMismatch } from '../../cli/api.js'
-import { checkAllCommand, compareScenario, comparisonTable, type Comparison } from '../../cli/compare.js'
+import { checkAllCommand, compareCommand, compareScenario, comparisonTable, type Comparison } from '../../cli/compare.js'
 import { cellExpectation, mismatches } from '../../cli/expectations.js'
 import { builtIns } from '../../cli/scenarios.js'
 import { ModelError } from '../../explorer/errors.js'
 import { faultInvalidate } from '../../invariants/scenarios.js'
-import { scenario, variant, type Scenario } from '../../model/scenario.js'
+import { expectationAt, resolveParams, scenario, variant, type Scenario } from '../../model/scenario.js'
 import { mapcheck, tempDir } from '../support/cli.js'
 
 const flippedFile = join(import.meta.dirname, '../fixtures/expect/flipped.ts')
@@ -34,7 +34,7 @@ describe('declared expectations of the built-in scenarios', () => {
   const comparisons: Comparison[] = builtIns().map((s) => compareScenario(s, {}, {}, { save: false }))
 
   it('every built-in variant declares what it breaks', () => {
-    for (const s of builtIns()) for (const v of s.variants) expect(v.expect?.violates, `${s.name} ${v.name}`).toBeDefined()
+    for (const s of builtIns()) for (const v of s.variants) expect(expectationAt(s, v.name, resolveParams(s, {}))?.violates, `${s.name} ${v.name}`).toBeDefined()
   })
 
   it('every cell of the default matrix is as declared (what `npm start` gates on)', () => {
@@ -104,6 +104,28 @@ describe('a cell that differs from its expectation', () => {
     expect(mismatches(c)).toEqual([{ scenario: 'fault-invalidate', variant: 'retry', invariant: 'no-stale-mapings', kind: 'not checked' }])
   })
 
+  it('an expectation holds at its parameters only; elsewhere the variant is not gated, and the matrix says so', () => {
+    const s: Scenario = {
+      ...faultInvalidate,
+      variants: faultInvalidate.variants.map((v) => ({ ...v, expect: v.name === 'retry' ? [{ violates: [] }, { violates: ['no-stale-mapping'], params: { P: 1 } }] : { violates: ['no-stale-mapping'] } })),
+    }
+    // At P=1 retry is declared (wrongly) to break no-stale-mapping; no-retry declares nothing there.
+    const atP1 = compareScenario(s, { P: 1 }, {}, { save: false })
+    expect(mismatches(atP1)).toEqual([{ scenario: 'fault-invalidate', variant: 'retry', invariant: 'no-stale-mapping', kind: 'no longer reproduces' }])
+    expect(atP1.ungated).toEqual(['no-retry'])
+    expect(mismatches(compareScenario(s, {}, {}, { save: false }))).toEqual([])
+    // Given explicitly at its default, a parameter is the default.
+    expect(mismatches(compareScenario(s, { P: 2 }, {}, { save: false }))).toEqual([])
+    let out = ''
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((x) => ((out += String(x)), true))
+    try {
+      expect(compareCommand(s, { P: '1' }, {}, false)).toBe(1)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(stripVTControlCharacters(out)).toMatch(/not gated: no-retry declares expected verdicts at other parameters only/)
+  })
+
   it('an undecided cell (bound reached) is not a difference', () => {
     const c = compareScenario(withExpect({ retry: [], 'no-retry': ['no-stale-mapping'] }), {}, { maxStates: 5 }, { save: false })
     expect(c.variants.every((r) => r.undecided.length > 0)).toBe(true)
@@ -132,6 +154,8 @@ describe('declaring expectations', () => {
     expect(() => scenario(bad)).toThrow(/variant retry: expect must be \{ violates:/)
     expect(() => variant(faultInvalidate, { name: 'x', description: 'x', expect: { violate: [] } as never })).toThrow(/variant x: expect must be/)
     expect(() => scenario(withExpect({ retry: [] }))).not.toThrow()
+    const listed = { ...faultInvalidate, variants: [{ ...faultInvalidate.variants[0], expect: [{ violates: [] }, { violates: ['x'], params: { P: 'one' } }] }] } as unknown as Scenario
+    expect(() => scenario(listed)).toThrow(/expect must be/)
   })
 })
 
