@@ -230,7 +230,13 @@ function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[], 
     ...block(`${c.scenario}${source && c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`),
     comparisonTable(c, { expect }),
     ...comparisonNotes(c).flatMap((n) => block(n)),
-    ...(expect && c.ungated?.length ? block(`not gated: ${c.ungated.join(', ')} declare${c.ungated.length > 1 ? '' : 's'} expected verdicts at other parameters only`) : []),
+    ...(expect && c.ungated?.length
+      ? block(
+          c.ungated.length === c.variants.length
+            ? 'not gated: the variants declare expected verdicts at other parameters only (the defaults)'
+            : `not gated: ${c.ungated.join(', ')} declare${c.ungated.length > 1 ? '' : 's'} expected verdicts at other parameters only`,
+        )
+      : []),
     ...(found.length > 0 ? ['differs from the expected verdicts:', ...found.flatMap((m) => block(mismatchText(m), TABLE_WIDTH - 2).map((l) => `  ${l}`))] : []),
   ]
 }
