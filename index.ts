@@ -15,8 +15,10 @@
 
 // Builders
 export { scenario, variant, allParams, buildVariant, isPatch, mergePatches, scenariosOf } from './model/scenario.js'
-export type { BuildContext, BuiltVariant, ParamSpec, Params, Patch, PropertySet, Scenario, StepPatch, Variant, VariantSpec } from './model/scenario.js'
+export type { BuildContext, BuiltVariant, ParamSpec, Params, Expectation, Patch, PropertySet, Scenario, StepPatch, Variant, VariantSpec } from './model/scenario.js'
 export { DONE, process } from './model/process.js'
+export { inferredMemoryMap } from './model/memory-map.js'
+export type { FolioLane, HostLane, LeafLane, MapCell, MapLane, MemoryMap, RangeLane, ValueLane } from './model/memory-map.js'
 export type { Process, ProcessAction, ProcessSpec, Program, State, Step, ThreadSpec, ThreadState } from './model/process.js'
 export { array, i8, int, struct, u8 } from './model/schema.js'
 export type { ArrayField, Field, Fields, IntField, StructField, Value, ValueOf } from './model/schema.js'
@@ -69,7 +71,9 @@ export { explore } from './explorer/explore.js'
 export { BadInput, ModelError } from './explorer/errors.js'
 
 // The commands as functions
-export { check, compare, loadScenarios, replay } from './cli/api.js'
+export { check, compare, expectVerdicts, loadScenarios, replay, VerdictMismatch } from './cli/api.js'
+export { cellExpectation, mismatches } from './cli/expectations.js'
+export type { Mismatch, MismatchKind } from './cli/expectations.js'
 export type { CheckOptions } from './cli/api.js'
 export type { CheckReport } from './cli/check.js'
 export type { Comparison, VariantRow } from './cli/compare.js'

@@ -4,7 +4,8 @@
  * file's path (`./review.ts`, `./review.ts#name`), or a scenario object.
  */
 import type { Mode } from '../explorer/result.js'
-import type { Scenario } from '../model/scenario.js'
+import { resolveVariant, type Scenario } from '../model/scenario.js'
+import { mismatches, mismatchText } from './expectations.js'
 import { checkReport, type CheckReport } from './check.js'
 import { compareScenario, type Comparison } from './compare.js'
 import { runCheck } from './run.js'
@@ -50,3 +51,37 @@ export const replay = (traceFile: string, options: { readonly force?: boolean } 
 
 /** The scenarios a review file exports (its own, and built-ins extended with its variants). */
 export const loadScenarios = (file: string): Promise<Scenario[]> => openScenarios(file)
+
+/**
+ * For a user's own test suite (vitest, or any runner that fails on a thrown
+ * error): runs `compare` and throws one error naming every cell that differs
+ * from the expected verdicts, the variants' declared `expect` unless
+ * `expect` here says otherwise (variant -> the invariants it breaks; `[]`:
+ * it keeps every one). A cell left undecided by the bounds is an error too:
+ * a gate must not pass on an incomplete search. Resolves to the comparison.
+ *
+ *   await expectVerdicts('./review.ts', { expect: { 'my-fix': [] } })
+ */
+export async function expectVerdicts(
+  scenario: string | Scenario,
+  options: Parameters<typeof compare>[1] & { readonly expect?: Readonly<Record<string, readonly string[]>> } = {},
+): Promise<Comparison> {
+  const { expect, ...rest } = options
+  const s = await scenarioOf(scenario)
+  for (const v of Object.keys(expect ?? {})) resolveVariant(s, v)
+  const c = await compare(s, rest)
+  const found = mismatches(c, expect).map(mismatchText)
+  for (const v of Object.keys(expect ?? {})) if (!c.variants.some((row) => row.variant === v)) found.push(`${c.scenario} ${v}: expected verdicts given, but the variant was not compared`)
+  for (const row of c.variants) {
+    if (row.error !== undefined) found.push(`${c.scenario} ${row.variant}: model error: ${row.error}`)
+    const declared = expect?.[row.variant] ?? row.expected
+    if (declared !== undefined && row.undecided.length > 0) found.push(`${c.scenario} ${row.variant}: undecided (a bound cut the search): ${row.undecided.join(', ')}`)
+  }
+  if (found.length > 0) throw new VerdictMismatch(`${found.length} verdict${found.length > 1 ? 's differ' : ' differs'} from the expected:\n  ${found.join('\n  ')}`)
+  return c
+}
+
+/** What `expectVerdicts` throws. */
+export class VerdictMismatch extends Error {
+  override name = 'VerdictMismatch'
+}

@@ -1,6 +1,7 @@
 import { unreached, untaken } from '../explorer/coverage.js'
 import { renderTrace } from '../traces/render.js'
 import { metricText, paramsText, statsLine, verdictColour } from './format.js'
+import { writeCheckReport } from './report.js'
 import { runCheck, type CheckOutcome, type CheckRequest } from './run.js'
 
 /** What `check --json` prints, and what the public API's `check` returns. */
@@ -41,8 +42,9 @@ export function checkReport({ instance, exploration, traces }: CheckOutcome) {
 export type CheckReport = ReturnType<typeof checkReport>
 
 /** `mapcheck check`: exit 0 when every invariant holds within the bounds, 1 on a violation. */
-export function checkCommand(req: CheckRequest & { json: boolean }): number {
+export function checkCommand(req: CheckRequest & { json: boolean; html?: string }): number {
   const outcome = runCheck({ ...req, progress: !req.json })
+  if (req.html !== undefined) writeCheckReport(req.html, outcome)
   const { instance, exploration, traces } = outcome
   const report = checkReport(outcome)
   const firstTrace = traces[0]

@@ -2,8 +2,13 @@ import { unreached, untaken } from '../explorer/coverage.js'
 import { isModelError, type ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
-import { resolveParams, type Scenario } from '../model/scenario.js'
-import { metricText, paramsText, table, verdictColour } from './format.js'
+import { expectationAt, resolveParams, type Scenario } from '../model/scenario.js'
+import pc from 'picocolors'
+import { wrap } from '../traces/diagram.js'
+import { cellExpectation, mismatches, mismatchText, type Mismatch } from './expectations.js'
+import { abbreviations, fitTable, legend, TABLE_WIDTH, widest } from './fit-table.js'
+import { metricText, paramsText, verdictColour } from './format.js'
+import type { Trace } from '../traces/format.js'
 import { runCheck } from './run.js'
 
 export interface VariantRow {
@@ -25,6 +30,8 @@ export interface VariantRow {
   /** Outcome property -> input -> the outcomes its runs ended with. */
   readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
   readonly stats: object
+  /** The invariants the variant declares it breaks (`expect.violates`); absent when it declares nothing. */
+  readonly expected?: readonly string[]
 }
 
 export interface Comparison {
@@ -34,6 +41,8 @@ export interface Comparison {
   readonly invariants: string[]
   /** Metric id -> its unit, for display. */
   readonly units: Record<string, 'share' | 'count' | undefined>
+  /** Variants that declare expected verdicts, none of them for these parameters (so their cells are not gated). */
+  readonly ungated?: string[]
   readonly variants: VariantRow[]
 }
 
@@ -46,12 +55,17 @@ export function compareScenario(
   scenario: Scenario,
   given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
-  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[] } = {},
+  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[]; readonly collect?: (trace: Trace) => void } = {},
 ): Comparison {
   const chosen = options.variants ?? scenario.variants.map((v) => v.name)
   let params: Record<string, number> = { ...resolveParams(scenario, given) }
   let invariants: string[] = []
   let units: Record<string, 'share' | 'count' | undefined> = {}
+  // The expectation declared for the parameters run (the defaults, unless one names others).
+  const expectedOf = (variant: string): { expected?: string[] } => {
+    const e = expectationAt(scenario, variant, resolveParams(scenario, given))
+    return e ? { expected: [...(e.violates ?? [])] } : {}
+  }
   const variants = chosen.map((variant): VariantRow => {
     let run
     try {
@@ -65,10 +79,11 @@ export function compareScenario(
       })
     } catch (e) {
       // A model error in one variant is its row; the others still run.
-      if (isModelError(e)) return modelErrorRow(variant, e)
+      if (isModelError(e)) return { ...modelErrorRow(variant, e), ...expectedOf(variant) }
       throw e
     }
     const { instance, exploration, traces } = run
+    for (const t of traces) options.collect?.(t.trace)
     params = { ...instance.params }
     units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
     const ids = [
@@ -96,9 +111,11 @@ export function compareScenario(
       metricsAll: { ...exploration.metricsAll },
       outcomes: exploration.outcomes,
       stats: exploration.stats,
+      ...expectedOf(variant),
     }
   })
-  return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants }
+  const ungated = variants.filter((r) => r.expected === undefined && scenario.variants.find((v) => v.name === r.variant)?.expect !== undefined).map((r) => r.variant)
+  return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants, ...(ungated.length ? { ungated } : {}) }
 }
 
 function modelErrorRow(variant: string, e: ModelError): VariantRow {
@@ -147,48 +164,121 @@ export function metricCell(row: VariantRow, id: string, unit?: 'share' | 'count'
 /** True when some variant could not be checked (a model error): the command exits 2. */
 export const hasModelError = (c: Comparison): boolean => c.variants.some((r) => r.error !== undefined)
 
-export function comparisonTable(c: Comparison, label: (variant: string) => string = (v) => v): string {
-  const cell = (row: VariantRow, id: string): string =>
-    row.error !== undefined
-      ? verdictColour('model error')
-      : row.violated.includes(id)
-        ? verdictColour(`VIOLATED (${row.steps[id]} steps)`)
-        : row.holds.includes(id)
-          ? verdictColour(row.patchUnreached.length && row.violated.length === 0 ? 'holds?' : 'holds')
-          : verdictColour('undecided')
+/** How the matrix is drawn: with cells marked against the declared expectations (default), and within `width` columns. */
+export interface MatrixOptions {
+  readonly expect?: boolean
+  readonly width?: number
+  readonly label?: (variant: string) => string
+}
+
+/**
+ * The verdict matrix, variants x invariants (and metrics). With
+ * expectations, a violation the variant does not declare is marked NEW and
+ * a declared one that no longer reproduces GONE; a declared violation is
+ * drawn as a known one. Too wide for `width`, the invariants are
+ * abbreviated (with a legend) and the cells shortened, and the columns are
+ * split into several tables as a last resort.
+ */
+export function comparisonTable(c: Comparison, options: MatrixOptions = {}): string {
+  const { expect = true, width = TABLE_WIDTH, label = (v: string) => v } = options
   const metrics = [...new Set(c.variants.flatMap((row) => Object.keys(row.metrics)))]
   // When no variant could be built there are no invariant columns; the rows still say why.
   const ids = c.invariants.length > 0 ? c.invariants : ['result']
-  return table([
-    ['variant', ...ids, ...metrics],
-    ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id)), ...metrics.map((m) => metricCell(row, m, c.units[m]))]),
-  ])
+  const cell = (row: VariantRow, id: string, short: boolean): string => {
+    const mark = expect ? cellExpectation(row, id) : 'none'
+    if (row.error !== undefined) return verdictColour('model error')
+    if (row.violated.includes(id)) {
+      const text = short ? `V${row.steps[id]}` : `VIOLATED (${row.steps[id]} steps)`
+      return mark === 'new' ? pc.red(pc.bold(`${text} NEW`)) : mark === 'expected' ? pc.yellow(text) : pc.red(text)
+    }
+    if (row.holds.includes(id)) {
+      const vacuous = row.patchUnreached.length > 0 && row.violated.length === 0
+      const text = short ? (vacuous ? 'ok?' : 'ok') : vacuous ? 'holds?' : 'holds'
+      return mark === 'gone' ? pc.red(pc.bold(`${text} GONE`)) : pc.green(text)
+    }
+    return verdictColour(short ? '?' : 'undecided')
+  }
+  const rows = (short: boolean, names: ReadonlyMap<string, string>): string[][] => [
+    ['variant', ...[...ids, ...metrics].map((id) => names.get(id) ?? id)],
+    ...c.variants.map((row) => [label(row.variant), ...ids.map((id) => cell(row, id, short)), ...metrics.map((m) => metricCell(row, m, c.units[m]))]),
+  ]
+  const notes: string[] = []
+  const marks = new Set(expect ? c.variants.flatMap((row) => ids.map((id) => cellExpectation(row, id))) : [])
+  const meaning = [
+    ...(marks.has('new') ? ['NEW: a violation the variant does not expect'] : []),
+    ...(marks.has('gone') ? ['GONE: an expected violation that no longer reproduces'] : []),
+  ]
+  if (meaning.length > 0) notes.push(...wrap(`${meaning.join('; ')} (the variant's expect.violates)`, width))
+  const full = fitTable(rows(false, new Map()), { width, keep: 1, wrap: metrics.map((_, k) => 1 + ids.length + k) })
+  if (widest(full) <= width && !full.includes('\n\n')) return [full, ...notes].join('\n')
+  // Too wide: short names with a legend; then short cells too; split if still too wide.
+  const names = abbreviations([...ids, ...metrics])
+  const wrapped = metrics.map((_, k) => 1 + ids.length + k)
+  const named = fitTable(rows(false, names), { width, keep: 1, wrap: wrapped })
+  if (widest(named) <= width && !named.includes('\n\n')) return [named, ...legend(names, width), ...notes].join('\n')
+  const body = fitTable(rows(true, names), { width, keep: 1, wrap: wrapped })
+  const cells = wrap('V12: violated, 12-step trace; ok: holds; ok?: holds, vacuously?; ?: undecided', width)
+  return [body, ...legend(names, width), ...cells, ...notes].join('\n')
 }
 
-export function compareCommand(scenario: Scenario, given: Record<string, string>, explore: ExploreOptions, json: boolean): number {
+/** A heading, a note: word-wrapped to the table width, continuation lines indented. */
+const block = (text: string, width = TABLE_WIDTH): string[] => wrap(text, width - 2).map((l, i) => (i === 0 ? l : `  ${l}`))
+
+/** One scenario's matrix as printed: heading, table, notes, and the cells that differ from their expectation. */
+function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[], source: boolean): string[] {
+  return [
+    ...block(`${c.scenario}${source && c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`),
+    comparisonTable(c, { expect }),
+    ...comparisonNotes(c).flatMap((n) => block(n)),
+    ...(expect && c.ungated?.length
+      ? block(
+          c.ungated.length === c.variants.length
+            ? 'not gated: the variants declare expected verdicts at other parameters only (the defaults)'
+            : `not gated: ${c.ungated.join(', ')} declare${c.ungated.length > 1 ? '' : 's'} expected verdicts at other parameters only`,
+        )
+      : []),
+    ...(found.length > 0 ? ['differs from the expected verdicts:', ...found.flatMap((m) => block(mismatchText(m), TABLE_WIDTH - 2).map((l) => `  ${l}`))] : []),
+  ]
+}
+
+/**
+ * Exit status of a matrix: 2 when a variant could not be checked (a model
+ * error), 1 when a cell differs from its declared expectation (unless
+ * `--no-expect`), 0 otherwise.
+ */
+const matrixStatus = (all: readonly Comparison[], found: readonly Mismatch[]): number => (all.some(hasModelError) ? 2 : found.length > 0 ? 1 : 0)
+
+export function compareCommand(scenario: Scenario, given: Record<string, string>, explore: ExploreOptions, json: boolean, expect = true): number {
   const c = compareScenario(scenario, given, explore)
+  const found = expect ? mismatches(c) : []
   if (json) {
-    process.stdout.write(`${JSON.stringify({ scenario: c.scenario, ...(c.source ? { source: c.source } : {}), params: c.params, variants: c.variants }, null, 2)}\n`)
-    return hasModelError(c) ? 2 : 0
+    process.stdout.write(
+      `${JSON.stringify({ scenario: c.scenario, ...(c.source ? { source: c.source } : {}), params: c.params, variants: c.variants, ...(expect ? { mismatches: found } : {}) }, null, 2)}\n`,
+    )
+    return matrixStatus([c], found)
   }
-  const lines = [`${c.scenario}${c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`, '', comparisonTable(c), ...comparisonNotes(c), '']
+  const lines = [...matrixText(c, expect, found, true), '']
   for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) lines.push(`${row.variant} ${id}: ${file}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  return hasModelError(c) ? 2 : 0
+  return matrixStatus([c], found)
 }
 
 /**
  * No arguments (`npm start`): every scenario and variant at default bounds,
  * one matrix per scenario. A scenario that cannot even be built shows as a
- * model error; the others still run, and the exit status is then 2.
+ * model error; the others still run, and the exit status is then 2. A cell
+ * that differs from its variant's expectation makes it 1 (unless `expect`
+ * is false: `--no-expect`).
  */
-export function checkAllCommand(scenarios: readonly Scenario[], explore: ExploreOptions, json: boolean): number {
+export function checkAllCommand(scenarios: readonly Scenario[], explore: ExploreOptions, json: boolean, expect = true): number {
   const all = scenarios.map((s) => compareScenario(s, {}, explore))
+  const found = expect ? all.flatMap((c) => mismatches(c)) : []
   if (json) {
-    process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
-    return all.some(hasModelError) ? 2 : 0
+    process.stdout.write(`${JSON.stringify(expect ? all.map((c) => ({ ...c, mismatches: mismatches(c) })) : all, null, 2)}\n`)
+    return matrixStatus(all, found)
   }
-  const blocks = all.map((c) => [`${c.scenario}  ${paramsText(c.params)}`, comparisonTable(c), ...comparisonNotes(c)].join('\n'))
+  const blocks = all.map((c) => matrixText(c, expect, found.filter((m) => m.scenario === c.scenario), false).join('\n'))
+  if (found.length > 0) blocks.push(`${found.length} cell${found.length > 1 ? 's differ' : ' differs'} from the expected verdicts (--no-expect ignores them)`)
   process.stdout.write(`${blocks.join('\n\n')}\n`)
-  return all.some(hasModelError) ? 2 : 0
+  return matrixStatus(all, found)
 }

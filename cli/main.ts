@@ -11,6 +11,8 @@ import { collectParam, intOption, secondsOption } from './args.js'
 import { checkCommand } from './check.js'
 import { checkAllCommand, compareCommand } from './compare.js'
 import { layoutCommand } from './layout.js'
+import { reportCommand } from './report.js'
+import { resolveVariant } from '../model/scenario.js'
 import { listCommand } from './list.js'
 import { sweepCommand } from './sweep.js'
 import { builtIns, openScenario, openScenarios } from './scenarios.js'
@@ -43,13 +45,14 @@ const program = new Command()
   .enablePositionalOptions()
   .argument('[command]')
   .option('--json', 'print JSON')
+  .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') })
-  .action((command: string | undefined, o: { json?: boolean }) => {
+  .action((command: string | undefined, o: { json?: boolean; expect: boolean }) => {
     if (command !== undefined) {
       throw new BadInput(`unknown command '${command}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`)
     }
-    status = checkAllCommand(builtIns(), {}, !!o.json)
+    status = checkAllCommand(builtIns(), {}, !!o.json, o.expect)
   })
 
 const SCENARIO = 'a built-in scenario name, or a review file (./review.ts, or ./review.ts#name when it exports several)'
@@ -73,26 +76,43 @@ withBounds(
     .option('--runs <n>', 'random mode: number of runs')
     .option('--all-violations', 'keep exploring after a first violation and list every broken invariant')
     .option('--out <file>', 'where to write the trace (default traces/<scenario>-<variant>-<invariant>.json)')
+    .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; html?: string; json?: boolean }) => {
   status = checkCommand({
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
     explore: { ...bounds(o), mode: o.mode, seed: intOption('seed', o.seed), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations },
     out: o.out,
+    html: o.html,
     json: !!o.json,
   })
 })
 
 withBounds(
   program
-    .command('compare <scenario>')
-    .description('variants x invariants: which invariants each variant (patch proposal) keeps')
+    .command('report <scenario>')
+    .description(`the review report: one self-contained HTML file with the verdict matrix and each violation stepped through with its memory map (<scenario>: ${SCENARIO})`)
+    .option('--variant <v...>', 'only these variants (default: all)')
     .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .requiredOption('--out <file>', 'the HTML file to write')
+    .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells"),
+).action(async (scenario: string, o: BoundFlags & { variant?: string[]; param: Record<string, string>; out: string; expect: boolean }) => {
+  const s = await openScenario(scenario)
+  for (const v of o.variant ?? []) resolveVariant(s, v)
+  status = reportCommand({ scenario: s, variants: o.variant, params: o.param, explore: bounds(o), out: o.out, expect: o.expect })
+})
+
+withBounds(
+  program
+    .command('compare <scenario>')
+    .description("variants x invariants: which invariants each variant (patch proposal) keeps; exit 1 when a cell differs from the variant's expect")
+    .option('--param <k=v>', 'scenario parameter (repeatable)', collectParam, {})
+    .option('--no-expect', "ignore the variants' expected verdicts: exit 0 whatever the cells")
     .option('--json', 'print JSON'),
-).action(async (scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean }) => {
-  status = compareCommand(await openScenario(scenario), o.param, bounds(o), !!o.json)
+).action(async (scenario: string, o: BoundFlags & { param: Record<string, string>; json?: boolean; expect: boolean }) => {
+  status = compareCommand(await openScenario(scenario), o.param, bounds(o), !!o.json, o.expect)
 })
 
 withBounds(
@@ -117,8 +137,8 @@ program
 
 program
   .command('show <trace>')
-  .description('render a trace as a race diagram (text, 80 columns) or JSON')
-  .addOption(new Option('--format <f>', 'output format').choices(['text', 'json']).default('text'))
+  .description('render a trace (a trace file, or an ITF file written by show --format itf): race diagram (text, 80 columns), mail (72 columns, for a commit message), itf (Informal Trace Format, for Apalache/Quint tools), html (the report page of this trace) or JSON')
+  .addOption(new Option('--format <f>', 'output format').choices(['text', 'mail', 'itf', 'html', 'json']).default('text'))
   .option('--force', "show a review file's trace even though the file changed since")
   .action(async (file: string, o: { format: string; force?: boolean }) => {
     status = await showCommand(file, o.format, !!o.force)

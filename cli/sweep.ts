@@ -10,7 +10,8 @@ import type { Scenario } from '../model/scenario.js'
 import { instantiate } from '../invariants/scenarios.js'
 import { allParams } from '../model/scenario.js'
 import { compareScenario, metricCell, type VariantRow } from './compare.js'
-import { metricText, table, verdictColour } from './format.js'
+import { fitTable } from './fit-table.js'
+import { metricText, verdictColour } from './format.js'
 
 /** `a..b` (inclusive), `x,y,z`, or one value. */
 export function parseValues(name: string, spec: string): number[] {
@@ -80,6 +81,13 @@ export function sweepCommand(scenario: Scenario, specs: Record<string, string>, 
     return [...params, r.row.variant, broken, outcomesText(r.row), ...metrics.map((m) => metricCell(r.row!, m, units[m]))]
   })
   const errors = rows.flatMap((r) => (r.row?.error !== undefined ? [`${keys.map((k) => `${k}=${r.point[k]}`).join(' ')} ${r.row.variant}: model error: ${r.row.error}`] : []))
-  process.stdout.write(`${[table([[...keys, 'variant', 'invariants', 'outcomes', ...metrics], ...body]), ...errors].join('\n')}\n`)
+  process.stdout.write(`${[sweepTable(keys, metrics, body), ...errors].join('\n')}\n`)
   return status
+}
+
+/** The sweep's rows within 100 columns: the long cells (broken invariants, outcomes, metric ranges) wrap onto several lines. */
+export function sweepTable(keys: readonly string[], metrics: readonly string[], body: readonly (readonly string[])[]): string {
+  const header = [...keys, 'variant', 'invariants', 'outcomes', ...metrics]
+  const long = header.map((_, i) => i).filter((i) => i > keys.length)
+  return fitTable([header, ...body], { keep: keys.length + 1, wrap: long })
 }

@@ -1,5 +1,8 @@
 import { changes } from '../traces/diagram.js'
 import { loadTrace } from '../traces/file.js'
+import { htmlReport } from '../traces/html-report.js'
+import { toItf } from '../traces/itf.js'
+import { mailText } from '../traces/mail.js'
 import { renderTrace } from '../traces/render.js'
 import { replayTrace } from '../traces/replay.js'
 import { scenarioOfTrace } from './scenarios.js'
@@ -42,7 +45,7 @@ export async function replayCommand(file: string, json: boolean, force: boolean)
   return first || report.reproduced ? 1 : 0
 }
 
-/** `mapcheck show`: the race diagram, or the trace as JSON with each step's text and changes. */
+/** `mapcheck show`: the race diagram, the mail form (72 columns), ITF, or the trace as JSON with each step's text and changes. */
 export async function showCommand(file: string, format: string, force: boolean): Promise<number> {
   const trace = loadTrace(file)
   const scenario = await scenarioOfTrace(trace, { force })
@@ -50,7 +53,19 @@ export async function showCommand(file: string, format: string, force: boolean):
     process.stdout.write(`${renderTrace(trace, scenario)}\n`)
     return 0
   }
+  if (format === 'html') {
+    process.stdout.write(htmlReport({ title: `mapcheck: ${trace.scenario} --variant ${trace.variant}: ${trace.violation.invariant}`, subtitle: file, traces: [trace], scenario }))
+    return 0
+  }
+  if (format === 'mail') {
+    process.stdout.write(`${mailText(trace, file, scenario)}\n`)
+    return 0
+  }
   const r = replayTrace(trace, scenario)
+  if (format === 'itf') {
+    process.stdout.write(`${JSON.stringify(toItf(trace, r), null, 1)}\n`)
+    return 0
+  }
   const steps = r.steps.map((s) => ({ ...s.label, index: s.index, changes: changes(s, r.instance.model.threadNames) }))
   process.stdout.write(`${JSON.stringify({ ...trace, steps, replay: { violations: r.violations } }, null, 2)}\n`)
   return 0

@@ -12,6 +12,7 @@
  */
 import { BadInput, ModelError } from '../explorer/errors.js'
 import type { EvidenceProperty, Invariant, Metric, OutcomeProperty } from '../explorer/model.js'
+import type { MemoryMap } from './memory-map.js'
 import type { Process, Program, State, Step } from './process.js'
 
 export interface ParamSpec {
@@ -44,9 +45,34 @@ export interface BuildContext<C> {
   readonly ctx: C
 }
 
+/**
+ * What a variant is known to do: the invariants it breaks (none: it keeps
+ * every one), at the scenario's default parameters, or at those `params`
+ * give (the others at their default).
+ */
+export interface Expectation {
+  readonly violates?: readonly string[]
+  readonly params?: Readonly<Record<string, number>>
+}
+
+/** The expectation a variant declares for this parameter set, if any. */
+export function expectationAt(scenario: Scenario<any>, variant: string, params: Params): Expectation | undefined {
+  const e = scenario.variants.find((v) => v.name === variant)?.expect
+  const all = e === undefined ? [] : Array.isArray(e) ? e : [e as Expectation]
+  const specs = allParams(scenario)
+  return all.find((x) => specs.every((p) => (x.params?.[p.name] ?? p.default) === params[p.name]))
+}
+
 export interface VariantSpec<C = any> {
   readonly name: string
   readonly description: string
+  /**
+   * Its expected verdicts: `mapcheck` and `compare` exit 1 when a check
+   * differs (a new violation, or a known one that no longer reproduces).
+   * One expectation (at the default parameters, or at its `params`) or a
+   * list of them; none for the parameters run: its cells are not gated.
+   */
+  readonly expect?: Expectation | readonly Expectation[]
   /** A patch: the variant it applies to (default: the scenario's first). */
   readonly from?: string
   /** A patch: the steps it replaces or adds, by process and label. */
@@ -75,6 +101,8 @@ export interface Scenario<C = any> {
   build(params: Params, variant: string, ctx: C): Program<any>
   /** The properties checked of every variant. */
   properties?(params: Params, variant: string, ctx: C, program: Program<any>): PropertySet
+  /** Which fields of the world are which kind of map (SLAT/EPT, host page table, folios, bindings): the report's picture. */
+  memoryMap?(params: Params, ctx: C): MemoryMap
   /**
    * Every process the scenario may run at some parameters (the VMM only with
    * `destroy=1`, say). A patch of one that this instance does not run is
@@ -264,6 +292,7 @@ export function scenario<C = {}>(def: Scenario<C>): Scenario<C> {
   for (const v of def.variants) {
     if (names.has(v.name)) throw new ModelError(`${where}: two variants are named ${v.name}`)
     names.add(v.name)
+    checkExpectation(`${where}: variant ${v.name}`, v.expect)
   }
   if (typeof def.build !== 'function') throw new ModelError(`${where}: needs build(params, variant, ctx)`)
   return def
@@ -284,6 +313,7 @@ export interface Variant<C = any> {
 export function variant<C>(base: Scenario<C>, spec: VariantSpec<C>): Variant<C> {
   if (!base || !Array.isArray(base.variants)) throw new ModelError(`variant ${spec?.name}: its base is not a scenario`)
   if (base.variants.some((v) => v.name === spec.name)) throw new ModelError(`variant ${spec.name}: ${base.name} already has a variant of that name`)
+  checkExpectation(`variant ${spec.name}`, spec.expect)
   return { kind: 'mapcheck.variant', base, spec: { ...spec, from: spec.from ?? base.variants[0].name } }
 }
 
@@ -311,4 +341,22 @@ export function scenariosOf(exports: Readonly<Record<string, unknown>>, source?:
     push({ ...base, variants: [...added, ...base.variants], source })
   }
   return out
+}
+
+/** `expect` is `{ violates: [invariant ids] }`; a typo in a review file is one clear error when it is loaded. */
+function checkExpectation(where: string, e: unknown): void {
+  if (e === undefined) return
+  for (const one of Array.isArray(e) ? e : [e]) {
+    const v = (one as Expectation | null)?.violates
+    const p = (one as Expectation | null)?.params
+    if (
+      typeof one !== 'object' ||
+      one === null ||
+      Object.keys(one).some((k) => k !== 'violates' && k !== 'params') ||
+      (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) ||
+      (p !== undefined && (typeof p !== 'object' || p === null || Object.values(p).some((x) => !Number.isInteger(x))))
+    ) {
+      throw new ModelError(`${where}: expect must be { violates: ['invariant-id', ...], params?: { name: value } } or a list of them`)
+    }
+  }
 }

@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { dirname } from 'node:path'
 import { BadInput } from '../explorer/errors.js'
 import { traceSchema, type Trace } from './format.js'
+import { fromItf, isItf } from './itf.js'
 
-/** Reads and validates a trace file; any problem is a one-line `BadInput` naming the file. */
+/** Reads and validates a trace file (ours, or ITF written by us); any problem is a one-line `BadInput` naming the file. */
 export function loadTrace(file: string): Trace {
   let text: string
   try {
@@ -17,6 +18,8 @@ export function loadTrace(file: string): Trace {
   } catch (e) {
     throw new BadInput(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`)
   }
+  // An ITF file written by `show --format itf` carries the trace in its metadata.
+  if (isItf(json)) return fromItf(json, file).trace
   const parsed = traceSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

@@ -8,6 +8,7 @@
 import { folioOrder, type Memory } from '../primitives/folio.js'
 import { isAligned, type Layout } from '../primitives/layout.js'
 import type { Region } from '../primitives/region.js'
+import type { MemoryMap } from '../memory-map.js'
 import { EINVAL, HV_MAP_GPA_LARGE_PAGE, HV_STATUS_SUCCESS, HV_UNMAP_GPA_LARGE_PAGE, mapGpaPages, repsOf, unmapGpaPagesHcall, type Leaf } from '../primitives/slat.js'
 
 export interface StridePolicy {
@@ -177,4 +178,25 @@ export function remapFailureText(ctx: RemapFailures, w: MshvRegionWorld, off: nu
   const hex = (n: number): string => `0x${n.toString(16)}`
   const n = at.call.count
   return `: HVCALL_MAP_GPA_PAGES fails at gfn ${hex(ctx.l.startGfn + at.page)} (in the call from gfn ${hex(ctx.l.startGfn + at.call.index)}, ${n} page${n === 1 ? '' : 's'}${at.call.large ? ', LARGE_PAGE' : ''})`
+}
+
+/**
+ * The memory map of one MSHV region (mshv-movable, mshv-pinned and review
+ * files on them): its gfns, the SLAT leaves (pfn, size, access), the VMM's
+ * page table (PTE or PMD), region->pages, the region's state, and host
+ * memory by pfn with the folios.
+ */
+export function regionMemoryMap(l: Layout): MemoryMap {
+  return {
+    rows: l.N,
+    firstGfn: l.startGfn,
+    hugePages: l.HP,
+    frames: 'frame',
+    lanes: [
+      { kind: 'leaf', label: 'SLAT', field: 'slat', pfn: 'pfn', order: 'order', access: 'access', accessNames: ['', 'NO_ACCESS', 'RW'] },
+      { kind: 'host', label: 'host page table', pte: 'pte', pmd: 'pmd', firstUaddr: l.startUaddr },
+      { kind: 'value', label: 'region->pages', cell: (w: { pages: number[] }, row: number) => (w.pages[row] ? { text: `pfn 0x${w.pages[row].toString(16)}`, kind: 'small', pfns: [w.pages[row]] } : { text: '-', kind: 'none' }) },
+      { kind: 'range', label: 'region', live: 'regionState', liveNames: ['none', 'listed', 'unlinked', 'FREED'] },
+    ],
+  }
 }

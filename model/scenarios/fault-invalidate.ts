@@ -207,9 +207,17 @@ export const faultInvalidate: Scenario<ReturnType<typeof globals>> = {
     { name: 'F', default: 1, min: 1, max: 4, description: 'faults per fault thread' },
   ],
   variants: [
-    { name: 'retry', description: 'mmu_interval_read_retry() under the mutex, retry on -EBUSY (correct)' },
-    { name: 'no-retry', description: 'the seq re-check removed (the bug the protocol prevents)' },
+    { name: 'retry', description: 'mmu_interval_read_retry() under the mutex, retry on -EBUSY (correct)', expect: { violates: [] } },
+    { name: 'no-retry', description: 'the seq re-check removed (the bug the protocol prevents)', expect: { violates: ['no-stale-mapping'] } },
   ],
+  // Pages are the rows; a pfn missing from `host` has been freed.
+  memoryMap: (p: Params) => ({
+    rows: p.P,
+    lanes: [
+      { kind: 'leaf', label: 'SLAT', field: 'slat' },
+      { kind: 'host', label: 'host page table', pte: 'host' },
+    ],
+  }),
   build(params: Params, variant: string) {
     const { P, V, I, K, F } = params
     const retry = variant === 'retry'

@@ -333,17 +333,31 @@ export const kvmGmemBinding: Scenario<G> = {
     { name: 'faults', default: 2, min: 1, max: 4, description: 'faults per vCPU' },
   ],
   variants: [
-    { name: 'upstream', description: 'mainline: guest_memfd allocates order-0 folios (kvm_gmem_get_folio), so max_order is 0 and every private leaf is 4K' },
-    { name: 'whole-binding', description: 'the 2023 patch: hugepages only if slot->gmem.pgoff and slot->npages are aligned to the folio' },
-    { name: 'interior-hugepages', description: 'a hugepage where the gfn range is aligned, inside the slot, and congruent with the file index' },
-    { name: 'no-clamp', description: "the folio's order with no binding check at all" },
+    { name: 'upstream', description: 'mainline: guest_memfd allocates order-0 folios (kvm_gmem_get_folio), so max_order is 0 and every private leaf is 4K', expect: { violates: [] } },
+    { name: 'whole-binding', description: 'the 2023 patch: hugepages only if slot->gmem.pgoff and slot->npages are aligned to the folio', expect: { violates: [] } },
+    { name: 'interior-hugepages', description: 'a hugepage where the gfn range is aligned, inside the slot, and congruent with the file index', expect: { violates: [] } },
+    { name: 'no-clamp', description: "the folio's order with no binding check at all", expect: { violates: [] } },
     {
       name: 'no-synchronize-srcu',
       from: 'interior-hugepages',
       description: 'interior-hugepages with a memslot deletion that zaps without waiting for the faults still using the old slot (kvm_swap_active_memslots without synchronize_srcu)',
       steps: { qemu: { synchronize_srcu: { run: () => 'kvm_arch_flush_shadow_memslot', text: () => 'synchronize_srcu skipped' } } },
+      expect: { violates: ['mapping-within-slot', 'no-stale-mapping'] },
     },
   ],
+  // Rows are gfns (the file is bound at gfn = file index + shift); the file's folios are drawn by file index.
+  memoryMap: (p: Params) => {
+    const l = gmemLayout(p)
+    return {
+      rows: l.gfns,
+      hugePages: 1 << l.H,
+      lanes: [
+        { kind: 'leaf', label: 'EPT', field: 'ept', pfn: 'pfn', pages: 'pages' },
+        { kind: 'folio', label: 'gmem folios (by file index)', pfn: 'filePfn', order: 'fileOrder' },
+        { kind: 'range', label: 'memslot', field: 'slot', start: 'base', count: 'npages', live: 'state' },
+      ],
+    }
+  },
   build(p: Params, variant: string) {
     const l = gmemLayout(p, variant === 'upstream' ? [0] : undefined)
     // Mainline has no binding clamp to speak of: with order-0 folios every policy gives 4K.

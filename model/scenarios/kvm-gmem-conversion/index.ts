@@ -48,10 +48,20 @@ export const kvmGmemConversion: Scenario<ConversionContext> = {
     {
       name: 'upstream',
       description: 'mainline: order-0 guest_memfd folios (4K private mappings), KVM_SET_MEMORY_ATTRIBUTES with the hugepage ranges added to the invalidation',
+      expect: { violates: [] },
     },
     ...conversionPatches,
   ],
   processes: ['vcpu', 'convert', 'memory_failure'],
+  memoryMap: (p: Params) => ({
+    rows: conversionLayout(p.H).pages,
+    hugePages: 1 << p.H,
+    lanes: [
+      { kind: 'leaf', label: 'S-EPT', field: 'ept', pfn: 'pfn', pages: 'pages', access: 'priv', accessNames: ['shared', 'private'] },
+      { kind: 'folio', label: 'gmem folios', order: 'order', poison: 'hwpoison' },
+      { kind: 'value', label: 'attributes', field: 'attr', names: ['shared', 'private'] },
+    ],
+  }),
   context(p: Params): ConversionContext {
     return {
       l: conversionLayout(p.H),

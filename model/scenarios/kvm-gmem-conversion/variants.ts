@@ -12,16 +12,19 @@ const series = (ctx: ConversionContext): Partial<ConversionContext> => ({ folio_
 export const conversionPatches: VariantSpec<ConversionContext>[] = [
   {
     name: 'split-ept-first',
+    expect: { violates: [] },
     description: 'the series: on sharing, split the S-EPT to 4K, then the folio (mapping never exceeds folio)',
     context: ({ ctx }) => ({ ...series(ctx), restructure: ['split_sept', 'hugetlb_restructuring_split_folio'] }),
   },
   {
     name: 'split-folio-first',
+    expect: { violates: ['mapping-within-folio'] },
     description: 'the series: on sharing, split the folio, then the S-EPT (a window where mapping > folio)',
     context: ({ ctx }) => ({ ...series(ctx), restructure: ['hugetlb_restructuring_split_folio', 'split_sept'] }),
   },
   {
     name: 'contiguous-multi-folio',
+    expect: { violates: ['mapping-within-folio', 'no-freed-page-mapped'] },
     description: 'one huge mapping may span split folios that are contiguous and homogeneous; only the leaves around the converted page are split',
     context: ({ ctx }) => ({
       ...series(ctx),
@@ -33,18 +36,21 @@ export const conversionPatches: VariantSpec<ConversionContext>[] = [
   },
   {
     name: 'restructure-may-fail',
+    expect: { violates: [] },
     from: 'split-ept-first',
     description: 'split-ept-first where the folio split can fail part way (-ENOMEM) and the conversion is abandoned',
     context: () => ({ restructure_may_fail: true }),
   },
   {
     name: 'contiguous-error-split',
+    expect: { violates: ['mapping-within-folio', 'no-freed-page-mapped'] },
     from: 'contiguous-multi-folio',
     description: 'contiguous-multi-folio, plus kvm_gmem_error_folio splitting the S-EPT to the folio size before zapping (what Yan says smaller folios would require)',
     context: () => ({ error_folio_splits: true }),
   },
   {
     name: 'contiguous-checked',
+    expect: { violates: ['mapping-within-folio'] },
     from: 'contiguous-error-split',
     description: 'contiguous-error-split, plus the fault checking every folio under the leaf for hwpoison',
     context: () => ({
@@ -56,6 +62,7 @@ export const conversionPatches: VariantSpec<ConversionContext>[] = [
   },
   {
     name: 'page-range-only',
+    expect: { violates: ['mapping-within-folio', 'homogeneous-attributes', 'no-shared-mapped-private'] },
     from: 'split-ept-first',
     description:
       'split-ept-first on a KVM before the 2025 kvm_arch_pre_set_memory_attributes change: only the converted gfn is added to the invalidation, so a neighbour fault may map a hugepage over it while the conversion runs',

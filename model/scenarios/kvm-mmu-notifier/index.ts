@@ -45,8 +45,22 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
     { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
   ],
-  variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale' }, ...kvmMmuPatches],
+  variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale', expect: { violates: [] } }, ...kvmMmuPatches],
   processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio'],
+  memoryMap(p: Params) {
+    const l = kvmMmuLayout(p)
+    return {
+      rows: l.N,
+      firstGfn: l.startGfn,
+      hugePages: l.HP,
+      frames: 'frame',
+      lanes: [
+        // spteLevel: PG_LEVEL_4K (0) or PG_LEVEL_2M (1), a leaf of 2^(level * H) pages.
+        { kind: 'leaf', label: 'SPTE (TDP MMU)', field: 'spte', orderField: 'spteLevel', toOrder: (level: number) => level * l.H },
+        { kind: 'host', label: 'host page table', pte: 'pte', pmd: 'pmd', firstUaddr: l.startUaddr },
+      ],
+    }
+  },
   context(p: Params): KvmMmuContext {
     const l = kvmMmuLayout(p)
     const allocs = l.N * (1 + p.zaps) + p.migrations + p.vcpus * p.touches + 1

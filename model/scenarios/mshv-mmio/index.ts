@@ -49,12 +49,34 @@ export const mshvMmio: Scenario<MmioContext> = {
     {
       name: 'upstream',
       description: 'mainline: GPAs mapped at MSHV_SET_GUEST_MEMORY with mmio_pfn = vma->vm_pgoff; the release leaves them mapped; no MMU notifier',
+      expect: { violates: ['mmio-mapping-correct'] },
     },
     ...mmioPatches,
   ],
   processes: ['vp', 'vmm', 'vfio', 'vfio_reset'],
   context: (p: Params): MmioContext => ({ l: mmioLayout(p.gfns), full: !p.nofull_mmio, zaps: p.bar_reset === 1 }),
   /** upstream (every other variant is a patch of it). */
+  // Rows are the MMIO gfns; the host side is BAR pages (a bitmask per BAR in `pte`), drawn per region.
+  memoryMap: (p: Params) => {
+    const l = mmioLayout(p.gfns)
+    return {
+      rows: l.gfns,
+      lanes: [
+        { kind: 'leaf', label: 'SLAT', field: 'slat' },
+        ...Array.from({ length: l.regions }, (_, r) => ({
+          kind: 'value' as const,
+          label: `BAR ${r} (VMA ${r})`,
+          cell: (w: MmioWorld, row: number) =>
+            !w.vmaPresent[r]
+              ? { text: 'VMA gone', kind: 'freed' as const }
+              : w.pte[r] & (1 << row)
+                ? { text: `PTE pfn 0x${(l.barPfn[r] + row).toString(16)}`, kind: 'small' as const, pfns: [l.barPfn[r] + row] }
+                : { text: 'PTE zapped', kind: 'none' as const },
+        })),
+        { kind: 'range', label: 'region', field: 'region', live: 'state', liveNames: ['', 'listed', 'unlinked', 'FREED'] },
+      ],
+    }
+  },
   build(p: Params, _variant: string, ctx: MmioContext) {
     const { l } = ctx
     const threads = [

@@ -13,7 +13,7 @@
  * MSHV_MAP_FAULT_IN_PAGES = PTRS_PER_PMD = 2^H.
  */
 import { BadInput } from '../../../explorer/errors.js'
-import { chunkStride, remapPages, type RemapFailures, type StridePolicy } from '../../drivers/mshv-regions.js'
+import { chunkStride, regionMemoryMap, remapPages, type RemapFailures, type StridePolicy } from '../../drivers/mshv-regions.js'
 import { initMemory } from '../../primitives/folio.js'
 import { vmaInit } from '../../primitives/host-page-table.js'
 import { notifierInsert } from '../../primitives/mmu-notifier.js'
@@ -64,7 +64,8 @@ export const mshvMovable: Scenario<MovableContext> = {
     { name: 'munmap', default: 0, min: 0, max: 1, description: "the VMM munmaps the region's memory (an invalidation of the whole region, the VMA gone: hmm_range_fault returns -EFAULT)" },
     { name: 'mprotect', default: 0, min: 0, max: 1, description: "the VMM mprotects the region's memory PROT_READ (an invalidation, the VMA read-only: hmm_range_fault returns -EPERM)" },
   ],
-  variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
+  variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]', expect: { violates: ['no-stale-mapping'] } }, ...movablePatches],
+  memoryMap: (p: Params) => regionMemoryMap(movableLayout(p)),
   context(p: Params): MovableContext {
     const HP = 1 << p.H
     if (p.gfn_offset >= HP || p.uaddr_offset >= HP) {

@@ -87,7 +87,7 @@ describe('kvm-gmem-binding exploration', () => {
   })
 
   it('upstream (order-0 folios) maps only 4K and keeps every invariant, even on a binding that is not congruent', () => {
-    for (const params of [{}, { offset_shift: 1 }]) {
+    for (const params of [{}, { offset_shift: 1 }] as Record<string, number>[]) {
       const x = bfs(gmem('upstream', params).model, { allViolations: true })
       expect(x.verdict).toBe('ok')
       expect(x.metrics['huge-coverage'].max).toBe(0)
