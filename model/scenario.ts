@@ -338,7 +338,10 @@ export function scenariosOf(exports: Readonly<Record<string, unknown>>, source?:
   for (const base of bases) {
     const added = values.filter((v): v is Variant => isVariant(v) && v.base === base).map((v) => v.spec)
     for (const v of added) if (base.variants.some((b) => b.name === v.name)) throw new ModelError(`variant ${v.name}: ${base.name} already has a variant of that name`)
-    push({ ...base, variants: [...added, ...base.variants], source })
+    // The added variants go first; the base's own patches that relied on "the first variant" keep their base.
+    const first = base.variants[0].name
+    const own = base.variants.map((v, i) => (i > 0 && isPatch(v) && v.from === undefined ? { ...v, from: first } : v))
+    push({ ...base, variants: [...added, ...own], source })
   }
   return out
 }
