@@ -1,8 +1,10 @@
 import { unreached, untaken } from '../explorer/coverage.js'
-import { isModelError, type ModelError } from '../explorer/errors.js'
+import { isBadInput, isModelError, ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
 import { resolveParams, type Scenario } from '../model/scenario.js'
+import { matrixStatus, traceWriteErrors } from './exit.js'
+import { isAllocationFailure } from './internal-error.js'
 import { metricText, paramsText, table, verdictColour } from './format.js'
 import { runCheck } from './run.js'
 
@@ -19,12 +21,18 @@ export interface VariantRow {
   readonly undecided: string[]
   readonly traces: Record<string, string>
   readonly steps: Record<string, number>
+  /** Every trace of every broken property: an outcome property's two runs each have one. */
+  readonly traceRuns: { readonly invariant: string; readonly outcome?: string; readonly trace: string | null; readonly steps: number }[]
   readonly metrics: Record<string, { min: number; max: number }>
   /** Each metric's range over every state reached, not only the terminal ones. */
   readonly metricsAll: Record<string, { min: number; max: number }>
   /** Outcome property -> input -> the outcomes its runs ended with. */
   readonly outcomes: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>
   readonly stats: object
+  /** Why the search stopped short (a bound, `interrupted`), when it did. */
+  readonly incomplete?: string | null
+  /** The traces that could not be written (one line each, naming the path and the reason). */
+  readonly writeErrors?: string[]
 }
 
 export interface Comparison {
@@ -46,7 +54,7 @@ export function compareScenario(
   scenario: Scenario,
   given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
-  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[] } = {},
+  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[]; readonly progress?: boolean; readonly label?: string } = {},
 ): Comparison {
   const chosen = options.variants ?? scenario.variants.map((v) => v.name)
   let params: Record<string, number> = { ...resolveParams(scenario, given) }
@@ -61,11 +69,15 @@ export function compareScenario(
         params: given,
         explore: { ...explore, mode: 'bfs', allViolations: true },
         traceDir: options.traceDir,
-        save: options.save,
+        // Traces only where asked: no trace files appear in the working directory unless --trace-dir names one.
+        save: options.save ?? options.traceDir !== undefined,
+        progress: options.progress,
+        progressLabel: `${options.label ?? scenario.name} ${variant}`,
       })
     } catch (e) {
-      // A model error in one variant is its row; the others still run.
+      // A model error (or any exception the model's code throws) in one variant is its row; the others still run.
       if (isModelError(e)) return modelErrorRow(variant, e)
+      if (e instanceof Error && !isBadInput(e) && !isAllocationFailure(e)) return modelErrorRow(variant, new ModelError(`${e.name}: ${e.message}`))
       throw e
     }
     const { instance, exploration, traces } = run
@@ -92,10 +104,18 @@ export function compareScenario(
       // The first trace of each broken property (an outcome property's other run is beside it).
       traces: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.file ?? ''])),
       steps: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
+      traceRuns: traces.map(({ trace, file }) => ({
+        invariant: trace.violation.invariant,
+        ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
+        trace: file,
+        steps: trace.steps.length,
+      })),
       metrics: { ...exploration.metrics },
       metricsAll: { ...exploration.metricsAll },
       outcomes: exploration.outcomes,
       stats: exploration.stats,
+      incomplete: exploration.incomplete,
+      ...(traces.some((t) => t.writeError) ? { writeErrors: traces.flatMap((t) => (t.writeError ? [t.writeError] : [])) } : {}),
     }
   })
   return { scenario: scenario.name, ...(scenario.source ? { source: scenario.source.file } : {}), params, invariants, units, variants }
@@ -115,6 +135,7 @@ function modelErrorRow(variant: string, e: ModelError): VariantRow {
     undecided: [],
     traces: {},
     steps: {},
+    traceRuns: [],
     metrics: {},
     metricsAll: {},
     outcomes: {},
@@ -165,16 +186,25 @@ export function comparisonTable(c: Comparison, label: (variant: string) => strin
   ])
 }
 
-export function compareCommand(scenario: Scenario, given: Record<string, string>, explore: ExploreOptions, json: boolean): number {
-  const c = compareScenario(scenario, given, explore)
+export function compareCommand(
+  scenario: Scenario,
+  given: Record<string, string>,
+  explore: ExploreOptions,
+  json: boolean,
+  options: { readonly traceDir?: string; readonly strict?: boolean } = {},
+): number {
+  const c = compareScenario(scenario, given, explore, { traceDir: options.traceDir, progress: !json })
+  const status = matrixStatus([c], !!options.strict)
   if (json) {
     process.stdout.write(`${JSON.stringify({ scenario: c.scenario, ...(c.source ? { source: c.source } : {}), params: c.params, variants: c.variants }, null, 2)}\n`)
-    return hasModelError(c) ? 2 : 0
+    traceWriteErrors([c])
+    return status
   }
   const lines = [`${c.scenario}${c.source ? ` (${c.source})` : ''}  ${paramsText(c.params)}`, '', comparisonTable(c), ...comparisonNotes(c), '']
-  for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) lines.push(`${row.variant} ${id}: ${file}`)
+  for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) if (file) lines.push(`${row.variant} ${id}: ${file}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  return hasModelError(c) ? 2 : 0
+  traceWriteErrors([c])
+  return status
 }
 
 /**
@@ -182,13 +212,21 @@ export function compareCommand(scenario: Scenario, given: Record<string, string>
  * one matrix per scenario. A scenario that cannot even be built shows as a
  * model error; the others still run, and the exit status is then 2.
  */
-export function checkAllCommand(scenarios: readonly Scenario[], explore: ExploreOptions, json: boolean): number {
-  const all = scenarios.map((s) => compareScenario(s, {}, explore))
+export function checkAllCommand(
+  scenarios: readonly Scenario[],
+  explore: ExploreOptions,
+  json: boolean,
+  options: { readonly traceDir?: string; readonly strict?: boolean } = {},
+): number {
+  const all = scenarios.map((s) => compareScenario(s, {}, explore, { traceDir: options.traceDir, progress: !json }))
+  const status = matrixStatus(all, !!options.strict)
   if (json) {
     process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
-    return all.some(hasModelError) ? 2 : 0
+    traceWriteErrors(all)
+    return status
   }
   const blocks = all.map((c) => [`${c.scenario}  ${paramsText(c.params)}`, comparisonTable(c), ...comparisonNotes(c)].join('\n'))
   process.stdout.write(`${blocks.join('\n\n')}\n`)
-  return all.some(hasModelError) ? 2 : 0
+  traceWriteErrors(all)
+  return status
 }
