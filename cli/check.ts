@@ -6,8 +6,9 @@ import { runCheck, type CheckOutcome, type CheckRequest } from './run.js'
 
 /** What `check --json` prints, and what the public API's `check` returns. */
 export function checkReport({ instance, exploration, traces }: CheckOutcome) {
-  const first = exploration.violations[0]
   const firstTrace = traces[0]
+  // The first trace is the shortest violation's (cli/run.ts): `invariant` and `message` name that one.
+  const first = firstTrace?.trace.violation ?? exploration.violations[0]
   return {
     scenario: instance.name,
     ...(instance.scenario.source ? { source: instance.scenario.source.file } : {}),

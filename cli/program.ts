@@ -195,7 +195,7 @@ function modelErrorText(e: ModelError): string {
 }
 
 /** What a command that threw exits with, its one line written on stderr. */
-function failureStatus(e: unknown): number {
+export function failureStatus(e: unknown): number {
   if (e instanceof CommanderError) {
     // Help and version exit 0; every parse error has been printed on one line.
     return e.exitCode === 0 ? EXIT.ok : EXIT.badInput
