@@ -2,12 +2,14 @@ import { unreached, untaken } from '../explorer/coverage.js'
 import { renderTrace } from '../traces/render.js'
 import { metricText, paramsText, statsLine, verdictColour } from './format.js'
 import { writeCheckReport } from './report.js'
+import { EXIT, verdictStatus, wasInterrupted, writeErrorLine } from './exit.js'
 import { runCheck, type CheckOutcome, type CheckRequest } from './run.js'
 
 /** What `check --json` prints, and what the public API's `check` returns. */
 export function checkReport({ instance, exploration, traces }: CheckOutcome) {
-  const first = exploration.violations[0]
   const firstTrace = traces[0]
+  // The first trace is the shortest violation's (cli/run.ts): `invariant` and `message` name that one.
+  const first = firstTrace?.trace.violation ?? exploration.violations[0]
   return {
     scenario: instance.name,
     ...(instance.scenario.source ? { source: instance.scenario.source.file } : {}),
@@ -30,6 +32,8 @@ export function checkReport({ instance, exploration, traces }: CheckOutcome) {
       trace: file,
       steps: trace.steps.length,
     })),
+    /** The traces that could not be written: one line each, naming the path and the reason. */
+    writeErrors: traces.flatMap((t) => (t.writeError ? [t.writeError] : [])),
     coverage: exploration.coverage,
     unreached: unreached(exploration.coverage),
     /** The steps this variant's patch changes (`process.label`), and those of them never taken. */
@@ -41,7 +45,11 @@ export function checkReport({ instance, exploration, traces }: CheckOutcome) {
 
 export type CheckReport = ReturnType<typeof checkReport>
 
-/** `mapcheck check`: exit 0 when every invariant holds within the bounds, 1 on a violation. */
+/**
+ * `mapcheck check`: exit 0 when every invariant holds and the search was
+ * exhaustive, 1 on a violation, 3 when incomplete (a bound, an interrupt);
+ * 2 when a trace could not be written (the verdict is printed all the same).
+ */
 export function checkCommand(req: CheckRequest & { json: boolean; html?: string }): number {
   const outcome = runCheck({ ...req, progress: !req.json })
   if (req.html !== undefined) writeCheckReport(req.html, outcome)
@@ -54,7 +62,7 @@ export function checkCommand(req: CheckRequest & { json: boolean; html?: string 
     const units = Object.fromEntries((instance.model.metrics ?? []).map((m) => [m.id, m.unit]))
     const lines = [
       `${instance.name}${instance.scenario.source ? ` (${instance.scenario.source.file})` : ''} --variant ${instance.variant}  ${paramsText(instance.params)}  (${exploration.mode}${exploration.seed !== null ? `, seed ${exploration.seed}` : ''})`,
-      `${verdictColour(exploration.verdict)}  ${statsLine(exploration.stats)}`,
+      `${verdictColour(exploration.verdict === 'incomplete' && wasInterrupted(exploration.incomplete) ? 'incomplete (interrupted)' : exploration.verdict)}  ${statsLine(exploration.stats)}`,
     ]
     if (exploration.incomplete) lines.push(`not exhaustive: ${exploration.incomplete}`)
     for (const [id, r] of Object.entries(exploration.metricsAll)) {
@@ -77,7 +85,8 @@ export function checkCommand(req: CheckRequest & { json: boolean; html?: string 
     if (firstTrace) lines.push('', renderTrace(firstTrace.trace, instance.scenario))
     process.stdout.write(`${lines.join('\n')}\n`)
   }
-  return exploration.verdict === 'violation' ? 1 : 0
+  writeErrorLine(report.writeErrors)
+  return report.writeErrors.length > 0 ? EXIT.badInput : verdictStatus(exploration.verdict)
 }
 
 /** `coverage: 23 of 25 steps taken; never: vp.wait_event, vmm.vfree` */

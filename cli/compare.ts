@@ -1,5 +1,5 @@
 import { unreached, untaken } from '../explorer/coverage.js'
-import { isModelError, type ModelError } from '../explorer/errors.js'
+import { isBadInput, isModelError, ModelError } from '../explorer/errors.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import type { ExploreOptions } from '../explorer/options.js'
 import { expectationAt, resolveParams, type Scenario } from '../model/scenario.js'
@@ -9,6 +9,8 @@ import { cellExpectation, mismatches, mismatchText, type Mismatch } from './expe
 import { abbreviations, fitTable, legend, TABLE_WIDTH, widest } from './fit-table.js'
 import { metricText, paramsText, verdictColour } from './format.js'
 import type { Trace } from '../traces/format.js'
+import { matrixStatus, traceWriteErrors } from './exit.js'
+import { isAllocationFailure } from './internal-error.js'
 import { runCheck } from './run.js'
 
 export interface VariantRow {
@@ -24,6 +26,8 @@ export interface VariantRow {
   readonly undecided: string[]
   readonly traces: Record<string, string>
   readonly steps: Record<string, number>
+  /** Every trace of every broken property: an outcome property's two runs each have one. */
+  readonly traceRuns: { readonly invariant: string; readonly outcome?: string; readonly trace: string | null; readonly steps: number }[]
   readonly metrics: Record<string, { min: number; max: number }>
   /** Each metric's range over every state reached, not only the terminal ones. */
   readonly metricsAll: Record<string, { min: number; max: number }>
@@ -32,6 +36,10 @@ export interface VariantRow {
   readonly stats: object
   /** The invariants the variant declares it breaks (`expect.violates`); absent when it declares nothing. */
   readonly expected?: readonly string[]
+  /** Why the search stopped short (a bound, `interrupted`), when it did. */
+  readonly incomplete?: string | null
+  /** The traces that could not be written (one line each, naming the path and the reason). */
+  readonly writeErrors?: string[]
 }
 
 export interface Comparison {
@@ -55,7 +63,14 @@ export function compareScenario(
   scenario: Scenario,
   given: Readonly<Record<string, string | number>>,
   explore: ExploreOptions,
-  options: { readonly traceDir?: string; readonly save?: boolean; readonly variants?: readonly string[]; readonly collect?: (trace: Trace) => void } = {},
+  options: {
+    readonly traceDir?: string
+    readonly save?: boolean
+    readonly variants?: readonly string[]
+    readonly collect?: (trace: Trace) => void
+    readonly progress?: boolean
+    readonly label?: string
+  } = {},
 ): Comparison {
   const chosen = options.variants ?? scenario.variants.map((v) => v.name)
   let params: Record<string, number> = { ...resolveParams(scenario, given) }
@@ -75,11 +90,15 @@ export function compareScenario(
         params: given,
         explore: { ...explore, mode: 'bfs', allViolations: true },
         traceDir: options.traceDir,
-        save: options.save,
+        // Traces only where asked: no trace files appear in the working directory unless --trace-dir names one.
+        save: options.save ?? options.traceDir !== undefined,
+        progress: options.progress,
+        progressLabel: `${options.label ?? scenario.name} ${variant}`,
       })
     } catch (e) {
-      // A model error in one variant is its row; the others still run.
+      // A model error (or any exception the model's code throws) in one variant is its row; the others still run.
       if (isModelError(e)) return { ...modelErrorRow(variant, e), ...expectedOf(variant) }
+      if (e instanceof Error && !isBadInput(e) && !isAllocationFailure(e)) return { ...modelErrorRow(variant, new ModelError(`${e.name}: ${e.message}`)), ...expectedOf(variant) }
       throw e
     }
     const { instance, exploration, traces } = run
@@ -107,11 +126,19 @@ export function compareScenario(
       // The first trace of each broken property (an outcome property's other run is beside it).
       traces: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.file ?? ''])),
       steps: Object.fromEntries([...traces].reverse().map((t) => [t.trace.violation.invariant, t.trace.steps.length])),
+      traceRuns: traces.map(({ trace, file }) => ({
+        invariant: trace.violation.invariant,
+        ...(trace.violation.outcome !== undefined ? { outcome: trace.violation.outcome } : {}),
+        trace: file,
+        steps: trace.steps.length,
+      })),
       metrics: { ...exploration.metrics },
       metricsAll: { ...exploration.metricsAll },
       outcomes: exploration.outcomes,
       stats: exploration.stats,
       ...expectedOf(variant),
+      incomplete: exploration.incomplete,
+      ...(traces.some((t) => t.writeError) ? { writeErrors: traces.flatMap((t) => (t.writeError ? [t.writeError] : [])) } : {}),
     }
   })
   const ungated = variants.filter((r) => r.expected === undefined && scenario.variants.find((v) => v.name === r.variant)?.expect !== undefined).map((r) => r.variant)
@@ -132,6 +159,7 @@ function modelErrorRow(variant: string, e: ModelError): VariantRow {
     undecided: [],
     traces: {},
     steps: {},
+    traceRuns: [],
     metrics: {},
     metricsAll: {},
     outcomes: {},
@@ -241,26 +269,29 @@ function matrixText(c: Comparison, expect: boolean, found: readonly Mismatch[], 
   ]
 }
 
-/**
- * Exit status of a matrix: 2 when a variant could not be checked (a model
- * error), 1 when a cell differs from its declared expectation (unless
- * `--no-expect`), 0 otherwise.
- */
-const matrixStatus = (all: readonly Comparison[], found: readonly Mismatch[]): number => (all.some(hasModelError) ? 2 : found.length > 0 ? 1 : 0)
-
-export function compareCommand(scenario: Scenario, given: Record<string, string>, explore: ExploreOptions, json: boolean, expect = true): number {
-  const c = compareScenario(scenario, given, explore)
+export function compareCommand(
+  scenario: Scenario,
+  given: Record<string, string>,
+  explore: ExploreOptions,
+  json: boolean,
+  options: { readonly traceDir?: string; readonly strict?: boolean; readonly expect?: boolean } = {},
+): number {
+  const expect = options.expect ?? true
+  const c = compareScenario(scenario, given, explore, { traceDir: options.traceDir, progress: !json })
   const found = expect ? mismatches(c) : []
+  const status = matrixStatus([c], !!options.strict, found)
   if (json) {
     process.stdout.write(
       `${JSON.stringify({ scenario: c.scenario, ...(c.source ? { source: c.source } : {}), params: c.params, variants: c.variants, ...(expect ? { mismatches: found } : {}) }, null, 2)}\n`,
     )
-    return matrixStatus([c], found)
+    traceWriteErrors([c])
+    return status
   }
   const lines = [...matrixText(c, expect, found, true), '']
-  for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) lines.push(`${row.variant} ${id}: ${file}`)
+  for (const row of c.variants) for (const [id, file] of Object.entries(row.traces)) if (file) lines.push(`${row.variant} ${id}: ${file}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  return matrixStatus([c], found)
+  traceWriteErrors([c])
+  return status
 }
 
 /**
@@ -270,15 +301,24 @@ export function compareCommand(scenario: Scenario, given: Record<string, string>
  * that differs from its variant's expectation makes it 1 (unless `expect`
  * is false: `--no-expect`).
  */
-export function checkAllCommand(scenarios: readonly Scenario[], explore: ExploreOptions, json: boolean, expect = true): number {
-  const all = scenarios.map((s) => compareScenario(s, {}, explore))
+export function checkAllCommand(
+  scenarios: readonly Scenario[],
+  explore: ExploreOptions,
+  json: boolean,
+  options: { readonly traceDir?: string; readonly strict?: boolean; readonly expect?: boolean } = {},
+): number {
+  const expect = options.expect ?? true
+  const all = scenarios.map((s) => compareScenario(s, {}, explore, { traceDir: options.traceDir, progress: !json }))
   const found = expect ? all.flatMap((c) => mismatches(c)) : []
+  const status = matrixStatus(all, !!options.strict, found)
   if (json) {
     process.stdout.write(`${JSON.stringify(expect ? all.map((c) => ({ ...c, mismatches: mismatches(c) })) : all, null, 2)}\n`)
-    return matrixStatus(all, found)
+    traceWriteErrors(all)
+    return status
   }
   const blocks = all.map((c) => matrixText(c, expect, found.filter((m) => m.scenario === c.scenario), false).join('\n'))
   if (found.length > 0) blocks.push(`${found.length} cell${found.length > 1 ? 's differ' : ' differs'} from the expected verdicts (--no-expect ignores them)`)
   process.stdout.write(`${blocks.join('\n\n')}\n`)
-  return matrixStatus(all, found)
+  traceWriteErrors(all)
+  return status
 }

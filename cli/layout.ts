@@ -1,6 +1,7 @@
 import type { BindingPolicy } from '../model/kvm/gmem-binding-rules.js'
 import { analyzeSlot, BEST_CASE_ASSUMPTION, POLICIES, totals, X86_LEVELS, type PolicyCount, type SlotAnalysis } from '../model/kvm/layout-analysis.js'
-import { loadQemuMemslotTrace, PAGE_SHIFT, PAGE_SIZE, type QemuMemslot } from '../model/kvm/qemu-memslot-trace.js'
+import { readInputFile } from '../traces/read.js'
+import { parseQemuMemslotTrace, PAGE_SHIFT, PAGE_SIZE, type QemuMemslot } from '../model/kvm/qemu-memslot-trace.js'
 import { table } from './format.js'
 
 const WIDTH = 100
@@ -66,7 +67,7 @@ function uaNotes(slots: readonly QemuMemslot[], analyses: readonly SlotAnalysis[
 
 /** `mapcheck layout FILE`: the memslots a QEMU kvm_set_user_memory trace leaves, and their huge-leaf coverage per binding policy. */
 export function layoutCommand(file: string, json: boolean): number {
-  const trace = loadQemuMemslotTrace(file)
+  const trace = parseQemuMemslotTrace(readInputFile(file), file)
   const analyses = trace.slots.map((s) => analyzeSlot(s, X86_LEVELS))
   const total = totals(analyses, X86_LEVELS)
   const ops = (op: string) => trace.events.filter((e) => e.op === op).length

@@ -5,7 +5,7 @@
  */
 import type { ExploreOptions } from '../explorer/options.js'
 import type { Scenario } from '../model/scenario.js'
-import { writeAtomically } from '../traces/file.js'
+import { writeFileSafely } from '../traces/write.js'
 import type { Trace } from '../traces/format.js'
 import { htmlReport, type ReportCell, type ReportInput } from '../traces/html-report.js'
 import { compareScenario, hasModelError, type Comparison } from './compare.js'
@@ -62,7 +62,7 @@ export function reportCommand(req: ReportRequest): number {
     traces,
     scenario: req.scenario,
   })
-  writeAtomically(req.out, html)
+  writeFileSafely(req.out, html)
   const found = req.expect === false ? [] : mismatches(c)
   process.stdout.write(`report: ${req.out} (${c.variants.length} variant${c.variants.length > 1 ? 's' : ''}, ${traces.length} violation trace${traces.length === 1 ? '' : 's'})\n`)
   return hasModelError(c) ? 2 : found.length > 0 ? 1 : 0
@@ -77,5 +77,5 @@ export function writeCheckReport(file: string, outcome: CheckOutcome): void {
     traces: traces.map((t) => t.trace),
     scenario: instance.scenario,
   })
-  writeAtomically(file, html)
+  writeFileSafely(file, html)
 }

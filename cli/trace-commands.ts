@@ -5,6 +5,9 @@ import { toItf } from '../traces/itf.js'
 import { mailText } from '../traces/mail.js'
 import { renderTrace } from '../traces/render.js'
 import { replayTrace } from '../traces/replay.js'
+import { BadInput } from '../explorer/errors.js'
+import { NO_DEADLOCK } from '../explorer/search.js'
+import { EXIT } from './exit.js'
 import { scenarioOfTrace } from './scenarios.js'
 
 /** What `replay --json` prints, and what the public API's `replay` returns. */
@@ -12,6 +15,12 @@ export async function replayReport(file: string, options: { force?: boolean } = 
   const trace = loadTrace(file)
   const scenario = await scenarioOfTrace(trace, options)
   const r = replayTrace(trace, scenario)
+  // A trace naming a property the model does not check can never reproduce: bad input, not a verdict.
+  const m = r.instance.model
+  const known = [...m.invariants.map((i) => i.id), ...(m.outcomes ?? []).map((o) => o.id), ...(m.evidence ?? []).map((e) => e.id), NO_DEADLOCK]
+  if (!known.includes(trace.violation.invariant)) {
+    throw new BadInput(`${file}: names invariant '${trace.violation.invariant}', which ${trace.scenario}/${trace.variant} does not check (it checks: ${known.join(', ')})`)
+  }
   return {
     trace: file,
     scenario: trace.scenario,
@@ -26,7 +35,7 @@ export async function replayReport(file: string, options: { force?: boolean } = 
   }
 }
 
-/** `mapcheck replay`: 1 if the recorded violation (or another) happens, 0 if the trace runs to its end without one. */
+/** `mapcheck replay`: 1 if the recorded violation happens, 5 if another one does instead, 0 if the trace runs to its end without one. */
 export async function replayCommand(file: string, json: boolean, force: boolean): Promise<number> {
   const report = await replayReport(file, { force })
   const first = report.violations[0] ?? null
@@ -42,7 +51,7 @@ export async function replayCommand(file: string, json: boolean, force: boolean)
   } else {
     process.stdout.write(`not reproduced: the trace ran all ${report.recordedSteps} steps without a violation\n`)
   }
-  return first || report.reproduced ? 1 : 0
+  return report.reproduced ? EXIT.violation : first ? EXIT.otherViolation : EXIT.ok
 }
 
 /** `mapcheck show`: the race diagram, the mail form (72 columns), ITF, or the trace as JSON with each step's text and changes. */

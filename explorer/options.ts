@@ -11,6 +11,13 @@ export interface ExploreOptions {
   /** Random mode: the seed (drawn and reported when absent) and the number of runs. */
   readonly seed?: number
   readonly runs?: number
+  /**
+   * Asked once per state with the number of states stored: a reason to end
+   * the search now (a memory bound, an interrupt), or null to go on. The
+   * search then ends `incomplete` with that reason, its statistics and the
+   * violations found so far.
+   */
+  readonly stop?: (states: number) => string | null
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

@@ -43,6 +43,8 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
   let maxDepth = 0
   let lastReport = started
   let timedOut = false
+  /** Why `options.stop` ended the runs early, if it did. */
+  let stopped: string | null = null
   /** Once a run has failed, shrinking keeps only schedules that break this same invariant. */
   let target: string | null = null
   // Outcome properties: each run's end state is observed; the run that first ends differently is the violation.
@@ -112,6 +114,8 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
         timedOut = true
         return true
       }
+      stopped ??= options.stop?.(store.size) ?? null
+      if (stopped) return true
       const out = simulate(schedule, true)
       report()
       if (out === null) return true
@@ -152,7 +156,7 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
     incomplete:
       violations.length > 0
         ? null
-        : `random: ${details.numRuns} runs of at most ${runLength} steps${timedOut ? ` (max-seconds ${options.maxSeconds} reached)` : ''}, not exhaustive`,
+        : `random: ${details.numRuns} runs of at most ${runLength} steps${timedOut ? ` (max-seconds ${options.maxSeconds} reached)` : ''}${stopped ? ` (${stopped})` : ''}, not exhaustive`,
     mode: 'random',
     seed,
     metrics: { ...watch.metrics },

@@ -142,6 +142,11 @@ export class Search<S, A> {
       this.incomplete = `max-states ${this.limits.maxStates} reached`
       return true
     }
+    const stop = this.options.stop?.(this.store.size)
+    if (stop) {
+      this.incomplete = stop
+      return true
+    }
     if ((++this.ticks & 1023) === 0) {
       const now = performance.now()
       if (now - this.started > this.limits.maxSeconds * 1000) {

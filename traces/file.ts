@@ -1,17 +1,12 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { BadInput } from '../explorer/errors.js'
 import { traceSchema, type Trace } from './format.js'
 import { fromItf, isItf } from './itf.js'
+import { readInputFile } from './read.js'
+import { writeFileSafely } from './write.js'
 
 /** Reads and validates a trace file (ours, or ITF written by us); any problem is a one-line `BadInput` naming the file. */
 export function loadTrace(file: string): Trace {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    throw new BadInput(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
-  }
+  const text = readInputFile(file)
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -29,19 +24,7 @@ export function loadTrace(file: string): Trace {
   return parsed.data
 }
 
-/** Writes atomically: a temporary file renamed into place, so no half-written trace is ever left. */
+/** Writes atomically (see `writeFileSafely`): no half-written trace is ever left; a failure is a one-line `FileWriteError`. */
 export function saveTrace(file: string, trace: Trace): void {
-  writeAtomically(file, `${JSON.stringify(trace, null, 2)}\n`)
-}
-
-export function writeAtomically(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  try {
-    writeFileSync(tmp, text)
-    renameSync(tmp, file)
-  } catch (e) {
-    rmSync(tmp, { force: true })
-    throw e
-  }
+  writeFileSafely(file, `${JSON.stringify(trace, null, 2)}\n`)
 }

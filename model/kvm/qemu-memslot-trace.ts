@@ -33,7 +33,8 @@
  * A `kvm_set_user_memory` line that cannot be read (a required field missing
  * or repeated, bad hex, a non-numeric slot, a stray token), or a successful
  * one KVM would have refused (a value not 4 KiB-aligned, a range past 2^64,
- * flags bit 2 without an fd), is a `BadInput`:
+ * flags bit 2 without an fd, a slot overlapping another of its address
+ * space), is a `BadInput`:
  * `FILE:LINE: malformed kvm_set_user_memory line: <what>`. A file with no
  * `kvm_set_user_memory` line at all is one too (most likely the wrong file).
  *
@@ -204,7 +205,15 @@ export function parseQemuMemslotTrace(text: string, file: string): MemslotTrace 
       op = live.delete(key) ? 'delete' : 'delete-absent'
     } else {
       op = live.has(key) ? 'replace' : 'create'
-      live.set(key, { ...parsed.memslot, line })
+      // KVM refuses a slot overlapping another of its address space (-EEXIST): a successful one is a malformed trace.
+      const m = parsed.memslot
+      for (const [other, o] of live) {
+        if (other === key || o.addrSpace !== addrSpace || o.baseGfn >= m.baseGfn + m.npages || m.baseGfn >= o.baseGfn + o.npages) continue
+        throw new BadInput(
+          `${file}:${line}: malformed kvm_set_user_memory line: Slot#${slot} overlaps slot ${o.slot} (line ${o.line}) in AddrSpace#${addrSpace}, yet ret=0 (KVM refuses it with -EEXIST)`,
+        )
+      }
+      live.set(key, { ...m, line })
     }
     events.push({ line, addrSpace, slot, op })
   }

@@ -103,7 +103,7 @@ describe('mapcheck replay and show', () => {
 describe('mapcheck compare, list and the main job', () => {
   it('compare lists, per variant, the invariants kept and broken', () => {
     const dir = tempDir()
-    const r = mapcheck(['compare', 'fault-invalidate', '--json'], dir)
+    const r = mapcheck(['compare', 'fault-invalidate', '--json', '--trace-dir', 'traces'], dir)
     expect(r.status).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.scenario).toBe('fault-invalidate')
@@ -114,8 +114,18 @@ describe('mapcheck compare, list and the main job', () => {
     expect(byName['no-retry'].traces['no-stale-mapping']).toMatch(/traces\/fault-invalidate-no-retry-no-stale-mapping\.json$/)
   })
 
-  it('with no command checks every scenario and prints the matrix', () => {
-    const r = mapcheck([], tempDir())
+  it('compare writes no trace file unless given --trace-dir', () => {
+    const dir = tempDir()
+    const out = JSON.parse(mapcheck(['compare', 'fault-invalidate', '--json'], dir).stdout)
+    expect(out.variants[1].violated).toEqual(['no-stale-mapping'])
+    expect(out.variants[1].traceRuns).toEqual([{ invariant: 'no-stale-mapping', trace: null, steps: 12 }])
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('with no command checks every scenario and prints the matrix, writing no file', () => {
+    const dir = tempDir()
+    const r = mapcheck([], dir)
+    expect(readdirSync(dir)).toEqual([])
     expect(r.status).toBe(0)
     expect(r.stdout).toMatch(/fault-invalidate/)
     expect(r.stdout).toMatch(/^retry\s+holds\s+holds/m)

@@ -23,7 +23,7 @@ function checkAll(scenarios: readonly Scenario[], expectations = true): { status
   let out = ''
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true))
   try {
-    const status = checkAllCommand(scenarios, {}, false, expectations)
+    const status = checkAllCommand(scenarios, {}, false, { expect: expectations })
     return { status, out: stripVTControlCharacters(out) }
   } finally {
     spy.mockRestore()

@@ -164,6 +164,23 @@ describe('line formats', () => {
     expect(t.slots).toMatchObject([{ addrSpace: 1, slot: 3 }])
   })
 
+  it('a successful slot overlapping another of its address space is malformed (KVM returns -EEXIST); other address spaces, a replaced slot and a failed ioctl are not', () => {
+    expectMalformed([line(1, { gpa: '0x0', size: '0x2000' }), line(2, { gpa: '0x1000', size: '0x1000' })], 2, /Slot#2 overlaps slot 1 \(line 1\) in AddrSpace#0/)
+    expectMalformed([line(1, { gpa: '0x1000', size: '0x1000' }), line(2, { gpa: '0x0', size: '0x4000' })], 2, /overlaps slot 1/)
+    const t = parse(
+      line(1, { gpa: '0x0', size: '0x2000' }),
+      line(2, { gpa: '0x0', size: '0x2000', as: 1 }),
+      line(1, { gpa: '0x1000', size: '0x2000' }),
+      line(3, { gpa: '0x1000', size: '0x1000', ret: -17 }),
+      line(3, { gpa: '0x3000', size: '0x1000' }),
+    )
+    expect(t.slots.map((s) => [s.addrSpace, s.slot])).toEqual([
+      [0, 1],
+      [0, 3],
+      [1, 2],
+    ])
+  })
+
   it("takes the log backend's PID@TIME: prefix; ignores quoted lines and other events", () => {
     const t = parse(
       `12345@1696262400.123456:${line(1, { gpa: '0x0', size: '0x1000' })}`,
@@ -171,7 +188,7 @@ describe('line formats', () => {
       `^ ${line(3, { gpa: '0x0', size: '0x1000' })}`,
       `kvm_set_user_memory_v2 Slot#4 whatever`,
       'kvm_vm_ioctl type 0x4020ae46, arg 0x7ffd4b0d4d80',
-      `  ${line(5, { gpa: '0x0', size: '0x1000' })}\r`,
+      `  ${line(5, { gpa: '0x1000', size: '0x1000' })}\r`,
     )
     expect(t.events.map((e) => [e.line, e.slot])).toEqual([
       [1, 1],
