@@ -7,7 +7,7 @@
  */
 import { array, u8 } from '../schema.js'
 import { blockFirstIndex, blockInVma, blockOf, type Layout } from './layout.js'
-import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, type Memory } from './folio.js'
+import { allocFolio, allocHuge, allocSmall, folioHead, folioOrder, folioPages, FRAME_HUGE, type Memory } from './folio.js'
 
 export const hostPageTableFields = (l: Layout) => ({
   pte: array(l.N, u8()),
@@ -40,6 +40,30 @@ export function faultSmall(pt: HostPageTable, m: Memory, i: number): void {
   if (pt.pte[i] === 0) pt.pte[i] = allocSmall(m)
 }
 
+/**
+ * The region pages an order-`order` mTHP faulted at region page i would
+ * cover: the 2^order-aligned uaddr range around it (alloc_anon_folio aligns
+ * the fault address down to the folio size), or null when it is not
+ * allowed: the range must lie inside the VMA (the region) and every PTE in
+ * it must be none (pte_range_none), as alloc_anon_folio ->
+ * thp_vma_suitable_order / pte_range_none require.
+ */
+export function mthpRange(l: Layout, pt: HostPageTable, i: number, order: number): { first: number; n: number } | null {
+  const n = 1 << order
+  const first = ((l.startUaddr + i) & ~(n - 1)) - l.startUaddr
+  if (first < 0 || first + n > l.N) return null
+  for (let k = 0; k < n; k++) if (pt.pte[first + k] !== 0) return null
+  return { first, n }
+}
+
+/** do_anonymous_page with an mTHP of that order (alloc_anon_folio): a fresh folio, PTE-mapped over `mthpRange`. */
+export function faultMthp(l: Layout, pt: HostPageTable, m: Memory, i: number, order: number): void {
+  const r = mthpRange(l, pt, i, order)
+  if (!r) throw new Error(`faultMthp: no order-${order} folio fits at region page ${i}`)
+  const head = allocFolio(m, order, l.H)
+  for (let k = 0; k < r.n; k++) pt.pte[r.first + k] = head + k
+}
+
 /** Checks the host rule: a PMD maps exactly one huge folio, head at the block's first uaddr. */
 export function pmdWellFormed(l: Layout, pt: HostPageTable, m: Memory, b: number): boolean {
   if (pt.pmd[b] !== 1) return true
@@ -53,7 +77,7 @@ export function pmdWellFormed(l: Layout, pt: HostPageTable, m: Memory, b: number
 /** Does any PTE still map a page of pfn's folio (folio_mapped())? A folio is freed only when it is not. */
 export function folioMapped(l: Layout, pt: HostPageTable, m: Memory, pfn: number): boolean {
   const head = folioHead(m, pfn, l.H)
-  const n = m.frame[pfn] === FRAME_HUGE ? l.HP : 1
+  const n = folioPages(m, pfn, l.H)
   for (let i = 0; i < l.N; i++) if (pt.pte[i] >= head && pt.pte[i] < head + n) return true
   return false
 }
@@ -150,12 +174,13 @@ export function unmapRange(l: Layout, pt: HostPageTable, lo: number, cnt: number
  * mapped the folio (it was zapped meanwhile: nothing to replace).
  */
 export function removeMigrationPtes(l: Layout, pt: HostPageTable, m: Memory, head: number): number {
-  const n = folioOrder(m, head, l.H) === l.H ? l.HP : 1
+  const order = folioOrder(m, head, l.H)
+  const n = 1 << order
   let fresh = 0
   for (let i = 0; i < pt.pte.length; i++) {
     const pfn = pt.pte[i]
     if (pfn < head || pfn >= head + n) continue
-    if (fresh === 0) fresh = n > 1 ? allocHuge(m, l.H) : allocSmall(m)
+    if (fresh === 0) fresh = allocFolio(m, order, l.H)
     pt.pte[i] = fresh + (pfn - head)
   }
   return fresh

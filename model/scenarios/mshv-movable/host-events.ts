@@ -7,7 +7,7 @@
  * the OOM reaper's non-blockable unmap.
  */
 import { match } from 'ts-pattern'
-import { allocHuge, allocSmall, folioHead, folioOrder, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
+import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
 import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
@@ -15,7 +15,7 @@ import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
-import { remapFailureChoices, remapFailureText, withRemapFailures } from '../../drivers/mshv-regions.js'
+import { remapFailureChoices, remapFailureText, strideErrorText, withRemapFailures } from '../../drivers/mshv-regions.js'
 import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
@@ -203,7 +203,8 @@ export function remapNoAccess(ctx: MovableContext, failed: (w: W, me: EventLocal
     },
     text: (w, me, choice) => {
       const { deposit, failure } = split(choice)
-      return `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(deposit)}${remapFailureText(c, w, me.lo, me.cnt, failure)}${failure ? failText(me) : ''}`
+      const strideError = strideErrorText(l, w, ctx.mshv_chunk_stride, me.lo, me.cnt)
+      return `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(deposit)}${remapFailureText(c, w, me.lo, me.cnt, failure)}${strideError}${failure || strideError ? failText(me) : ''}`
     },
   }
 }
@@ -246,21 +247,21 @@ const subRanges = (l: Layout) => {
 }
 
 /**
- * The huge folios mapped in the region, each with the uaddr span it covers
- * (its head's position to the end, clipped to the region): what
- * split_folio() unmaps (unmap_folio -> try_to_migrate, one invalidation of
- * the folio's span), mapped by a PMD or, after __split_huge_pmd or a partial
- * zap, by PTEs.
+ * The large folios mapped in the region (a THP, or an mTHP), each with the
+ * uaddr span it covers (its head's position to its end, clipped to the
+ * region): what split_folio() unmaps (unmap_folio -> try_to_migrate, one
+ * invalidation of the folio's span), mapped by a PMD or, after
+ * __split_huge_pmd or a partial zap, by PTEs.
  */
 const mappedHugeFolios = (l: Layout) => (w: W) => {
   const out: Target[] = []
   for (let i = 0; i < l.N; i++) {
     const pfn = w.pte[i]
-    if (pfn === 0 || folioOrder(w, pfn, l.H) !== l.H) continue
+    if (pfn === 0 || folioOrder(w, pfn, l.H) === 0) continue
     const folio = folioHead(w, pfn, l.H)
     if (out.some((t) => t.folio === folio)) continue
     const first = Math.max(i - (pfn - folio), 0)
-    out.push({ lo: first, cnt: Math.min(i - (pfn - folio) + l.HP, l.N) - first, folio })
+    out.push({ lo: first, cnt: Math.min(i - (pfn - folio) + folioPages(w, pfn, l.H), l.N) - first, folio })
   }
   return out
 }
@@ -365,10 +366,11 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
             // split_huge_page_to_list_to_order(): unmap_folio (try_to_migrate, which also splits a PMD mapping),
             // split into order-0 folios, remap_page() back to the same pfns. Deferred split then frees the
             // pages no longer mapped (deferred_split_scan): they are recorded in `old` for the free step.
-            if (folioOrder(w, me.folio, l.H) !== l.H) return
+            const n = folioPages(w, me.folio, l.H)
+            if (n === 1) return
             for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockFirstIndex(l, b)], l.H) === me.folio) w.pmd[b] = 0
             splitFolio(w, me.folio, l.H)
-            for (let k = 0; k < l.HP; k++) me.old[k] = me.folio + k
+            for (let k = 0; k < n; k++) me.old[k] = me.folio + k
           },
         },
         free: 'deferred_split_scan',

@@ -63,6 +63,13 @@ export const mshvMovable: Scenario<MovableContext> = {
     },
     { name: 'munmap', default: 0, min: 0, max: 1, description: "the VMM munmaps the region's memory (an invalidation of the whole region, the VMA gone: hmm_range_fault returns -EFAULT)" },
     { name: 'mprotect', default: 0, min: 0, max: 1, description: "the VMM mprotects the region's memory PROT_READ (an invalidation, the VMA read-only: hmm_range_fault returns -EPERM)" },
+    {
+      name: 'mthp',
+      default: 0,
+      min: 0,
+      max: 2,
+      description: 'an mTHP order below H a PTE fault may allocate (alloc_anon_folio, PTE-mapped; 0: none). Needs H >= 2',
+    },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
   context(p: Params): MovableContext {
@@ -70,6 +77,7 @@ export const mshvMovable: Scenario<MovableContext> = {
     if (p.gfn_offset >= HP || p.uaddr_offset >= HP) {
       throw new BadInput(`gfn_offset and uaddr_offset must be below 2^H = ${HP}`)
     }
+    if (p.mthp !== 0 && p.mthp >= p.H) throw new BadInput(`mthp=${p.mthp} must be below H=${p.H} (an mTHP is smaller than a PMD-sized folio)`)
     const l = movableLayout(p)
     // Frames for every allocation the bounds allow: faults (each event can make pages fault again) and new folios.
     const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims
@@ -79,6 +87,7 @@ export const mshvMovable: Scenario<MovableContext> = {
     const ctx: MovableContext & RemapFailures = {
       l,
       touches: p.touches,
+      mthp: p.mthp,
       frames,
       deposits: p.deposits === 1,
       map_failures: p.map_failures === 1,
@@ -100,7 +109,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       ...vmmMm(ctx, p),
     ].map((t, tid) => ({ ...t, locals: { tid } }))
     return {
-      globals: movableGlobals(ctx.l, ctx.frames),
+      globals: movableGlobals(ctx.l, ctx.frames, ctx.mthp),
       init(world) {
         const w = world as MovableWorld
         initMemory(w)

@@ -33,9 +33,9 @@ export const EFAULT = 2
 /** hmm_range_fault()'s -EPERM (HMM_PFN_REQ_WRITE on a read-only VMA), in a VP's `ret`. */
 export const EPERM = 3
 
-export function movableGlobals(l: Layout, frames: number) {
+export function movableGlobals(l: Layout, frames: number, mthp = 0) {
   return {
-    ...memoryFields(frames),
+    ...memoryFields(frames, mthp),
     ...hostPageTableFields(l),
     ...vmaFields(),
     ...slatFields(l),
@@ -146,6 +146,8 @@ export interface MovableContext {
   readonly l: Layout
   /** Gfns each VP touches. */
   readonly touches: number
+  /** The mTHP order a PTE fault may allocate besides order 0 (alloc_anon_folio; 0: none, the default). */
+  readonly mthp?: number
   /** Frames for every allocation the bounds allow. */
   readonly frames: number
   /**

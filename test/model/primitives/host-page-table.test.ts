@@ -8,7 +8,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, initMemory, type Memory, splitFolio } from '../../../model/primitives/folio.js'
-import { faultHuge, faultSmall, type HostPageTable, pmdWellFormed, thpEligible } from '../../../model/primitives/host-page-table.js'
+import { faultHuge, faultMthp, faultSmall, folioMapped, type HostPageTable, mthpRange, pmdWellFormed, removeMigrationPtes, thpEligible } from '../../../model/primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, type Layout, layout } from '../../../model/primitives/layout.js'
 
 const memory = (frames: number): Memory => {
@@ -322,5 +322,48 @@ describe('the VMA as hmm_range_fault() sees it (hmmVmaError, hmmWalkRead, unmapR
     expect(unmapRange(l, pt, 2, 1)).toHaveLength(1)
     expect(pt.pmd[1]).toBe(0)
     expect(pt.pte[3]).toBe(keep)
+  })
+})
+
+describe('mTHP faults (alloc_anon_folio: the aligned range in the VMA, every PTE none)', () => {
+  // H=2, a region of 8 pages at uaddr offset 1: page i is at uaddr 5 + i.
+  const l = layout(2, 8, 0, 1)
+
+  it('an order-1 mTHP covers the 2-aligned uaddr pair around the faulting page, PTE-mapped (no PMD), head aligned in pfn', () => {
+    for (let i = 1; i < l.N - 1; i++) {
+      const pt = table(l)
+      const m = memory(64)
+      const r = mthpRange(l, pt, i, 1)!
+      // uaddr 5 + i aligned down to 2, as a region page.
+      expect(r).toEqual({ first: ((l.startUaddr + i) & ~1) - l.startUaddr, n: 2 })
+      faultMthp(l, pt, m, i, 1)
+      const head = pt.pte[r.first]
+      expect(head % 2).toBe(0)
+      expect(pt.pte[r.first + 1]).toBe(head + 1)
+      expect(folioOrder(m, head, l.H)).toBe(1)
+      expect(Array.from(pt.pmd)).toEqual(new Array(l.blocks).fill(0))
+      expect(folioMapped(l, pt, m, head + 1)).toBe(true)
+    }
+  })
+
+  it('refused when the aligned range leaves the VMA (region page 0 at an odd uaddr, page 7 at an even one) or a PTE in it is present', () => {
+    const pt = table(l)
+    expect(mthpRange(l, pt, 0, 1)).toBeNull()
+    expect(mthpRange(l, pt, 7, 1)).toBeNull()
+    expect(() => faultMthp(l, pt, memory(64), 0, 1)).toThrow()
+    faultSmall(pt, memory(64), 2)
+    expect(mthpRange(l, pt, 1, 1)).toBeNull()
+    expect(mthpRange(l, pt, 3, 1)).not.toBeNull()
+  })
+
+  it('migration replaces an mTHP by a fresh folio of the same order, page for page', () => {
+    const pt = table(l)
+    const m = memory(64)
+    faultMthp(l, pt, m, 1, 1)
+    const old = pt.pte[1]
+    const fresh = removeMigrationPtes(l, pt, m, old)
+    expect(folioOrder(m, fresh, l.H)).toBe(1)
+    expect([pt.pte[1], pt.pte[2]]).toEqual([fresh, fresh + 1])
+    expect(folioMapped(l, pt, m, old)).toBe(false)
   })
 })

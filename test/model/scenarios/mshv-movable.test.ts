@@ -4,7 +4,7 @@ import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate, mshvMovable as catalogMovable } from '../../../invariants/scenarios.js'
 import { chunkStride } from '../../../model/drivers/mshv-regions.js'
-import { FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
+import { folioOrder, FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
 import { EBUSY, mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
 import { resolveParams, type Scenario } from '../../../model/scenario.js'
 import { recordTrace } from '../../../traces/record.js'
@@ -468,5 +468,46 @@ describe('mshv-movable: the interval leaves the tree at mn_itree_inv_end, not wh
   it('a second invalidation after the remove no longer calls back into a freed region (upstream-fixed, destroy, two zaps)', () => {
     const x = bfs(movable('upstream-fixed', { destroy: 1, zaps: 2, vps: 1 }).model, { allViolations: true })
     expect(x.violations.map((v) => v.invariant)).toEqual([])
+  })
+})
+
+describe('mshv-movable: mTHPs (--param mthp, fidelity review MB-5)', () => {
+  const broken = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true })
+  const mthp = { H: 2, mthp: 1 }
+
+  it('a fault may map an order-1 mTHP, PTE-mapped, and pages[] then holds it (the state is reached only with the parameter)', () => {
+    const probe = (w: any) => Array.from(w.pages as ArrayLike<number>).some((pfn) => pfn !== 0 && folioOrder(w, pfn, 2) === 1)
+    const reached = (params: Record<string, number>) => {
+      const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'mthp-in-pages', description: 'a probe', check: (w: any) => (probe(w) ? 'reached' : null) }] }) }
+      return bfs(instantiate(withProbe, 'upstream', params).model).violations.length > 0
+    }
+    expect(reached(mthp)).toBe(true)
+    expect(reached({ H: 2, mthp: 0 })).toBe(false)
+  })
+
+  it('the posted stride (v6) and the PageHead stride (d3b402c5) fail the fault-path map with -EINVAL on an mTHP; upstream (0eaed89c) maps it 4K', () => {
+    for (const variant of ['v6', 'pfn-aligned-stride', 'upstream-page-head']) {
+      const x = broken(variant, mthp)
+      expect(x.violations.map((v) => v.invariant), variant).toContain('map-hypercall-succeeds')
+      const inst = movable(variant, mthp)
+      const { steps } = recordTrace(inst, x, x.violations.find((v) => v.invariant === 'map-hypercall-succeeds')!)
+      expect(steps.at(-1)!.text).toMatch(/an order-1 folio, gfn 0x[0-9a-f]+\) = -EINVAL$/)
+    }
+    expect(broken('upstream', mthp).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+    // Without mTHPs the same variants map every fault at these bounds.
+    for (const variant of ['v6', 'upstream-page-head']) expect(broken(variant, { H: 2 }).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+  })
+
+  it('no head at an aligned gfn with an aligned count left: at gfn_offset=2 the PageHead stride maps an mTHP 4K where the posted one still fails', () => {
+    expect(broken('upstream-page-head', { ...mthp, gfn_offset: 2 }).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+    expect(broken('v6', { ...mthp, gfn_offset: 2 }).violations.map((v) => v.invariant)).toContain('map-hypercall-succeeds')
+  })
+
+  it('mthp must be below H (one line of bad input)', () => {
+    expect(() => movable('v6', { H: 1, mthp: 1 })).toThrow(/mthp=1 must be below H=1/)
+  })
+
+  it('the two backends agree with mTHPs, a split_folio and a migration', () => {
+    expectBackendsAgree(movable('upstream', { ...mthp, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 3, maxLength: 70 })
   })
 })
