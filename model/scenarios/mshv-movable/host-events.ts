@@ -34,6 +34,12 @@ export interface HostEvent {
   readonly apply: { readonly label: string; readonly run: (w: W, me: EventLocals) => void }
   /** The step that frees me.old. */
   readonly free: string
+  /**
+   * For take 'write': the step after mmap_write_lock that re-checks the
+   * target under the lock (khugepaged's hugepage_vma_revalidate and its
+   * re-check of the PMD) and gives up when it is gone.
+   */
+  readonly revalidate?: string
 }
 
 /**
@@ -62,11 +68,12 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
   }
   /** What the core does with a callback's false (mn_itree_invalidate): -EAGAIN when non-blockable, else WARN_ON and go on. */
   const coreOnFalse = ev.nonblock ? ' (-EAGAIN: the range is skipped)' : ' (blockable: mn_itree_invalidate WARN_ON()s and the invalidation goes on)'
+  // A writer takes mmap_lock as the rwsem does, in its own steps: it may wait, and new readers queue behind it (Locks.writeLockSteps).
+  const afterEntry = ev.take === 'write' ? 'mmap_write_lock' : 'mmu_notifier_invalidate_range_start'
   const steps: Record<string, Step<W, EventLocals>> = {
     [ev.entry]: {
       guard: (w) =>
         match(ev.take)
-          .with('write', () => movableLocks.free(w, MMAP_LOCK))
           .with('read', () => movableLocks.readable(w, MMAP_LOCK))
           .otherwise(() => true),
       choices: (w) => Math.max(ev.targets(w).length, 1),
@@ -74,12 +81,11 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
         const targets = ev.targets(w)
         if (targets.length === 0) return 'done' // nothing to do in this state
         if (ev.take === 'read-trylock' && !movableLocks.readTrylock(w, me, MMAP_LOCK)) return 'done'
-        if (ev.take === 'write') movableLocks.lock(w, me, MMAP_LOCK)
         if (ev.take === 'read') movableLocks.readLock(w, me, MMAP_LOCK)
         me.lo = targets[choice].lo
         me.cnt = targets[choice].cnt
         me.folio = targets[choice].folio
-        return 'mmu_notifier_invalidate_range_start'
+        return afterEntry
       },
       text: (w, _me, choice) => {
         const t = ev.targets(w)[choice]
@@ -166,6 +172,20 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     },
   }
   if (ev.take === 'write') {
+    const revalidate = ev.revalidate ?? 'revalidate'
+    const still = (w: W, me: EventLocals): boolean => ev.targets(w).some((t) => t.lo === me.lo && t.cnt === me.cnt)
+    Object.assign(steps, movableLocks.writeLockSteps<W, EventLocals, 'mmap_write_lock'>(MMAP_LOCK, 'mmap_write_lock', revalidate))
+    steps[revalidate] = {
+      run(w, me) {
+        // The target was chosen before the lock: under it, the event goes on only if the target is still there.
+        if (still(w, me)) return 'mmu_notifier_invalidate_range_start'
+        me.lo = 0
+        me.cnt = 0
+        me.folio = 0
+        return 'mmap_write_unlock'
+      },
+      text: (w, me) => `${revalidate}(${range(me)})${still(w, me) ? '' : ': the target is gone (SCAN_FAIL), mmap_write_unlock'}`,
+    }
     steps.mmap_write_unlock = movableLocks.unlockStep(MMAP_LOCK, 'done')
   } else if (ev.take !== 'none') {
     steps.mmap_read_unlock = {
@@ -176,7 +196,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**
@@ -383,6 +403,8 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         name: 'khugepaged',
         entry: 'collapse_huge_page',
         take: 'write',
+        // mm/khugepaged.c collapse_huge_page: mmap_write_lock(mm), then hugepage_vma_revalidate and the PMD re-check.
+        revalidate: 'hugepage_vma_revalidate',
         nonblock: false,
         targets: (w) =>
           Array.from({ length: l.blocks }, (_, b) => b)

@@ -511,3 +511,49 @@ describe('mshv-movable: mTHPs (--param mthp, fidelity review MB-5)', () => {
     expectBackendsAgree(movable('upstream', { ...mthp, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 3, maxLength: 70 })
   })
 })
+
+describe('mshv-movable: khugepaged takes mmap_lock for write as an rwsem writer does (the review\'s FV-3 note on rwsem fairness)', () => {
+  /** A VP that takes mmap_read_lock again while holding it (a nested down_read / up_read), as a driver calling into code that read-locks the mm would. */
+  const nested = {
+    ...catalogMovable,
+    variants: [
+      ...catalogMovable.variants,
+      {
+        name: 'nested-mmap-read',
+        description: 'v6 with a nested mmap_read_lock / mmap_read_unlock under the first',
+        from: 'v6',
+        steps: {
+          vp: {
+            mmap_read_lock: {
+              targets: ['mmap_read_lock_again'],
+              guard: (w: any) => movableLocks.readable(w, MMAP_LOCK),
+              run(w: any, me: any) {
+                movableLocks.readLock(w, me, MMAP_LOCK)
+                return 'mmap_read_lock_again'
+              },
+            },
+            mmap_read_lock_again: { targets: ['hmm_range_fault'], guard: (w: any) => movableLocks.readable(w, MMAP_LOCK), run: () => 'hmm_range_fault' },
+          },
+        },
+      },
+    ],
+  } as Scenario
+  const found = (variant: string, params: Record<string, number>) => bfs(instantiate(variant === 'nested-mmap-read' ? nested : catalogMovable, variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it('a reader queued behind a waiting writer: the nested read deadlocks once khugepaged waits for the write lock, and never without khugepaged', () => {
+    // A second intercept (touches=2) takes the read lock while khugepaged has small pages of the first to collapse.
+    expect(found('nested-mmap-read', { vps: 1, touches: 2, zaps: 0, collapses: 1 })).toContain('no-deadlock')
+    expect(found('nested-mmap-read', { vps: 1, touches: 2, zaps: 0, collapses: 0 })).not.toContain('no-deadlock')
+  })
+
+  it('the write lock is taken in its own step, after the target is chosen, and the target is re-checked under it (hugepage_vma_revalidate)', () => {
+    const probe = { id: 'writer-waits-behind-reader', description: 'a probe', check: (w: any) => (w.lockWaiters[MMAP_LOCK] > 0 && w.lockReaders[MMAP_LOCK] > 0 ? 'reached' : null) }
+    const inst = instantiate({ ...mshvMovable, properties: () => ({ invariants: [probe] }) }, 'upstream', { vps: 1, touches: 2, zaps: 0, collapses: 1 })
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['writer-waits-behind-reader'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    expect(steps.at(-1)!.text).toBe('down_write(&mmap_lock): contended, waits (new readers queue behind)')
+    // Every variant still explores without a deadlock with khugepaged in it.
+    for (const variant of ['v6', 'upstream', 'upstream-fixed']) expect(found(variant, { vps: 1, touches: 2, zaps: 0, collapses: 1 }), variant).not.toContain('no-deadlock')
+  })
+})
