@@ -14,6 +14,7 @@ import { mergePatches, type BuildContext, type Patch, type StepPatch, type Varia
 import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/slat.js'
 import { chunkStride, unmapPages } from '../../drivers/mshv-regions.js'
 import { hostEvents, remapNoAccess } from './host-events.js'
+import { vmmMm } from './vmm-mm.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
@@ -367,7 +368,8 @@ const depositUnlocked: Piece = {
 
 /** The same steps patched into every host mm process this parameter set runs (as hostEvents names them). */
 const hostPatch = ({ ctx, params }: BuildContext<MovableContext>, steps: Record<string, Step<W, EventLocals> | null>): StepPatch =>
-  Object.fromEntries([...new Set(hostEvents(ctx, params).map((t) => t.process.name))].map((name) => [name, steps]))
+  // The VMM's munmap and mprotect invalidate through the same callback (vmm-mm.ts): patched with the host events.
+  Object.fromEntries([...new Set([...hostEvents(ctx, params), ...vmmMm(ctx, params)].map((t) => t.process.name))].map((name) => [name, steps]))
 
 /**
  * Upstream's failure path of the invalidate callback (torvalds 0eaed89c,

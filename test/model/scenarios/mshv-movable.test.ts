@@ -557,3 +557,13 @@ describe('mshv-movable: khugepaged takes mmap_lock for write as an rwsem writer 
     for (const variant of ['v6', 'upstream', 'upstream-fixed']) expect(found(variant, { vps: 1, touches: 2, zaps: 0, collapses: 1 }), variant).not.toContain('no-deadlock')
   })
 })
+
+describe("mshv-movable: the VMM's munmap invalidates through the variant's callback", () => {
+  it("a variant's callback patch reaches munmap's callback too: upstream-unmap-on-map-failure keeps no-stale-mapping when munmap's NO_ACCESS remap fails, upstream does not", () => {
+    const params = { vps: 1, zaps: 0, munmap: 1, map_failures: 1 }
+    const broken = (variant: string) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+    expect(broken('upstream')).toEqual(expect.arrayContaining(['no-stale-mapping', 'no-freed-page-mapped']))
+    expect(broken('upstream-unmap-on-map-failure')).not.toContain('no-stale-mapping')
+    expect(broken('upstream-unmap-on-map-failure')).not.toContain('no-freed-page-mapped')
+  })
+})
