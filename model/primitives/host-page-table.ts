@@ -6,7 +6,7 @@
  * is mapped at the block's first uaddr (so pfn and uaddr are both aligned).
  */
 import { array, u8 } from '../schema.js'
-import { blockFirstIndex, blockInVma, blockOf, type Layout } from './layout.js'
+import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from './layout.js'
 import { allocFolio, allocHuge, allocSmall, folioHead, folioOrder, folioPages, FRAME_HUGE, type Memory } from './folio.js'
 
 export const hostPageTableFields = (l: Layout) => ({
@@ -17,22 +17,53 @@ export const hostPageTableFields = (l: Layout) => ({
 export interface HostPageTable {
   pte: number[] | Int16Array
   pmd: number[] | Int16Array
+  /**
+   * With a VMA margin (l.vmaMargin): per region edge (0: the block of page
+   * 0, 1: the block of page N - 1, as edgeBlocks), the pfn mapped at that
+   * block's first uaddr while its pages outside the region are mapped (a
+   * THP that straddles the edge: those pages are pfn .. in order), else 0.
+   * Nothing in the model touches the VMA outside the region but the THP
+   * that put them there: they stay mapped, keeping their folio from being
+   * freed, until khugepaged or a migration replaces the whole folio.
+   */
+  edgeOut?: number[] | Int16Array
+}
+
+/** The host page table's fields for a VMA larger than the region. */
+export const vmaEdgeFields = () => ({ edgeOut: array(2, u8()) })
+
+/** The pfns mapped outside the region at its edges (see HostPageTable.edgeOut). */
+export function outsidePfns(l: Layout, pt: HostPageTable): number[] {
+  if (!pt.edgeOut) return []
+  const out: number[] = []
+  edgeBlocks(l).forEach((b, e) => {
+    const base = pt.edgeOut![e]
+    if (b < 0 || base === 0) return
+    const first = blockFirstIndex(l, b)
+    for (let k = 0; k < l.HP; k++) if (first + k < 0 || first + k >= l.N) out.push(base + k)
+  })
+  return out
 }
 
 /** Can the page fault at block b allocate a THP (do_huge_pmd_anonymous_page)? Aligned, inside the VMA, and nothing mapped there yet. */
 export function thpEligible(l: Layout, pt: HostPageTable, b: number): boolean {
   if (!blockInVma(l, b)) return false
   const first = blockFirstIndex(l, b)
-  for (let k = 0; k < l.HP; k++) if (pt.pte[first + k] !== 0) return false
-  return true
+  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) if (pt.pte[k] !== 0) return false
+  // An edge block's pages outside the region must be none too.
+  return edgeBlocks(l).every((eb, e) => eb !== b || !pt.edgeOut || pt.edgeOut[e] === 0)
 }
 
 /** Faults in block b with a fresh THP mapped by a PMD. */
 export function faultHuge(l: Layout, pt: HostPageTable, m: Memory, b: number): void {
   const head = allocHuge(m, l.H)
   const first = blockFirstIndex(l, b)
-  for (let k = 0; k < l.HP; k++) pt.pte[first + k] = head + k
+  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) pt.pte[k] = head + (k - first)
   pt.pmd[b] = 1
+  // A block that straddles an edge (a VMA margin): the THP's pages outside the region are mapped by the same PMD.
+  edgeBlocks(l).forEach((eb, e) => {
+    if (eb === b && pt.edgeOut) pt.edgeOut[e] = head
+  })
 }
 
 /** Faults in one small page (handle_pte_fault on an empty PTE). */
@@ -79,7 +110,7 @@ export function folioMapped(l: Layout, pt: HostPageTable, m: Memory, pfn: number
   const head = folioHead(m, pfn, l.H)
   const n = folioPages(m, pfn, l.H)
   for (let i = 0; i < l.N; i++) if (pt.pte[i] >= head && pt.pte[i] < head + n) return true
-  return false
+  return outsidePfns(l, pt).some((p) => p >= head && p < head + n)
 }
 
 /**
@@ -183,5 +214,7 @@ export function removeMigrationPtes(l: Layout, pt: HostPageTable, m: Memory, hea
     if (fresh === 0) fresh = allocFolio(m, order, l.H)
     pt.pte[i] = fresh + (pfn - head)
   }
+  // The folio's pages outside the region (a THP straddling an edge) move with it.
+  if (fresh !== 0 && pt.edgeOut) for (let e = 0; e < 2; e++) if (pt.edgeOut[e] >= head && pt.edgeOut[e] < head + n) pt.edgeOut[e] = fresh + (pt.edgeOut[e] - head)
   return fresh
 }

@@ -9,7 +9,7 @@
 import { match } from 'ts-pattern'
 import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
 import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
-import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
+import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
@@ -286,6 +286,13 @@ const mappedHugeFolios = (l: Layout) => (w: W) => {
   return out
 }
 
+/** Block b's region pages: [lo, lo + cnt), clipped to the region (an edge block may start before it or end after it). */
+const blockSpan = (l: Layout, b: number): { lo: number; cnt: number } => {
+  const first = blockFirstIndex(l, b)
+  const lo = Math.max(first, 0)
+  return { lo, cnt: Math.min(first + l.HP, l.N) - lo }
+}
+
 /**
  * zap_page_range_single (MADV_DONTNEED) / the OOM reaper's unmap_page_range:
  * clear the PTEs of the range; a PMD only partly in the range is split first
@@ -357,7 +364,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         targets: (w) =>
           Array.from({ length: l.blocks }, (_, b) => b)
             .filter((b) => w.pmd[b] === 1)
-            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: w.pte[blockFirstIndex(l, b)] })),
+            .map((b) => ({ ...blockSpan(l, b), folio: folioHead(w, w.pte[blockSpan(l, b).lo], l.H) })),
         apply: {
           label: '__split_huge_pmd',
           run(w, me) {
@@ -388,7 +395,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
             // pages no longer mapped (deferred_split_scan): they are recorded in `old` for the free step.
             const n = folioPages(w, me.folio, l.H)
             if (n === 1) return
-            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockFirstIndex(l, b)], l.H) === me.folio) w.pmd[b] = 0
+            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockSpan(l, b).lo], l.H) === me.folio) w.pmd[b] = 0
             splitFolio(w, me.folio, l.H)
             for (let k = 0; k < n; k++) me.old[k] = me.folio + k
           },
@@ -408,17 +415,26 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         nonblock: false,
         targets: (w) =>
           Array.from({ length: l.blocks }, (_, b) => b)
-            .filter((b) => blockInVma(l, b) && w.pmd[b] === 0 && Array.from({ length: l.HP }, (_, k) => w.pte[blockFirstIndex(l, b) + k]).some(Boolean))
-            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: 0 })),
+            .filter((b) => blockInVma(l, b) && w.pmd[b] === 0 && Array.from({ length: blockSpan(l, b).cnt }, (_, k) => w.pte[blockSpan(l, b).lo + k]).some(Boolean))
+            .map((b) => ({ ...blockSpan(l, b), folio: 0 })),
         apply: {
           label: 'set_pmd_at',
           run(w, me) {
+            // The whole block is copied into a fresh THP: with a VMA margin, an edge block's pages outside the region too.
+            const b = blockOf(l, me.lo)
+            const first = blockFirstIndex(l, b)
             const fresh = allocHuge(w, l.H)
+            const outside = edgeBlocks(l).findIndex((eb) => eb === b)
+            const base = outside >= 0 && w.edgeOut ? w.edgeOut[outside] : 0
             for (let k = 0; k < l.HP; k++) {
-              me.old[k] = w.pte[me.lo + k]
-              w.pte[me.lo + k] = fresh + k
+              const i = first + k
+              if (i >= 0 && i < l.N) {
+                me.old[k] = w.pte[i]
+                w.pte[i] = fresh + k
+              } else me.old[k] = base ? base + k : 0
             }
-            w.pmd[blockOf(l, me.lo)] = 1
+            if (outside >= 0 && w.edgeOut) w.edgeOut[outside] = fresh
+            w.pmd[b] = 1
           },
         },
         free: 'free_old_pages',

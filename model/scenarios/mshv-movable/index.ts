@@ -70,6 +70,13 @@ export const mshvMovable: Scenario<MovableContext> = {
       max: 2,
       description: 'an mTHP order below H a PTE fault may allocate (alloc_anon_folio, PTE-mapped; 0: none). Needs H >= 2',
     },
+    {
+      name: 'vma_margin',
+      default: 0,
+      min: 0,
+      max: 1,
+      description: "the VMA extends past the region's first and last blocks (VMMs map more than one region per VMA), so a THP may straddle the region's first or last page",
+    },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]' }, ...movablePatches],
   context(p: Params): MovableContext {

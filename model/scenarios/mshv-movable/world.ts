@@ -6,7 +6,7 @@
  */
 import type { ChunkStride } from '../../drivers/mshv-regions.js'
 import { memoryFields, type Memory } from '../../primitives/folio.js'
-import { hostPageTableFields, vmaFields, type HostPageTable, type Vma } from '../../primitives/host-page-table.js'
+import { hostPageTableFields, vmaEdgeFields, vmaFields, type HostPageTable, type Vma } from '../../primitives/host-page-table.js'
 import { layout, type Layout } from '../../primitives/layout.js'
 import { fsReclaim, lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
 import { notifierDeferredFields, notifierFields, type Notifier, type NotifierDeferred } from '../../primitives/mmu-notifier.js'
@@ -37,6 +37,8 @@ export function movableGlobals(l: Layout, frames: number, mthp = 0) {
   return {
     ...memoryFields(frames, mthp),
     ...hostPageTableFields(l),
+    // Only with a VMA margin, so that the default model keeps its shape.
+    ...(l.vmaMargin ? vmaEdgeFields() : {}),
     ...vmaFields(),
     ...slatFields(l),
     ...notifierFields(),
@@ -62,7 +64,7 @@ type W = MovableWorld
 
 /** The layout a parameter set gives, for invariants and tests. */
 export function movableLayout(p: Params): Layout {
-  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset)
+  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset, p.vma_margin === 1)
 }
 
 export const hex = (n: number): string => `0x${n.toString(16)}`

@@ -567,3 +567,40 @@ describe("mshv-movable: the VMM's munmap invalidates through the variant's callb
     expect(broken('upstream-unmap-on-map-failure')).not.toContain('no-freed-page-mapped')
   })
 })
+
+describe('mshv-movable: a VMA larger than the region (--param vma_margin, fidelity review MB-6)', () => {
+  // The review's sweep row: uaddr_offset=1, gfn_offset=0, pages=2 (region page 0 is a block's second page, at an aligned gfn).
+  const row = { pages: 2, uaddr_offset: 1, gfn_offset: 0 }
+  const broken = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it('the region edge inside a THP is reached (region page 0 maps a THP tail) only with the margin', () => {
+    const tail = (w: any) => w.pte[0] !== 0 && w.frame[w.pte[0]] === FRAME_HUGE && (w.pte[0] & 1) === 1
+    const reached = (margin: number) => {
+      const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'edge-in-thp', description: 'a probe', check: (w: any) => (tail(w) ? 'reached' : null) }] }) }
+      return bfs(instantiate(withProbe, 'v6', { ...row, vma_margin: margin }).model).violations.length > 0
+    }
+    expect(reached(1)).toBe(true)
+    expect(reached(0)).toBe(false)
+  })
+
+  it('the posted stride maps the straddling THP\'s tail as a large page and the hypercall fails; the pfn-aligned and upstream strides map it 4K', () => {
+    expect(broken('v6', { ...row, vma_margin: 0 })).not.toContain('map-hypercall-succeeds')
+    expect(broken('v6', { ...row, vma_margin: 1 })).toContain('map-hypercall-succeeds')
+    for (const variant of ['pfn-aligned-stride', 'upstream', 'upstream-page-head']) expect(broken(variant, { ...row, vma_margin: 1 }), variant).not.toContain('map-hypercall-succeeds')
+  })
+
+  it('zapping the region part of a straddling THP does not free it (its page outside the region is still mapped); every event runs without a model error or a new violation on upstream-fixed', () => {
+    const params = { ...row, vma_margin: 1 }
+    for (const ev of [{ zaps: 1 }, { zaps: 0, migrations: 1 }, { zaps: 0, splits: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, collapses: 1, touches: 2 }, { zaps: 0, reclaims: 1 }]) {
+      expect(broken('upstream-fixed', { ...params, ...ev }), JSON.stringify(ev)).toEqual([])
+    }
+    // A probe: after the zap has freed what it freed, the THP's head (outside the region) is never freed while its edge record maps it.
+    const freedWhileOutside = (w: any) => w.edgeOut && Array.from(w.edgeOut as ArrayLike<number>).some((base: number) => base !== 0 && w.frame[base] === FRAME_FREED)
+    const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'outside-freed', description: 'a probe', check: (w: any) => (freedWhileOutside(w) ? 'freed' : null) }] }) }
+    expect(bfs(instantiate(withProbe, 'upstream-fixed', { ...params, zaps: 1 }).model).violations).toEqual([])
+  })
+
+  it('the two backends agree with a margin and host events', () => {
+    expectBackendsAgree(movable('upstream', { pages: 3, uaddr_offset: 1, vma_margin: 1, migrations: 1, folio_splits: 1, collapses: 1 }).model, { runs: 40, seed: 5, maxLength: 70 })
+  })
+})
