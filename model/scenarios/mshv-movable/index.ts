@@ -71,6 +71,13 @@ export const mshvMovable: Scenario<MovableContext> = {
       description: 'an mTHP order below H a PTE fault may allocate (alloc_anon_folio, PTE-mapped; 0: none). Needs H >= 2',
     },
     {
+      name: 'direct_reclaim',
+      default: 0,
+      min: 0,
+      max: 1,
+      description: "with deposits, the deposit's GFP_KERNEL allocation may enter direct reclaim, which unmaps a folio of this region through its own invalidate callback, in the allocating VP",
+    },
+    {
       name: 'vma_margin',
       default: 0,
       min: 0,
@@ -97,6 +104,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       mthp: p.mthp,
       frames,
       deposits: p.deposits === 1,
+      directReclaim: p.deposits === 1 && p.direct_reclaim === 1,
       map_failures: p.map_failures === 1,
       mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, AS_POSTED, i, remaining),
       /** mshv_region_remap_pages (0eaed89c mshv_region_process_range / process_chunk / chunk_remap); `failAt`: an injected failure at that rep. */

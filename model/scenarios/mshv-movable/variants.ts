@@ -15,6 +15,7 @@ import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/sl
 import { chunkStride, unmapPages } from '../../drivers/mshv-regions.js'
 import { hostEvents, remapNoAccess } from './host-events.js'
 import { vmmMm } from './vmm-mm.js'
+import { mayReclaim, type ReclaimLocals } from './direct-reclaim.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
@@ -356,11 +357,18 @@ const depositUnlocked: Piece = {
           `mshv_region_remap_pages(gfn ${hex(ctx.l.startGfn + me.off)}, ${me.cnt} pages)${choice === 1 ? ': HV_STATUS_INSUFFICIENT_MEMORY, mutex_unlock' : ''}`,
       },
       hv_call_deposit_pages: {
-        run(w: W, me: VpLocals) {
+        // With direct_reclaim, the allocation may reclaim a folio of this region, here with no lock held (direct-reclaim.ts).
+        choices: (w: W, me: VpLocals) => (mayReclaim(ctx, w, me) ? 2 : 1),
+        targets: ['mmu_interval_read_begin', ...(ctx.directReclaim ? ['direct_reclaim'] : [])],
+        run(w: W, me: VpLocals, choice: number) {
           movableLocks.allocate(w, me, 'hv_call_deposit_pages')
+          if (choice === 1) {
+            ;(me as ReclaimLocals).rback = 1
+            return 'direct_reclaim'
+          }
           return 'mmu_interval_read_begin'
         },
-        text: () => 'hv_call_deposit_pages(GFP_KERNEL), no lock held; fault again',
+        text: (_w: W, _me: VpLocals, choice: number) => `hv_call_deposit_pages(GFP_KERNEL), no lock held${choice === 1 ? ': the allocation enters direct reclaim' : '; fault again'}`,
       },
     },
   }),

@@ -20,6 +20,7 @@ import { REGION_LISTED, useRegion } from '../../primitives/region.js'
 import { ACCESS_RW, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { DONE, process, type Process } from '../../process.js'
 import { strideErrorText } from '../../drivers/mshv-regions.js'
+import { mayReclaim, reclaimLocals, reclaimSteps, type ReclaimLocals } from './direct-reclaim.js'
 import { depositChoices, depositIfAsked, depositText, EBUSY, EFAULT, EPERM, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The intercept is over (handled or not): the guest touches its next gfn, or the VP is done. */
@@ -114,7 +115,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
   const { l } = ctx
   return process<W, VpLocals>()({
     name: 'vp',
-    locals: vpLocals(l),
+    locals: { ...vpLocals(l), ...(ctx.directReclaim ? reclaimLocals(l) : {}) },
     start: 'touch',
     steps: {
       /** The guest touches a gfn of the region; a missing or no-access SLAT leaf is a GPA intercept. */
@@ -265,16 +266,26 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
         text: (_w, me) => `region->pages[${me.off}..${me.off + me.cnt - 1}] = ${Array.from(me.pfns.slice(0, me.cnt), hex).join(' ')}`,
       },
       mshv_region_remap_pages: {
-        choices: () => depositChoices(ctx),
+        // With direct_reclaim, a third branch: the deposit's allocation reclaims a folio of this region (direct-reclaim.ts).
+        choices: (w, me) => depositChoices(ctx) + (mayReclaim(ctx, w, me) ? 1 : 0),
+        targets: ['mutex_unlock', ...(ctx.directReclaim ? ['direct_reclaim' as 'mutex_unlock'] : [])],
         run(w, me, choice) {
-          depositIfAsked(w, me, choice)
+          depositIfAsked(w, me, Math.min(choice, 1))
+          if (choice === 2) {
+            ;(me as ReclaimLocals).rback = 0
+            return 'direct_reclaim' as 'mutex_unlock'
+          }
           const ret = ctx.mshv_region_remap_pages(w, 0, me.off, me.cnt)
           if (ret !== HV_STATUS_SUCCESS && w.faultMapFailed === 0) w.faultMapFailed = me.tid + 1
           return 'mutex_unlock'
         },
-        text: (w, me, choice) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(choice)}${strideErrorText(l, w, ctx.mshv_chunk_stride, me.off, me.cnt)}`,
+        text: (w, me, choice) =>
+          choice === 2
+            ? `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(1)}: the allocation enters direct reclaim`
+            : `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(choice)}${strideErrorText(l, w, ctx.mshv_chunk_stride, me.off, me.cnt)}`,
       },
       mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, (_w, me) => interceptDone(ctx, me)),
+      ...((ctx.directReclaim ? reclaimSteps(ctx) : {}) as Record<string, never>),
     },
   })
 }

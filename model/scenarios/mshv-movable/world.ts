@@ -158,6 +158,8 @@ export interface MovableContext {
    * allocates with GFP_KERNEL, and retries.)
    */
   readonly deposits: boolean
+  /** May the deposit's allocation enter direct reclaim and unmap a folio of this region (direct-reclaim.ts)? */
+  readonly directReclaim?: boolean
   /** mshv_chunk_stride(page, gfn, page_count): as posted, a huge folio, a huge-aligned gfn and page count. */
   readonly mshv_chunk_stride: ChunkStride
   /** mshv_region_remap_pages(region, flags, page_offset, page_count), striding by this context's mshv_chunk_stride. */

@@ -591,7 +591,8 @@ describe('mshv-movable: a VMA larger than the region (--param vma_margin, fideli
 
   it('zapping the region part of a straddling THP does not free it (its page outside the region is still mapped); every event runs without a model error or a new violation on upstream-fixed', () => {
     const params = { ...row, vma_margin: 1 }
-    for (const ev of [{ zaps: 1 }, { zaps: 0, migrations: 1 }, { zaps: 0, splits: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, collapses: 1, touches: 2 }, { zaps: 0, reclaims: 1 }]) {
+    const events: Record<string, number>[] = [{ zaps: 1 }, { zaps: 0, migrations: 1 }, { zaps: 0, splits: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, collapses: 1, touches: 2 }, { zaps: 0, reclaims: 1 }]
+    for (const ev of events) {
       expect(broken('upstream-fixed', { ...params, ...ev }), JSON.stringify(ev)).toEqual([])
     }
     // A probe: after the zap has freed what it freed, the THP's head (outside the region) is never freed while its edge record maps it.
@@ -602,5 +603,36 @@ describe('mshv-movable: a VMA larger than the region (--param vma_margin, fideli
 
   it('the two backends agree with a margin and host events', () => {
     expectBackendsAgree(movable('upstream', { pages: 3, uaddr_offset: 1, vma_margin: 1, migrations: 1, folio_splits: 1, collapses: 1 }).model, { runs: 40, seed: 5, maxLength: 70 })
+  })
+})
+
+describe("mshv-movable: direct reclaim from the deposit's allocation (--param direct_reclaim)", () => {
+  const params = { vps: 1, zaps: 0, deposits: 1, direct_reclaim: 1 }
+  const run = (variant: string, p: Record<string, number>) => bfs(movable(variant, p).model, { allViolations: true })
+
+  it("upstream deposits under region->mutex: reclaim runs the region's own callback in the VP, which waits for the mutex the VP holds (the lockdep report made a real deadlock)", () => {
+    const x = run('upstream', params)
+    expect(x.violations.map((v) => v.invariant)).toContain('no-deadlock')
+    const dl = x.violations.find((v) => v.invariant === 'no-deadlock')!
+    expect(dl.message).toMatch(/vp0 is at reclaim_invalidate, blocked/)
+    const { steps } = recordTrace(movable('upstream', params), x, dl)
+    expect(steps.at(-1)!.label).toBe('direct_reclaim')
+    // Without direct reclaim, only lockdep's order report: no deadlock is reached.
+    expect(run('upstream', { ...params, direct_reclaim: 0 }).violations.map((v) => v.invariant)).not.toContain('no-deadlock')
+  })
+
+  it('the fix (deposit with no lock held, then fault again) survives a reclaim that unmaps its own pages: the reclaim steps are taken and every invariant holds', () => {
+    const x = run('upstream-deposit-unlocked', params)
+    expect(x.violations).toEqual([])
+    expect(x.coverage.vp.reclaim_invalidate).toBeGreaterThan(0)
+    expect(x.coverage.vp.try_to_unmap).toBeGreaterThan(0)
+  })
+
+  it('direct_reclaim changes nothing without deposits (the model is the same program)', () => {
+    expect(movable('upstream', { vps: 1, direct_reclaim: 1 }).hash).toBe(movable('upstream', { vps: 1 }).hash)
+  })
+
+  it('the two backends agree through a reclaim', () => {
+    expectBackendsAgree(movable('upstream-deposit-unlocked', { ...params, zaps: 1 }).model, { runs: 40, seed: 11, maxLength: 70 })
   })
 })
