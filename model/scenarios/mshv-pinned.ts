@@ -6,8 +6,11 @@
  * region at (userspace_addr, guest_pfn, size). A pinned region is populated
  * first, without looking at the gfn: mshv_prepare_pinned_region ->
  * mshv_region_pin -> pin_user_pages_fast, where the host picks, for every
- * huge-aligned uaddr block wholly inside the range, a THP or small pages.
- * Then mshv_region_map -> mshv_chunk_stride -> HVCALL_MAP_GPA_PAGES; with
+ * huge-aligned uaddr block wholly inside the range, a THP or small pages
+ * (with `mthp` / `pud` also an mTHP or a 1G folio per aligned unit, and with
+ * `vma_margin` a THP across the region's first or last page).
+ * Then mshv_region_map -> mshv_chunk_stride (in the version each variant
+ * names: mshv-regions.ts StrideVersion) -> HVCALL_MAP_GPA_PAGES; with
  * HV_MAP_GPA_LARGE_PAGE the hypervisor is given one pfn per large page, so a
  * pfn that is not huge-aligned fails the call, and the ioctl with it. A
  * movable region instead gets every gfn remapped with HV_MAP_GPA_NO_ACCESS

@@ -38,7 +38,7 @@ export const mshvMovable: Scenario<MovableContext> = {
   name: 'mshv-movable',
   title: 'MSHV movable regions: GPA intercept vs mmu_interval_notifier (seeds 001, 000)',
   description:
-    'The fault path of MSHV movable regions, as posted in "[PATCH v6 5/5]" (v6) and as torvalds 0eaed89c has it (upstream): mmu_interval_read_begin, hmm_range_fault page by page, region->mutex, mmu_interval_read_retry, pages[] and mshv_region_remap_pages through mshv_chunk_stride (hv_do_map_gpa_hcall with deposits and failures), against the host mm (MADV_DONTNEED and the OOM reaper over any sub-range, migration, __split_huge_pmd, split_folio, khugepaged, the VMM\'s munmap and mprotect) and region destruction (the release by the last putter upstream).',
+    'The fault path of MSHV movable regions, as posted in "[PATCH v6 5/5]" (v6) and as torvalds 0eaed89c has it (upstream): mmu_interval_read_begin, hmm_range_fault page by page, region->mutex, mmu_interval_read_retry, pages[] and mshv_region_remap_pages through mshv_chunk_stride (hv_do_map_gpa_hcall with deposits and failures), against the host mm (MADV_DONTNEED and the OOM reaper over any sub-range, migration, __split_huge_pmd, split_folio, khugepaged as an rwsem writer, the VMM\'s munmap and mprotect, direct reclaim from the deposit; mTHPs and a VMA larger than the region on request) and region destruction (the release by the last putter upstream).',
   params: [
     { name: 'H', default: 1, min: 1, max: 3, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
     { name: 'pages', default: 4, min: 1, max: 16, description: 'region size in small pages (nr_pages)' },
