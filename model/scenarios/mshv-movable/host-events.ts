@@ -321,7 +321,7 @@ function migrate(l: Layout) {
   }
 }
 
-/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., collapse0.., reclaim0... */
+/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0.., collapse0.., mapfixed0.., reclaim0... */
 export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
   const present = mappedFolios(l)
@@ -438,6 +438,24 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
           },
         },
         free: 'free_old_pages',
+      },
+    ],
+    [
+      'mapfixed',
+      p.map_fixed,
+      {
+        // mmap(MAP_FIXED) over part of the region (mm/vma.c __mmap_region, under mmap_write_lock from
+        // vm_mmap_pgoff): vms_gather_munmap_vmas detaches the old range, vms_clear_ptes unmaps it inside
+        // mmu_notifier_invalidate_range_start/end, the new anonymous VMA goes in (merged with its neighbours:
+        // the model has no VMA boundary), vms_complete_munmap_vmas frees the old pages; all under the write lock.
+        name: 'mmap_fixed',
+        entry: 'mmap_region',
+        take: 'write',
+        revalidate: 'vms_gather_munmap_vmas',
+        nonblock: false,
+        targets: anyRange,
+        apply: { label: 'vms_clear_ptes', run: zap(l) },
+        free: 'vms_complete_munmap_vmas',
       },
     ],
     [

@@ -77,6 +77,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       max: 1,
       description: "with deposits, the deposit's GFP_KERNEL allocation may enter direct reclaim, which unmaps a folio of this region through its own invalidate callback, in the allocating VP",
     },
+    { name: 'map_fixed', default: 0, min: 0, max: 2, description: 'mmap(MAP_FIXED) replacements of part of the region: its old pages unmapped and freed under the mmap write lock' },
     {
       name: 'vma_margin',
       default: 0,
@@ -94,7 +95,7 @@ export const mshvMovable: Scenario<MovableContext> = {
     if (p.mthp !== 0 && p.mthp >= p.H) throw new BadInput(`mthp=${p.mthp} must be below H=${p.H} (an mTHP is smaller than a PMD-sized folio)`)
     const l = movableLayout(p)
     // Frames for every allocation the bounds allow: faults (each event can make pages fault again) and new folios.
-    const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims
+    const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims + p.map_fixed
     const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses)
     if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
     // `map_failures` is read here until MovableContext declares it (mshv-regions.ts RemapFailures).

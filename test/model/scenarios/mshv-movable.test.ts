@@ -636,3 +636,24 @@ describe("mshv-movable: direct reclaim from the deposit's allocation (--param di
     expectBackendsAgree(movable('upstream-deposit-unlocked', { ...params, zaps: 1 }).model, { runs: 40, seed: 11, maxLength: 70 })
   })
 })
+
+describe('mshv-movable: a MAP_FIXED replacement as its own host event (--param map_fixed)', () => {
+  const params = { vps: 1, zaps: 0, map_fixed: 1 }
+  const broken = (variant: string) => bfs(movable(variant, params).model, { allViolations: true })
+
+  it("unmaps part of a THP under the mmap write lock: upstream's stride finding shows through it as through MADV_DONTNEED, and upstream-fixed holds", () => {
+    const x = broken('upstream')
+    expect(x.violations.map((v) => v.invariant)).toContain('no-stale-mapping')
+    const { steps } = recordTrace(movable('upstream', params), x, x.violations.find((v) => v.invariant === 'no-stale-mapping')!)
+    const fixed = steps.filter((s) => /^mapfixed/.test(s.thread)).map((s) => s.label)
+    expect(fixed.slice(0, 3)).toEqual(['mmap_region', 'mmap_write_lock', 'vms_gather_munmap_vmas'])
+    expect(fixed).toContain('vms_clear_ptes')
+    expect(broken('upstream-fixed').violations).toEqual([])
+    // Without it (and without zaps) nothing unmaps: upstream holds.
+    expect(bfs(movable('upstream', { vps: 1, zaps: 0 }).model, { allViolations: true }).violations).toEqual([])
+  })
+
+  it('the seq re-check is what protects against it: no-seq-retry breaks no-stale-mapping through a MAP_FIXED alone', () => {
+    expect(broken('no-seq-retry').violations.map((v) => v.invariant)).toContain('no-stale-mapping')
+  })
+})
