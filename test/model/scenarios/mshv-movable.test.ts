@@ -656,4 +656,8 @@ describe('mshv-movable: a MAP_FIXED replacement as its own host event (--param m
   it('the seq re-check is what protects against it: no-seq-retry breaks no-stale-mapping through a MAP_FIXED alone', () => {
     expect(broken('no-seq-retry').violations.map((v) => v.invariant)).toContain('no-stale-mapping')
   })
+
+  it('the two backends agree with MAP_FIXED and khugepaged (the writers of mmap_lock)', () => {
+    expectBackendsAgree(movable('upstream', { vps: 1, touches: 2, zaps: 0, map_fixed: 1, collapses: 1 }).model, { runs: 40, seed: 13, maxLength: 80 })
+  })
 })
