@@ -4,7 +4,7 @@
  * null or a message naming the gfn, pfn or thread.
  */
 import type { Invariant } from '../explorer/model.js'
-import { folioHead, FRAME_FREED, FRAME_HUGE, type Memory } from '../model/primitives/folio.js'
+import { folioHead, folioOrder, folioPages, FRAME_FREED, type Memory } from '../model/primitives/folio.js'
 import type { HostPageTable } from '../model/primitives/host-page-table.js'
 import { isAligned, type Layout } from '../model/primitives/layout.js'
 import { sleepReason, type LockWorld } from '../model/primitives/locks.js'
@@ -66,15 +66,19 @@ export function noFreedPageMapped(l: Layout): Invariant<SlatWorld & Memory> {
 export function mappingWithinFolio(l: Layout): Invariant<SlatWorld & Memory> {
   return {
     id: 'mapping-within-folio',
-    description: 'mapping size never exceeds folio size: a huge leaf maps one huge folio, page for page',
+    description: 'mapping size never exceeds folio size: a huge leaf maps pages of one folio at least as large, page for page',
     check(w) {
       for (let i = 0; i < l.N; i++) {
         const leaf = w.slat[i]
         // A freed pfn is no-freed-page-mapped's to report; this judges live folios.
         if (leaf.access !== ACCESS_RW || leaf.order === 0 || w.frame[leaf.pfn] === FRAME_FREED) continue
         const offset = (l.startGfn + i) & (l.HP - 1)
-        if (w.frame[leaf.pfn] !== FRAME_HUGE || folioHead(w, leaf.pfn, l.H) !== leaf.pfn - offset) {
-          return `gfn ${hex(l.startGfn + i)} is mapped by an order-${leaf.order} leaf but pfn ${hex(leaf.pfn)} is ${w.frame[leaf.pfn] === FRAME_HUGE ? 'at the wrong offset of its folio' : 'in an order-0 folio'}`
+        // The leaf's 2^H pages, from leaf.pfn - offset, must all be pages of pfn's folio (of order H, or larger: a 1G folio mapped as 2M leaves).
+        const order = folioOrder(w, leaf.pfn, l.H)
+        const head = folioHead(w, leaf.pfn, l.H)
+        const base = leaf.pfn - offset
+        if (order < l.H || base < head || base + l.HP > head + folioPages(w, leaf.pfn, l.H)) {
+          return `gfn ${hex(l.startGfn + i)} is mapped by an order-${leaf.order} leaf but pfn ${hex(leaf.pfn)} is ${order >= l.H ? 'at the wrong offset of its folio' : `in an order-${order} folio`}`
         }
       }
       return null

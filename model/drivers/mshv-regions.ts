@@ -5,38 +5,71 @@
  * mshv_region_process_chunk() -> mshv_region_chunk_remap() ->
  * hv_call_map_gpa_pages().
  */
-import { folioOrder, type Memory } from '../primitives/folio.js'
+import { folioHead, folioOrder, type Memory } from '../primitives/folio.js'
 import { isAligned, type Layout } from '../primitives/layout.js'
 import type { Region } from '../primitives/region.js'
 import type { MemoryMap } from '../memory-map.js'
 import { EINVAL, HV_MAP_GPA_LARGE_PAGE, HV_STATUS_SUCCESS, HV_UNMAP_GPA_LARGE_PAGE, mapGpaPages, repsOf, unmapGpaPagesHcall, type Leaf } from '../primitives/slat.js'
 
+/**
+ * Which mshv_chunk_stride() (drivers/hv/mshv_regions.c), each as the kernel
+ * or the list had it:
+ * - `as-posted`: "[PATCH] mshv: Align huge page stride with guest mapping"
+ *   (seed 000, Dec 2025): `if (page_order && page_order != PMD_ORDER)
+ *   return -EINVAL;` first ("The hypervisor only supports 4K and 2M page
+ *   sizes"), then `if (page_order && IS_ALIGNED(gfn, PTRS_PER_PMD) &&
+ *   IS_ALIGNED(page_count, PTRS_PER_PMD)) return 1 << page_order;`. Any page
+ *   of an mTHP or of a 1G folio, head or tail, is -EINVAL.
+ * - `page-head`: torvalds d3b402c5: `if (!PageCompound(page) ||
+ *   !PageHead(page) || !IS_ALIGNED(gfn, ..) || !IS_ALIGNED(page_count, ..))
+ *   return 1;` then `if (page_order != PMD_ORDER) return -EINVAL;`: a tail
+ *   page strides 1, a compound head of another order at an aligned gfn and
+ *   count is -EINVAL.
+ * - `upstream`: torvalds 0eaed89c: `if (page_order < PMD_ORDER ||
+ *   !IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD) || !IS_ALIGNED(gfn, ..) ||
+ *   !IS_ALIGNED(page_count, ..)) return 1; return 1 << PMD_ORDER;` (mTHPs
+ *   stride 1, a 1G folio is processed as 2M chunks).
+ */
+export type StrideVersion = 'as-posted' | 'page-head' | 'upstream'
+
 export interface StridePolicy {
-  /** mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD) (seed 000's fix). */
+  /** mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD) (seed 000's fix, on `as-posted`). */
   readonly pfnAlignedStride: boolean
+  /** Which mshv_chunk_stride(); `as-posted` when absent. */
+  readonly version?: StrideVersion
 }
+
+/** mshv_chunk_stride()'s -EINVAL (as-posted and page-head, for a folio order the hypervisor does not support). */
+export const STRIDE_EINVAL = -1
 
 export type MshvRegionWorld = Memory & Pick<Region, 'pages'> & { slat: ArrayLike<Leaf> }
 
 /**
  * mshv_chunk_stride() as a function, for a scenario that holds it in its
  * context so that a patch can replace it: the stride at region page `i`
- * with `remaining` pages left in the range.
+ * with `remaining` pages left in the range, or STRIDE_EINVAL.
  */
 export type ChunkStride = (l: Layout, w: MshvRegionWorld, i: number, remaining: number) => number
 
-/**
- * mshv_chunk_stride(page, gfn, page_count) as the seeds discuss it: a huge
- * stride needs a huge folio, a huge-aligned gfn and a huge-aligned page
- * count; seed 000's fix also needs the pfn huge-aligned.
- */
+/** mshv_chunk_stride(page, gfn, page_count) in the version `pol` names (see StrideVersion). */
 export function chunkStride(l: Layout, w: MshvRegionWorld, pol: StridePolicy, i: number, remaining: number): number {
   const pfn = w.pages[i]
-  const huge = folioOrder(w, pfn, l.H) === l.H
-  if (huge && isAligned(l.startGfn + i, l.HP) && isAligned(remaining, l.HP) && (!pol.pfnAlignedStride || isAligned(pfn, l.HP))) {
-    return l.HP
+  const order = folioOrder(w, pfn, l.H)
+  const gfnAligned = isAligned(l.startGfn + i, l.HP)
+  const countAligned = isAligned(remaining, l.HP)
+  const pfnAligned = isAligned(pfn, l.HP)
+  switch (pol.version ?? 'as-posted') {
+    case 'as-posted':
+      if (order !== 0 && order !== l.H) return STRIDE_EINVAL
+      if (order !== 0 && gfnAligned && countAligned && (!pol.pfnAlignedStride || pfnAligned)) return 1 << order
+      return 1
+    case 'page-head':
+      // PageCompound && PageHead: a large folio's first page.
+      if (order === 0 || folioHead(w, pfn, l.H) !== pfn || !gfnAligned || !countAligned) return 1
+      return order === l.H ? 1 << order : STRIDE_EINVAL
+    case 'upstream':
+      return order < l.H || !pfnAligned || !gfnAligned || !countAligned ? 1 : l.HP
   }
-  return 1
 }
 
 /** One hv_call_map_gpa_pages() of a remap: `count` pages from region page `index`, with HV_MAP_GPA_LARGE_PAGE when `large`. */
@@ -55,10 +88,13 @@ const strideOf = (l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride
  * "start at stride since the first stride is validated": the chunk grows by
  * `stride` while the next page is present and mshv_chunk_stride() gives it
  * the same stride (pages inside a stride are never looked at). One call of
- * the handler covers the chunk.
+ * the handler covers the chunk. Null when mshv_chunk_stride() fails
+ * (-EINVAL: the range stops there).
  */
-export function processChunk(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall {
+export function processChunk(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall | null {
   const stride = strideOf(l, w, pol, off, cnt)
+  // if (stride < 0) return stride; (as-posted, page-head: -EINVAL, nothing called)
+  if (stride < 0) return null
   let count = stride
   for (; count < cnt; count += stride) {
     // Break if current page is not present; break if stride size changes.
@@ -71,9 +107,10 @@ export function processChunk(l: Layout, w: MshvRegionWorld, pol: StridePolicy | 
 /**
  * The hypercalls mshv_region_process_range(region, flags, off, cnt,
  * mshv_region_chunk_remap) makes when each succeeds: non-present pages are
- * skipped, each chunk is one hv_call_map_gpa_pages().
+ * skipped, each chunk is one hv_call_map_gpa_pages(); `strideError` when a
+ * chunk's mshv_chunk_stride() is -EINVAL, after the calls before it.
  */
-export function remapCalls(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall[] {
+export function remapPlan(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): { calls: MapCall[]; strideError: boolean } {
   const calls: MapCall[] = []
   while (cnt > 0) {
     if (w.pages[off] === 0) {
@@ -82,11 +119,31 @@ export function remapCalls(l: Layout, w: MshvRegionWorld, pol: StridePolicy | Ch
       continue
     }
     const call = processChunk(l, w, pol, off, cnt)
+    if (!call) return { calls, strideError: true }
     calls.push(call)
     off += call.count
     cnt -= call.count
   }
-  return calls
+  return { calls, strideError: false }
+}
+
+/**
+ * How a trace shows a remap whose mshv_chunk_stride() fails: the page where
+ * the range stops with -EINVAL and its folio's order, or '' when none does.
+ */
+export function strideErrorText(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): string {
+  const plan = remapPlan(l, w, pol, off, cnt)
+  if (!plan.strideError) return ''
+  const last = plan.calls[plan.calls.length - 1]
+  let at = last ? last.index + last.count : off
+  while (w.pages[at] === 0) at++
+  const hex = (n: number): string => `0x${n.toString(16)}`
+  return `: mshv_chunk_stride(pfn ${hex(w.pages[at])}, an order-${folioOrder(w, w.pages[at], l.H)} folio, gfn ${hex(l.startGfn + at)}) = -EINVAL`
+}
+
+/** The hypercalls of `remapPlan` (those before a stride error). */
+export function remapCalls(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): MapCall[] {
+  return remapPlan(l, w, pol, off, cnt).calls
 }
 
 /** The reps (hypervisor work items: a small or a large page each) of every call a remap makes when each succeeds. */
@@ -120,13 +177,14 @@ export function remapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | Ch
   if (off + cnt > l.N) return EINVAL
   // The chunks do not depend on the SLAT, so they can be computed first: process_range stops at the first error.
   let rep = 0
-  for (const call of remapCalls(l, w, pol, off, cnt)) {
+  const plan = remapPlan(l, w, pol, off, cnt)
+  for (const call of plan.calls) {
     const f = call.large ? flags | HV_MAP_GPA_LARGE_PAGE : flags
     const ret = mapGpaPages(l, w.slat as Leaf[], call.index, call.count, f, (k) => w.pages[call.index + k], failAt - rep)
     if (ret !== HV_STATUS_SUCCESS) return ret
     rep += repsOf(l, call.count, f)
   }
-  return HV_STATUS_SUCCESS
+  return plan.strideError ? EINVAL : HV_STATUS_SUCCESS
 }
 
 /**
@@ -137,11 +195,12 @@ export function remapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | Ch
  */
 export function unmapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): number {
   if (off + cnt > l.N) return EINVAL
-  for (const call of remapCalls(l, w, pol, off, cnt)) {
+  const plan = remapPlan(l, w, pol, off, cnt)
+  for (const call of plan.calls) {
     const ret = unmapGpaPagesHcall(l, w.slat as Leaf[], call.index, call.count, call.large ? HV_UNMAP_GPA_LARGE_PAGE : 0)
     if (ret !== HV_STATUS_SUCCESS) return ret
   }
-  return HV_STATUS_SUCCESS
+  return plan.strideError ? EINVAL : HV_STATUS_SUCCESS
 }
 
 // ---- injected map failures (a scenario's `map_failures`) ------------------------

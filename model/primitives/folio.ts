@@ -1,9 +1,11 @@
 /**
  * Host memory: frames and folios. One cell per pfn (pfn 0 means "none").
- * Folios are order 0 or order H and naturally aligned in pfn space, as the
- * buddy allocator makes them. Allocation is a bump allocator and pfns are
- * never reused, so "freed" stays visible for the invariants; the pool is
- * sized by the scenario from its event bounds.
+ * Folios are naturally aligned in pfn space, as the buddy allocator makes
+ * them: order 0, order H (a PMD-sized THP), and, when a scenario asks for
+ * them, any other order k (an mTHP below H, from alloc_anon_folio; a
+ * PUD-sized folio at 2H, a 1G hugetlbfs page). Allocation is a bump
+ * allocator and pfns are never reused, so "freed" stays visible for the
+ * invariants; the pool is sized by the scenario from its event bounds.
  */
 import { ModelError } from '../../explorer/errors.js'
 import { array, u8 } from '../schema.js'
@@ -15,9 +17,19 @@ export const FRAME_SMALL = 1
 export const FRAME_HUGE = 2
 /** Freed back to the allocator (never reused here). */
 export const FRAME_FREED = 3
+/** A page of an order-k folio, k neither 0 nor H: FRAME_ORDER_BASE + k (head = pfn aligned down to 2^k). */
+export const FRAME_ORDER_BASE = 4
 
-export const memoryFields = (frames: number) => ({
-  frame: array(frames, u8(FRAME_FREED)),
+/** The frame code of a page of an order-`order` folio. */
+export const frameCode = (order: number, H: number): number => (order === 0 ? FRAME_SMALL : order === H ? FRAME_HUGE : FRAME_ORDER_BASE + order)
+
+/**
+ * The memory's fields. `maxOrder`: the largest folio order other than 0
+ * and H the scenario allocates (0: none, and the field keeps the range it
+ * always had, so models without other orders keep their shape).
+ */
+export const memoryFields = (frames: number, maxOrder = 0) => ({
+  frame: array(frames, u8(maxOrder > 0 ? FRAME_ORDER_BASE + maxOrder : FRAME_FREED)),
   nextPfn: u8(frames),
 })
 
@@ -39,38 +51,54 @@ export function allocSmall(m: Memory): number {
   return pfn
 }
 
-/** alloc_pages(order H): a fresh order-H folio, its head pfn aligned to 2^H. */
-export function allocHuge(m: Memory, H: number): number {
-  const HP = 1 << H
-  const head = (m.nextPfn + HP - 1) & ~(HP - 1)
-  if (head + HP > m.frame.length) throw new ModelError(`memory pool exhausted at pfn ${head}: the scenario's frame bound is too small`)
-  for (let k = 0; k < HP; k++) m.frame[head + k] = FRAME_HUGE
-  m.nextPfn = head + HP
+/** folio_alloc(order): a fresh folio of that order, its head pfn aligned to 2^order. */
+export function allocFolio(m: Memory, order: number, H: number): number {
+  if (order === 0) return allocSmall(m)
+  const n = 1 << order
+  const head = (m.nextPfn + n - 1) & ~(n - 1)
+  if (head + n > m.frame.length) throw new ModelError(`memory pool exhausted at pfn ${head}: the scenario's frame bound is too small`)
+  const code = frameCode(order, H)
+  for (let k = 0; k < n; k++) m.frame[head + k] = code
+  m.nextPfn = head + n
   return head
 }
 
-/** folio_order(page_folio(pfn_to_page(pfn))): H for a page of a huge folio, else 0. */
-export function folioOrder(m: Memory, pfn: number, H: number): number {
-  return m.frame[pfn] === FRAME_HUGE ? H : 0
+/** alloc_pages(order H): a fresh order-H folio, its head pfn aligned to 2^H. */
+export function allocHuge(m: Memory, H: number): number {
+  return allocFolio(m, H, H)
 }
+
+/** Is the pfn a page of a live folio (allocated, not freed)? */
+export const isAllocated = (m: Memory, pfn: number): boolean => m.frame[pfn] !== FRAME_UNUSED && m.frame[pfn] !== FRAME_FREED
+
+/** folio_order(page_folio(pfn_to_page(pfn))): 0 for an order-0, unused or freed pfn. */
+export function folioOrder(m: Memory, pfn: number, H: number): number {
+  const code = m.frame[pfn]
+  if (code === FRAME_HUGE) return H
+  return code >= FRAME_ORDER_BASE ? code - FRAME_ORDER_BASE : 0
+}
+
+/** folio_nr_pages(): the number of pages of pfn's folio. */
+export const folioPages = (m: Memory, pfn: number, H: number): number => 1 << folioOrder(m, pfn, H)
 
 /** The folio's first pfn. */
 export function folioHead(m: Memory, pfn: number, H: number): number {
-  return m.frame[pfn] === FRAME_HUGE ? pfn & ~((1 << H) - 1) : pfn
+  return pfn & ~(folioPages(m, pfn, H) - 1)
 }
 
-/** split_folio(): the huge folio becomes 2^H order-0 folios; the pfns do not move. */
+/** split_folio(): a large folio becomes order-0 folios; the pfns do not move. */
 export function splitFolio(m: Memory, pfn: number, H: number): void {
-  if (m.frame[pfn] !== FRAME_HUGE) return
+  const n = folioPages(m, pfn, H)
+  if (n === 1) return
   const head = folioHead(m, pfn, H)
-  for (let k = 0; k < 1 << H; k++) m.frame[head + k] = FRAME_SMALL
+  for (let k = 0; k < n; k++) m.frame[head + k] = FRAME_SMALL
 }
 
 /** folio_put() of the last reference: every page of the folio is freed. */
 export function freeFolio(m: Memory, pfn: number, H: number): void {
-  if (m.frame[pfn] !== FRAME_SMALL && m.frame[pfn] !== FRAME_HUGE) throw new ModelError(`pfn ${pfn} freed while not allocated`)
+  if (!isAllocated(m, pfn)) throw new ModelError(`pfn ${pfn} freed while not allocated`)
   const head = folioHead(m, pfn, H)
-  const n = m.frame[pfn] === FRAME_HUGE ? 1 << H : 1
+  const n = folioPages(m, pfn, H)
   for (let k = 0; k < n; k++) m.frame[head + k] = FRAME_FREED
 }
 

@@ -6,8 +6,8 @@
  * is mapped at the block's first uaddr (so pfn and uaddr are both aligned).
  */
 import { array, u8 } from '../schema.js'
-import { blockFirstIndex, blockInVma, blockOf, type Layout } from './layout.js'
-import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, type Memory } from './folio.js'
+import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from './layout.js'
+import { allocFolio, allocHuge, allocSmall, folioHead, folioOrder, folioPages, FRAME_HUGE, type Memory } from './folio.js'
 
 export const hostPageTableFields = (l: Layout) => ({
   pte: array(l.N, u8()),
@@ -17,27 +17,82 @@ export const hostPageTableFields = (l: Layout) => ({
 export interface HostPageTable {
   pte: number[] | Int16Array
   pmd: number[] | Int16Array
+  /**
+   * With a VMA margin (l.vmaMargin): per region edge (0: the block of page
+   * 0, 1: the block of page N - 1, as edgeBlocks), the pfn mapped at that
+   * block's first uaddr while its pages outside the region are mapped (a
+   * THP that straddles the edge: those pages are pfn .. in order), else 0.
+   * Nothing in the model touches the VMA outside the region but the THP
+   * that put them there: they stay mapped, keeping their folio from being
+   * freed, until khugepaged or a migration replaces the whole folio.
+   */
+  edgeOut?: number[] | Int16Array
+}
+
+/** The host page table's fields for a VMA larger than the region. */
+export const vmaEdgeFields = () => ({ edgeOut: array(2, u8()) })
+
+/** The pfns mapped outside the region at its edges (see HostPageTable.edgeOut). */
+export function outsidePfns(l: Layout, pt: HostPageTable): number[] {
+  if (!pt.edgeOut) return []
+  const out: number[] = []
+  edgeBlocks(l).forEach((b, e) => {
+    const base = pt.edgeOut![e]
+    if (b < 0 || base === 0) return
+    const first = blockFirstIndex(l, b)
+    for (let k = 0; k < l.HP; k++) if (first + k < 0 || first + k >= l.N) out.push(base + k)
+  })
+  return out
 }
 
 /** Can the page fault at block b allocate a THP (do_huge_pmd_anonymous_page)? Aligned, inside the VMA, and nothing mapped there yet. */
 export function thpEligible(l: Layout, pt: HostPageTable, b: number): boolean {
   if (!blockInVma(l, b)) return false
   const first = blockFirstIndex(l, b)
-  for (let k = 0; k < l.HP; k++) if (pt.pte[first + k] !== 0) return false
-  return true
+  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) if (pt.pte[k] !== 0) return false
+  // An edge block's pages outside the region must be none too.
+  return edgeBlocks(l).every((eb, e) => eb !== b || !pt.edgeOut || pt.edgeOut[e] === 0)
 }
 
 /** Faults in block b with a fresh THP mapped by a PMD. */
 export function faultHuge(l: Layout, pt: HostPageTable, m: Memory, b: number): void {
   const head = allocHuge(m, l.H)
   const first = blockFirstIndex(l, b)
-  for (let k = 0; k < l.HP; k++) pt.pte[first + k] = head + k
+  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) pt.pte[k] = head + (k - first)
   pt.pmd[b] = 1
+  // A block that straddles an edge (a VMA margin): the THP's pages outside the region are mapped by the same PMD.
+  edgeBlocks(l).forEach((eb, e) => {
+    if (eb === b && pt.edgeOut) pt.edgeOut[e] = head
+  })
 }
 
 /** Faults in one small page (handle_pte_fault on an empty PTE). */
 export function faultSmall(pt: HostPageTable, m: Memory, i: number): void {
   if (pt.pte[i] === 0) pt.pte[i] = allocSmall(m)
+}
+
+/**
+ * The region pages an order-`order` mTHP faulted at region page i would
+ * cover: the 2^order-aligned uaddr range around it (alloc_anon_folio aligns
+ * the fault address down to the folio size), or null when it is not
+ * allowed: the range must lie inside the VMA (the region) and every PTE in
+ * it must be none (pte_range_none), as alloc_anon_folio ->
+ * thp_vma_suitable_order / pte_range_none require.
+ */
+export function mthpRange(l: Layout, pt: HostPageTable, i: number, order: number): { first: number; n: number } | null {
+  const n = 1 << order
+  const first = ((l.startUaddr + i) & ~(n - 1)) - l.startUaddr
+  if (first < 0 || first + n > l.N) return null
+  for (let k = 0; k < n; k++) if (pt.pte[first + k] !== 0) return null
+  return { first, n }
+}
+
+/** do_anonymous_page with an mTHP of that order (alloc_anon_folio): a fresh folio, PTE-mapped over `mthpRange`. */
+export function faultMthp(l: Layout, pt: HostPageTable, m: Memory, i: number, order: number): void {
+  const r = mthpRange(l, pt, i, order)
+  if (!r) throw new Error(`faultMthp: no order-${order} folio fits at region page ${i}`)
+  const head = allocFolio(m, order, l.H)
+  for (let k = 0; k < r.n; k++) pt.pte[r.first + k] = head + k
 }
 
 /** Checks the host rule: a PMD maps exactly one huge folio, head at the block's first uaddr. */
@@ -53,9 +108,9 @@ export function pmdWellFormed(l: Layout, pt: HostPageTable, m: Memory, b: number
 /** Does any PTE still map a page of pfn's folio (folio_mapped())? A folio is freed only when it is not. */
 export function folioMapped(l: Layout, pt: HostPageTable, m: Memory, pfn: number): boolean {
   const head = folioHead(m, pfn, l.H)
-  const n = m.frame[pfn] === FRAME_HUGE ? l.HP : 1
+  const n = folioPages(m, pfn, l.H)
   for (let i = 0; i < l.N; i++) if (pt.pte[i] >= head && pt.pte[i] < head + n) return true
-  return false
+  return outsidePfns(l, pt).some((p) => p >= head && p < head + n)
 }
 
 /**
@@ -150,13 +205,16 @@ export function unmapRange(l: Layout, pt: HostPageTable, lo: number, cnt: number
  * mapped the folio (it was zapped meanwhile: nothing to replace).
  */
 export function removeMigrationPtes(l: Layout, pt: HostPageTable, m: Memory, head: number): number {
-  const n = folioOrder(m, head, l.H) === l.H ? l.HP : 1
+  const order = folioOrder(m, head, l.H)
+  const n = 1 << order
   let fresh = 0
   for (let i = 0; i < pt.pte.length; i++) {
     const pfn = pt.pte[i]
     if (pfn < head || pfn >= head + n) continue
-    if (fresh === 0) fresh = n > 1 ? allocHuge(m, l.H) : allocSmall(m)
+    if (fresh === 0) fresh = allocFolio(m, order, l.H)
     pt.pte[i] = fresh + (pfn - head)
   }
+  // The folio's pages outside the region (a THP straddling an edge) move with it.
+  if (fresh !== 0 && pt.edgeOut) for (let e = 0; e < 2; e++) if (pt.edgeOut[e] >= head && pt.edgeOut[e] < head + n) pt.edgeOut[e] = fresh + (pt.edgeOut[e] - head)
   return fresh
 }

@@ -14,16 +14,22 @@ export interface Layout {
   readonly startUaddr: number
   /** Huge-aligned uaddr blocks that intersect the region. */
   readonly blocks: number
+  /**
+   * The VMA extends past the region's first and last blocks (VMMs map more
+   * than one region per VMA: seed 000), so a THP may back a block that
+   * straddles the region's first or last page. False: the VMA is the region.
+   */
+  readonly vmaMargin: boolean
 }
 
-export function layout(H: number, N: number, gfnOffset: number, uaddrOffset: number): Layout {
+export function layout(H: number, N: number, gfnOffset: number, uaddrOffset: number, vmaMargin = false): Layout {
   const HP = 1 << H
   if (gfnOffset >= HP || uaddrOffset >= HP) throw new RangeError(`layout: offsets must be below 2^H = ${HP}`)
   // Any base works; one huge page in keeps gfn/uaddr 0 free of special cases.
   const startGfn = HP + gfnOffset
   const startUaddr = HP + uaddrOffset
   const blocks = Math.ceil((uaddrOffset + N) / HP)
-  return { H, HP, N, startGfn, startUaddr, blocks }
+  return { H, HP, N, startGfn, startUaddr, blocks, vmaMargin }
 }
 
 export const isAligned = (x: number, HP: number): boolean => (x & (HP - 1)) === 0
@@ -39,8 +45,20 @@ export function blockOf(l: Layout, i: number): number {
   return Math.floor((l.startUaddr + i) / l.HP) - Math.floor(l.startUaddr / l.HP)
 }
 
-/** A THP can back block b only if it lies wholly inside the VMA (the region's uaddr range). */
+/** A THP can back block b only if it lies wholly inside the VMA (the region's uaddr range, or with a margin every block the region touches). */
 export function blockInVma(l: Layout, b: number): boolean {
+  if (l.vmaMargin) return b >= 0 && b < l.blocks
   const first = blockFirstIndex(l, b)
   return first >= 0 && first + l.HP <= l.N
+}
+
+/**
+ * The region's edge blocks that reach outside it: [the block of page 0 if it
+ * starts before the region, the block of page N - 1 if it ends after it]
+ * (-1 where the edge is block-aligned). Their pages outside the region are
+ * in the VMA only with a margin.
+ */
+export function edgeBlocks(l: Layout): [number, number] {
+  const last = blockOf(l, l.N - 1)
+  return [blockFirstIndex(l, 0) < 0 ? 0 : -1, blockFirstIndex(l, last) + l.HP > l.N ? last : -1]
 }

@@ -14,7 +14,7 @@ import {
   noSleepInAtomic,
   noStaleMapping,
 } from '../../invariants/slat-invariants.js'
-import { allocHuge, allocSmall, freeFolio, initMemory, type Memory, splitFolio } from '../../model/primitives/folio.js'
+import { allocFolio, allocHuge, allocSmall, freeFolio, initMemory, type Memory, splitFolio } from '../../model/primitives/folio.js'
 import { type Layout, layout } from '../../model/primitives/layout.js'
 import { Locks, type LockWorld } from '../../model/primitives/locks.js'
 import { REGION_FREED, REGION_LISTED, REGION_MOVABLE, REGION_UNLINKED, type Region, useRegion } from '../../model/primitives/region.js'
@@ -163,6 +163,35 @@ describe('mapping-within-folio', () => {
     expect(mappingWithinFolio(l).check({ slat, ...m })).toBe(
       `gfn ${hex(l.startGfn)} is mapped by an order-${l.H} leaf but pfn ${hex(shifted)} is at the wrong offset of its folio`,
     )
+  })
+})
+
+describe('mapping-within-folio with folios of other orders (a 1G folio, an mTHP)', () => {
+  const l = layout(2, 8, 0, 0)
+  const hugeLeaves = (slat: Leaf[], at: number, base: number) => {
+    for (let k = 0; k < l.HP; k++) slat[at + k] = { pfn: base + k, order: l.H, access: ACCESS_RW }
+  }
+
+  it('holds for 2M leaves over the 2M-aligned parts of one 1G folio (0eaed89c processes a 1G folio as 2M chunks)', () => {
+    const m = memory(64)
+    const slat = emptySlat(l)
+    const head = allocFolio(m, 2 * l.H, l.H)
+    hugeLeaves(slat, 0, head + l.HP)
+    hugeLeaves(slat, l.HP, head + 2 * l.HP)
+    expect(mappingWithinFolio(l).check({ slat, ...m })).toBeNull()
+  })
+
+  it('fails for a 2M leaf past the end of a 1G folio, and for one over an mTHP', () => {
+    const m = memory(64)
+    const slat = emptySlat(l)
+    const head = allocFolio(m, 2 * l.H, l.H)
+    allocFolio(m, 2 * l.H, l.H)
+    // The last 2M of the 1G folio, shifted by one: its last page is the next folio's.
+    hugeLeaves(slat, 0, head + 3 * l.HP + 1)
+    expect(mappingWithinFolio(l).check({ slat, ...m })).toBe(`gfn ${hex(l.startGfn)} is mapped by an order-${l.H} leaf but pfn ${hex(head + 3 * l.HP + 1)} is at the wrong offset of its folio`)
+    const mthp = allocFolio(m, 1, l.H)
+    hugeLeaves(slat, 0, mthp)
+    expect(mappingWithinFolio(l).check({ slat, ...m })).toBe(`gfn ${hex(l.startGfn)} is mapped by an order-${l.H} leaf but pfn ${hex(mthp)} is in an order-1 folio`)
   })
 })
 

@@ -7,15 +7,15 @@
  * the OOM reaper's non-blockable unmap.
  */
 import { match } from 'ts-pattern'
-import { allocHuge, allocSmall, folioHead, folioOrder, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
+import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
 import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
-import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
+import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
-import { remapFailureChoices, remapFailureText, withRemapFailures } from '../../drivers/mshv-regions.js'
+import { remapFailureChoices, remapFailureText, strideErrorText, withRemapFailures } from '../../drivers/mshv-regions.js'
 import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
@@ -34,6 +34,12 @@ export interface HostEvent {
   readonly apply: { readonly label: string; readonly run: (w: W, me: EventLocals) => void }
   /** The step that frees me.old. */
   readonly free: string
+  /**
+   * For take 'write': the step after mmap_write_lock that re-checks the
+   * target under the lock (khugepaged's hugepage_vma_revalidate and its
+   * re-check of the PMD) and gives up when it is gone.
+   */
+  readonly revalidate?: string
 }
 
 /**
@@ -62,11 +68,12 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
   }
   /** What the core does with a callback's false (mn_itree_invalidate): -EAGAIN when non-blockable, else WARN_ON and go on. */
   const coreOnFalse = ev.nonblock ? ' (-EAGAIN: the range is skipped)' : ' (blockable: mn_itree_invalidate WARN_ON()s and the invalidation goes on)'
+  // A writer takes mmap_lock as the rwsem does, in its own steps: it may wait, and new readers queue behind it (Locks.writeLockSteps).
+  const afterEntry = ev.take === 'write' ? 'mmap_write_lock' : 'mmu_notifier_invalidate_range_start'
   const steps: Record<string, Step<W, EventLocals>> = {
     [ev.entry]: {
       guard: (w) =>
         match(ev.take)
-          .with('write', () => movableLocks.free(w, MMAP_LOCK))
           .with('read', () => movableLocks.readable(w, MMAP_LOCK))
           .otherwise(() => true),
       choices: (w) => Math.max(ev.targets(w).length, 1),
@@ -74,12 +81,11 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
         const targets = ev.targets(w)
         if (targets.length === 0) return 'done' // nothing to do in this state
         if (ev.take === 'read-trylock' && !movableLocks.readTrylock(w, me, MMAP_LOCK)) return 'done'
-        if (ev.take === 'write') movableLocks.lock(w, me, MMAP_LOCK)
         if (ev.take === 'read') movableLocks.readLock(w, me, MMAP_LOCK)
         me.lo = targets[choice].lo
         me.cnt = targets[choice].cnt
         me.folio = targets[choice].folio
-        return 'mmu_notifier_invalidate_range_start'
+        return afterEntry
       },
       text: (w, _me, choice) => {
         const t = ev.targets(w)[choice]
@@ -166,6 +172,20 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     },
   }
   if (ev.take === 'write') {
+    const revalidate = ev.revalidate ?? 'revalidate'
+    const still = (w: W, me: EventLocals): boolean => ev.targets(w).some((t) => t.lo === me.lo && t.cnt === me.cnt)
+    Object.assign(steps, movableLocks.writeLockSteps<W, EventLocals, 'mmap_write_lock'>(MMAP_LOCK, 'mmap_write_lock', revalidate))
+    steps[revalidate] = {
+      run(w, me) {
+        // The target was chosen before the lock: under it, the event goes on only if the target is still there.
+        if (still(w, me)) return 'mmu_notifier_invalidate_range_start'
+        me.lo = 0
+        me.cnt = 0
+        me.folio = 0
+        return 'mmap_write_unlock'
+      },
+      text: (w, me) => `${revalidate}(${range(me)})${still(w, me) ? '' : ': the target is gone (SCAN_FAIL), mmap_write_unlock'}`,
+    }
     steps.mmap_write_unlock = movableLocks.unlockStep(MMAP_LOCK, 'done')
   } else if (ev.take !== 'none') {
     steps.mmap_read_unlock = {
@@ -176,7 +196,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**
@@ -203,7 +223,8 @@ export function remapNoAccess(ctx: MovableContext, failed: (w: W, me: EventLocal
     },
     text: (w, me, choice) => {
       const { deposit, failure } = split(choice)
-      return `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(deposit)}${remapFailureText(c, w, me.lo, me.cnt, failure)}${failure ? failText(me) : ''}`
+      const strideError = strideErrorText(l, w, ctx.mshv_chunk_stride, me.lo, me.cnt)
+      return `mshv_region_remap_pages(NO_ACCESS, gfn ${hex(l.startGfn + me.lo)}, ${me.cnt} pages)${depositText(deposit)}${remapFailureText(c, w, me.lo, me.cnt, failure)}${strideError}${failure || strideError ? failText(me) : ''}`
     },
   }
 }
@@ -246,23 +267,30 @@ const subRanges = (l: Layout) => {
 }
 
 /**
- * The huge folios mapped in the region, each with the uaddr span it covers
- * (its head's position to the end, clipped to the region): what
- * split_folio() unmaps (unmap_folio -> try_to_migrate, one invalidation of
- * the folio's span), mapped by a PMD or, after __split_huge_pmd or a partial
- * zap, by PTEs.
+ * The large folios mapped in the region (a THP, or an mTHP), each with the
+ * uaddr span it covers (its head's position to its end, clipped to the
+ * region): what split_folio() unmaps (unmap_folio -> try_to_migrate, one
+ * invalidation of the folio's span), mapped by a PMD or, after
+ * __split_huge_pmd or a partial zap, by PTEs.
  */
 const mappedHugeFolios = (l: Layout) => (w: W) => {
   const out: Target[] = []
   for (let i = 0; i < l.N; i++) {
     const pfn = w.pte[i]
-    if (pfn === 0 || folioOrder(w, pfn, l.H) !== l.H) continue
+    if (pfn === 0 || folioOrder(w, pfn, l.H) === 0) continue
     const folio = folioHead(w, pfn, l.H)
     if (out.some((t) => t.folio === folio)) continue
     const first = Math.max(i - (pfn - folio), 0)
-    out.push({ lo: first, cnt: Math.min(i - (pfn - folio) + l.HP, l.N) - first, folio })
+    out.push({ lo: first, cnt: Math.min(i - (pfn - folio) + folioPages(w, pfn, l.H), l.N) - first, folio })
   }
   return out
+}
+
+/** Block b's region pages: [lo, lo + cnt), clipped to the region (an edge block may start before it or end after it). */
+const blockSpan = (l: Layout, b: number): { lo: number; cnt: number } => {
+  const first = blockFirstIndex(l, b)
+  const lo = Math.max(first, 0)
+  return { lo, cnt: Math.min(first + l.HP, l.N) - lo }
 }
 
 /**
@@ -293,7 +321,7 @@ function migrate(l: Layout) {
   }
 }
 
-/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., collapse0.., reclaim0... */
+/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0.., collapse0.., mapfixed0.., reclaim0... */
 export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
   const present = mappedFolios(l)
@@ -336,7 +364,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         targets: (w) =>
           Array.from({ length: l.blocks }, (_, b) => b)
             .filter((b) => w.pmd[b] === 1)
-            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: w.pte[blockFirstIndex(l, b)] })),
+            .map((b) => ({ ...blockSpan(l, b), folio: folioHead(w, w.pte[blockSpan(l, b).lo], l.H) })),
         apply: {
           label: '__split_huge_pmd',
           run(w, me) {
@@ -365,10 +393,11 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
             // split_huge_page_to_list_to_order(): unmap_folio (try_to_migrate, which also splits a PMD mapping),
             // split into order-0 folios, remap_page() back to the same pfns. Deferred split then frees the
             // pages no longer mapped (deferred_split_scan): they are recorded in `old` for the free step.
-            if (folioOrder(w, me.folio, l.H) !== l.H) return
-            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockFirstIndex(l, b)], l.H) === me.folio) w.pmd[b] = 0
+            const n = folioPages(w, me.folio, l.H)
+            if (n === 1) return
+            for (let b = blockOf(l, me.lo); b <= blockOf(l, me.lo + me.cnt - 1); b++) if (w.pmd[b] === 1 && folioHead(w, w.pte[blockSpan(l, b).lo], l.H) === me.folio) w.pmd[b] = 0
             splitFolio(w, me.folio, l.H)
-            for (let k = 0; k < l.HP; k++) me.old[k] = me.folio + k
+            for (let k = 0; k < n; k++) me.old[k] = me.folio + k
           },
         },
         free: 'deferred_split_scan',
@@ -381,23 +410,52 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         name: 'khugepaged',
         entry: 'collapse_huge_page',
         take: 'write',
+        // mm/khugepaged.c collapse_huge_page: mmap_write_lock(mm), then hugepage_vma_revalidate and the PMD re-check.
+        revalidate: 'hugepage_vma_revalidate',
         nonblock: false,
         targets: (w) =>
           Array.from({ length: l.blocks }, (_, b) => b)
-            .filter((b) => blockInVma(l, b) && w.pmd[b] === 0 && Array.from({ length: l.HP }, (_, k) => w.pte[blockFirstIndex(l, b) + k]).some(Boolean))
-            .map((b) => ({ lo: blockFirstIndex(l, b), cnt: l.HP, folio: 0 })),
+            .filter((b) => blockInVma(l, b) && w.pmd[b] === 0 && Array.from({ length: blockSpan(l, b).cnt }, (_, k) => w.pte[blockSpan(l, b).lo + k]).some(Boolean))
+            .map((b) => ({ ...blockSpan(l, b), folio: 0 })),
         apply: {
           label: 'set_pmd_at',
           run(w, me) {
+            // The whole block is copied into a fresh THP: with a VMA margin, an edge block's pages outside the region too.
+            const b = blockOf(l, me.lo)
+            const first = blockFirstIndex(l, b)
             const fresh = allocHuge(w, l.H)
+            const outside = edgeBlocks(l).findIndex((eb) => eb === b)
+            const base = outside >= 0 && w.edgeOut ? w.edgeOut[outside] : 0
             for (let k = 0; k < l.HP; k++) {
-              me.old[k] = w.pte[me.lo + k]
-              w.pte[me.lo + k] = fresh + k
+              const i = first + k
+              if (i >= 0 && i < l.N) {
+                me.old[k] = w.pte[i]
+                w.pte[i] = fresh + k
+              } else me.old[k] = base ? base + k : 0
             }
-            w.pmd[blockOf(l, me.lo)] = 1
+            if (outside >= 0 && w.edgeOut) w.edgeOut[outside] = fresh
+            w.pmd[b] = 1
           },
         },
         free: 'free_old_pages',
+      },
+    ],
+    [
+      'mapfixed',
+      p.map_fixed,
+      {
+        // mmap(MAP_FIXED) over part of the region (mm/vma.c __mmap_region, under mmap_write_lock from
+        // vm_mmap_pgoff): vms_gather_munmap_vmas detaches the old range, vms_clear_ptes unmaps it inside
+        // mmu_notifier_invalidate_range_start/end, the new anonymous VMA goes in (merged with its neighbours:
+        // the model has no VMA boundary), vms_complete_munmap_vmas frees the old pages; all under the write lock.
+        name: 'mmap_fixed',
+        entry: 'mmap_region',
+        take: 'write',
+        revalidate: 'vms_gather_munmap_vmas',
+        nonblock: false,
+        targets: anyRange,
+        apply: { label: 'vms_clear_ptes', run: zap(l) },
+        free: 'vms_complete_munmap_vmas',
       },
     ],
     [

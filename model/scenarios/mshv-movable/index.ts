@@ -38,7 +38,7 @@ export const mshvMovable: Scenario<MovableContext> = {
   name: 'mshv-movable',
   title: 'MSHV movable regions: GPA intercept vs mmu_interval_notifier (seeds 001, 000)',
   description:
-    'The fault path of MSHV movable regions, as posted in "[PATCH v6 5/5]" (v6) and as torvalds 0eaed89c has it (upstream): mmu_interval_read_begin, hmm_range_fault page by page, region->mutex, mmu_interval_read_retry, pages[] and mshv_region_remap_pages through mshv_chunk_stride (hv_do_map_gpa_hcall with deposits and failures), against the host mm (MADV_DONTNEED and the OOM reaper over any sub-range, migration, __split_huge_pmd, split_folio, khugepaged, the VMM\'s munmap and mprotect) and region destruction (the release by the last putter upstream).',
+    'The fault path of MSHV movable regions, as posted in "[PATCH v6 5/5]" (v6) and as torvalds 0eaed89c has it (upstream): mmu_interval_read_begin, hmm_range_fault page by page, region->mutex, mmu_interval_read_retry, pages[] and mshv_region_remap_pages through mshv_chunk_stride (hv_do_map_gpa_hcall with deposits and failures), against the host mm (MADV_DONTNEED and the OOM reaper over any sub-range, migration, __split_huge_pmd, split_folio, khugepaged as an rwsem writer, the VMM\'s munmap and mprotect, direct reclaim from the deposit; mTHPs and a VMA larger than the region on request) and region destruction (the release by the last putter upstream).',
   params: [
     { name: 'H', default: 1, min: 1, max: 3, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
     { name: 'pages', default: 4, min: 1, max: 16, description: 'region size in small pages (nr_pages)' },
@@ -63,6 +63,28 @@ export const mshvMovable: Scenario<MovableContext> = {
     },
     { name: 'munmap', default: 0, min: 0, max: 1, description: "the VMM munmaps the region's memory (an invalidation of the whole region, the VMA gone: hmm_range_fault returns -EFAULT)" },
     { name: 'mprotect', default: 0, min: 0, max: 1, description: "the VMM mprotects the region's memory PROT_READ (an invalidation, the VMA read-only: hmm_range_fault returns -EPERM)" },
+    {
+      name: 'mthp',
+      default: 0,
+      min: 0,
+      max: 2,
+      description: 'an mTHP order below H a PTE fault may allocate (alloc_anon_folio, PTE-mapped; 0: none). Needs H >= 2',
+    },
+    {
+      name: 'direct_reclaim',
+      default: 0,
+      min: 0,
+      max: 1,
+      description: "with deposits, the deposit's GFP_KERNEL allocation may enter direct reclaim, which unmaps a folio of this region through its own invalidate callback, in the allocating VP",
+    },
+    { name: 'map_fixed', default: 0, min: 0, max: 2, description: 'mmap(MAP_FIXED) replacements of part of the region: its old pages unmapped and freed under the mmap write lock' },
+    {
+      name: 'vma_margin',
+      default: 0,
+      min: 0,
+      max: 1,
+      description: "the VMA extends past the region's first and last blocks (VMMs map more than one region per VMA), so a THP may straddle the region's first or last page",
+    },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]', expect: { violates: ['no-stale-mapping'] } }, ...movablePatches],
   memoryMap: (p: Params) => regionMemoryMap(movableLayout(p)),
@@ -71,17 +93,20 @@ export const mshvMovable: Scenario<MovableContext> = {
     if (p.gfn_offset >= HP || p.uaddr_offset >= HP) {
       throw new BadInput(`gfn_offset and uaddr_offset must be below 2^H = ${HP}`)
     }
+    if (p.mthp !== 0 && p.mthp >= p.H) throw new BadInput(`mthp=${p.mthp} must be below H=${p.H} (an mTHP is smaller than a PMD-sized folio)`)
     const l = movableLayout(p)
     // Frames for every allocation the bounds allow: faults (each event can make pages fault again) and new folios.
-    const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims
+    const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims + p.map_fixed
     const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses)
     if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
     // `map_failures` is read here until MovableContext declares it (mshv-regions.ts RemapFailures).
     const ctx: MovableContext & RemapFailures = {
       l,
       touches: p.touches,
+      mthp: p.mthp,
       frames,
       deposits: p.deposits === 1,
+      directReclaim: p.deposits === 1 && p.direct_reclaim === 1,
       map_failures: p.map_failures === 1,
       mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, AS_POSTED, i, remaining),
       /** mshv_region_remap_pages (0eaed89c mshv_region_process_range / process_chunk / chunk_remap); `failAt`: an injected failure at that rep. */
@@ -101,7 +126,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       ...vmmMm(ctx, p),
     ].map((t, tid) => ({ ...t, locals: { tid } }))
     return {
-      globals: movableGlobals(ctx.l, ctx.frames),
+      globals: movableGlobals(ctx.l, ctx.frames, ctx.mthp),
       init(world) {
         const w = world as MovableWorld
         initMemory(w)

@@ -12,8 +12,10 @@ import { REGION_FREED, REGION_LISTED, REGION_UNLINKED, useRegion } from '../../p
 import type { Step } from '../../process.js'
 import { mergePatches, type BuildContext, type Patch, type StepPatch, type VariantSpec } from '../../scenario.js'
 import { HV_STATUS_SUCCESS, unmapGpaPages, type Leaf } from '../../primitives/slat.js'
-import { unmapPages } from '../../drivers/mshv-regions.js'
+import { chunkStride, unmapPages } from '../../drivers/mshv-regions.js'
 import { hostEvents, remapNoAccess } from './host-events.js'
+import { vmmMm } from './vmm-mm.js'
+import { mayReclaim, type ReclaimLocals } from './direct-reclaim.js'
 import { hlistDel, notifierRemove, notifierRemoveWoken, regionInvalidate } from './vmm.js'
 import { interceptDone, readRetryText } from './vp.js'
 import {
@@ -61,12 +63,27 @@ const noSeqRetry: Piece = {
   },
 }
 
-/** Seed 000's fix: mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD). */
+/** Seed 000's fix: mshv_chunk_stride() also requires IS_ALIGNED(page_to_pfn(page), PTRS_PER_PMD) (its -EINVAL for other folio orders stays). */
 const pfnAlignedStride: Piece = {
   context: ({ ctx }) => {
     const posted = ctx.mshv_chunk_stride
-    return { mshv_chunk_stride: (l, w, i, remaining) => (posted(l, w, i, remaining) > 1 && isAligned(w.pages[i], l.HP) ? l.HP : 1) }
+    return {
+      mshv_chunk_stride(l, w, i, remaining) {
+        const stride = posted(l, w, i, remaining)
+        return stride > 1 && !isAligned(w.pages[i], l.HP) ? 1 : stride
+      },
+    }
   },
+}
+
+/** mshv_chunk_stride() as torvalds 0eaed89c has it (mshv-regions.ts StrideVersion `upstream`: mTHPs stride 1, no -EINVAL). */
+const upstreamStride: Piece = {
+  context: () => ({ mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, { pfnAlignedStride: true, version: 'upstream' }, i, remaining) }),
+}
+
+/** mshv_chunk_stride() as torvalds d3b402c5 had it (StrideVersion `page-head`: PageHead, -EINVAL for a compound head of another order). */
+const pageHeadStride: Piece = {
+  context: () => ({ mshv_chunk_stride: (l, w, i, remaining) => chunkStride(l, w, { pfnAlignedStride: false, version: 'page-head' }, i, remaining) }),
 }
 
 /** The fault chunk aligned in gfn space rather than relative to start_gfn, so that a huge SLAT leaf can line up with it. */
@@ -340,11 +357,18 @@ const depositUnlocked: Piece = {
           `mshv_region_remap_pages(gfn ${hex(ctx.l.startGfn + me.off)}, ${me.cnt} pages)${choice === 1 ? ': HV_STATUS_INSUFFICIENT_MEMORY, mutex_unlock' : ''}`,
       },
       hv_call_deposit_pages: {
-        run(w: W, me: VpLocals) {
+        // With direct_reclaim, the allocation may reclaim a folio of this region, here with no lock held (direct-reclaim.ts).
+        choices: (w: W, me: VpLocals) => (mayReclaim(ctx, w, me) ? 2 : 1),
+        targets: ['mmu_interval_read_begin', ...(ctx.directReclaim ? ['direct_reclaim'] : [])],
+        run(w: W, me: VpLocals, choice: number) {
           movableLocks.allocate(w, me, 'hv_call_deposit_pages')
+          if (choice === 1) {
+            ;(me as ReclaimLocals).rback = 1
+            return 'direct_reclaim'
+          }
           return 'mmu_interval_read_begin'
         },
-        text: () => 'hv_call_deposit_pages(GFP_KERNEL), no lock held; fault again',
+        text: (_w: W, _me: VpLocals, choice: number) => `hv_call_deposit_pages(GFP_KERNEL), no lock held${choice === 1 ? ': the allocation enters direct reclaim' : '; fault again'}`,
       },
     },
   }),
@@ -352,7 +376,8 @@ const depositUnlocked: Piece = {
 
 /** The same steps patched into every host mm process this parameter set runs (as hostEvents names them). */
 const hostPatch = ({ ctx, params }: BuildContext<MovableContext>, steps: Record<string, Step<W, EventLocals> | null>): StepPatch =>
-  Object.fromEntries([...new Set(hostEvents(ctx, params).map((t) => t.process.name))].map((name) => [name, steps]))
+  // The VMM's munmap and mprotect invalidate through the same callback (vmm-mm.ts): patched with the host events.
+  Object.fromEntries([...new Set([...hostEvents(ctx, params), ...vmmMm(ctx, params)].map((t) => t.process.name))].map((name) => [name, steps]))
 
 /**
  * Upstream's failure path of the invalidate callback (torvalds 0eaed89c,
@@ -410,10 +435,18 @@ export const movablePatches: readonly VariantSpec<MovableContext>[] = [
   {
     name: 'upstream',
     description:
-      "the newest kernel (torvalds 0eaed89c): v6 + the pfn-aligned stride + the kref region lifetime, released by the last putter + the callback's out_unlock (a failed NO_ACCESS remap unlocks and returns false, which a blockable invalidation WARNs and ignores: with map_failures the pages are freed still mapped, the kernel's documented behaviour)",
+      "the newest kernel (torvalds 0eaed89c): v6 + 0eaed89c's mshv_chunk_stride (pfn-aligned; mTHPs stride 1, no -EINVAL) + the kref region lifetime, released by the last putter + the callback's out_unlock (a failed NO_ACCESS remap unlocks and returns false, which a blockable invalidation WARNs and ignores: with map_failures the pages are freed still mapped, the kernel's documented behaviour)",
     expect: { violates: ['no-stale-mapping'] },
     from: 'v6',
-    ...mergePatches([pfnAlignedStride, upstreamLifetime, outUnlock], { exclusive: 'mshv-movable' }),
+    ...mergePatches([upstreamStride, upstreamLifetime, outUnlock], { exclusive: 'mshv-movable' }),
+  },
+  {
+    name: 'upstream-page-head',
+    description:
+      'upstream with the mshv_chunk_stride of torvalds d3b402c5 (Jan 2026, before 0eaed89c): a huge stride only from a compound head, -EINVAL for a head whose order is not PMD_ORDER (an mTHP: --param H=2 --param mthp=1)',
+    from: 'upstream',
+    ...pageHeadStride,
+    expect: { violates: ['no-stale-mapping'] },
   },
   {
     name: 'upstream-unmap-first',

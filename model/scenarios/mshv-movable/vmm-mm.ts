@@ -130,6 +130,8 @@ export function mprotect(ctx: MovableContext): Process<W, EventLocals> {
       text: () => `mprotect_fixup(uaddr ${hex(l.startUaddr)}..${hex(l.startUaddr + l.N - 1)}, PROT_READ): VM_WRITE cleared`,
     },
   }
+  // The generic writer's lock and re-check steps: mprotect's own lock steps above replace them.
+  for (const k of ['mmap_write_lock', 'mmap_write_lock_wait', 'revalidate']) delete steps[k]
   return { ...base, steps }
 }
 

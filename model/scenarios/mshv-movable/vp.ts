@@ -13,12 +13,14 @@
  * This is v6 as posted; the variants patch its steps (variants.ts).
  */
 import { folioOrder } from '../../primitives/folio.js'
-import { faultHuge, faultSmall, hmmVmaError, hmmWalkRead, thpEligible } from '../../primitives/host-page-table.js'
+import { faultHuge, faultMthp, faultSmall, hmmVmaError, hmmWalkRead, mthpRange, thpEligible } from '../../primitives/host-page-table.js'
 import { alignDown, blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
 import { readBeginMustWait, readRetry } from '../../primitives/mmu-notifier.js'
 import { REGION_LISTED, useRegion } from '../../primitives/region.js'
 import { ACCESS_RW, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { DONE, process, type Process } from '../../process.js'
+import { strideErrorText } from '../../drivers/mshv-regions.js'
+import { mayReclaim, reclaimLocals, reclaimSteps, type ReclaimLocals } from './direct-reclaim.js'
 import { depositChoices, depositIfAsked, depositText, EBUSY, EFAULT, EPERM, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The intercept is over (handled or not): the guest touches its next gfn, or the VP is done. */
@@ -76,16 +78,34 @@ type Walk =
   | { readonly kind: 'ebusy' }
   | { readonly kind: 'error'; readonly err: 'EFAULT' | 'EPERM' }
   | { readonly kind: 'read'; readonly end: number }
-  | { readonly kind: 'fault'; readonly thp: boolean }
+  | { readonly kind: 'fault'; readonly folios: readonly FaultFolio[] }
 
-function walkStep(l: Layout, w: W, me: VpLocals): Walk {
+/**
+ * What a fault may allocate, in choice order: an order-0 page always (an
+ * allocation of a larger folio may fail and fall back); a THP when the block
+ * is eligible (__handle_mm_fault -> create_huge_pmd ->
+ * do_huge_pmd_anonymous_page); an mTHP of the `mthp` order when its aligned
+ * range is in the VMA and empty (do_anonymous_page -> alloc_anon_folio).
+ */
+type FaultFolio = 'small' | 'thp' | 'mthp'
+
+function faultFolios(ctx: MovableContext, w: W, i: number): FaultFolio[] {
+  const { l } = ctx
+  const out: FaultFolio[] = ['small']
+  if (thpEligible(l, w, blockOf(l, i))) out.push('thp')
+  if (ctx.mthp && mthpRange(l, w, i, ctx.mthp)) out.push('mthp')
+  return out
+}
+
+function walkStep(ctx: MovableContext, w: W, me: VpLocals): Walk {
+  const { l } = ctx
   if ((me.walk === 0 || me.ret === WALK_AGAIN) && readRetry(w, me.seq)) return { kind: 'ebusy' }
   const err = hmmVmaError(w, true)
   if (err) return { kind: 'error', err }
   const i = me.off + me.walk
   const end = hmmWalkRead(l, w, i, me.off + me.cnt)
   if (end > i) return { kind: 'read', end }
-  return { kind: 'fault', thp: thpEligible(l, w, blockOf(l, i)) }
+  return { kind: 'fault', folios: faultFolios(ctx, w, i) }
 }
 
 /** How a trace shows mmu_interval_read_retry() (a patch that changes the step keeps it). */
@@ -95,7 +115,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
   const { l } = ctx
   return process<W, VpLocals>()({
     name: 'vp',
-    locals: vpLocals(l),
+    locals: { ...vpLocals(l), ...(ctx.directReclaim ? reclaimLocals(l) : {}) },
     start: 'touch',
     steps: {
       /** The guest touches a gfn of the region; a missing or no-access SLAT leaf is a GPA intercept. */
@@ -151,11 +171,11 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
       /** One step of hmm_range_fault()'s walk over the range (`walkStep`): a page read or faulted, or the call's return. */
       hmm_range_fault: {
         choices: (w, me) => {
-          const s = walkStep(l, w, me)
-          return s.kind === 'fault' && s.thp ? 2 : 1
+          const s = walkStep(ctx, w, me)
+          return s.kind === 'fault' ? s.folios.length : 1
         },
         run(w, me, choice) {
-          const s = walkStep(l, w, me)
+          const s = walkStep(ctx, w, me)
           const i = me.off + me.walk
           switch (s.kind) {
             case 'ebusy':
@@ -170,8 +190,9 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
               me.walk = s.end - me.off
               return me.walk === me.cnt ? 'mmap_read_unlock' : 'hmm_range_fault'
             case 'fault':
-              // HMM_PFN_REQ_FAULT: handle_mm_fault; a PMD-sized fault may allocate a THP for the whole block.
-              if (choice === 1) faultHuge(l, w, w, blockOf(l, i))
+              // HMM_PFN_REQ_FAULT: handle_mm_fault; a PMD-sized fault may allocate a THP for the whole block, a PTE fault an mTHP.
+              if (s.folios[choice] === 'thp') faultHuge(l, w, w, blockOf(l, i))
+              else if (s.folios[choice] === 'mthp') faultMthp(l, w, w, i, ctx.mthp!)
               else faultSmall(w, w, i)
               me.ret = WALK_AGAIN
               return 'hmm_range_fault'
@@ -179,7 +200,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
         },
         text: (w, me, choice) => {
           const range = `gfn ${hex(l.startGfn + me.off)}..${hex(l.startGfn + me.off + me.cnt - 1)}`
-          const s = walkStep(l, w, me)
+          const s = walkStep(ctx, w, me)
           const i = me.off + me.walk
           const ua = hex(l.startUaddr + i)
           switch (s.kind) {
@@ -192,7 +213,12 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
                 ? `hmm_range_fault(${range}): uaddr ${ua}..${hex(l.startUaddr + s.end - 1)} = pfn ${hex(w.pte[i])}..${hex(w.pte[s.end - 1])} (PMD)`
                 : `hmm_range_fault(${range}): uaddr ${ua} = pfn ${hex(w.pte[i])}`
             case 'fault':
-              return `hmm_range_fault(${range}): fault uaddr ${ua}${choice === 1 ? `, THP at uaddr ${hex(l.startUaddr + blockFirstIndex(l, blockOf(l, i)))}` : ''}`
+              if (s.folios[choice] === 'thp') return `hmm_range_fault(${range}): fault uaddr ${ua}, THP at uaddr ${hex(l.startUaddr + blockFirstIndex(l, blockOf(l, i)))}`
+              if (s.folios[choice] === 'mthp') {
+                const r = mthpRange(l, w, i, ctx.mthp!)!
+                return `hmm_range_fault(${range}): fault uaddr ${ua}, order-${ctx.mthp} mTHP at uaddr ${hex(l.startUaddr + r.first)}..${hex(l.startUaddr + r.first + r.n - 1)}`
+              }
+              return `hmm_range_fault(${range}): fault uaddr ${ua}`
           }
         },
       },
@@ -240,16 +266,26 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
         text: (_w, me) => `region->pages[${me.off}..${me.off + me.cnt - 1}] = ${Array.from(me.pfns.slice(0, me.cnt), hex).join(' ')}`,
       },
       mshv_region_remap_pages: {
-        choices: () => depositChoices(ctx),
+        // With direct_reclaim, a third branch: the deposit's allocation reclaims a folio of this region (direct-reclaim.ts).
+        choices: (w, me) => depositChoices(ctx) + (mayReclaim(ctx, w, me) ? 1 : 0),
+        targets: ['mutex_unlock', ...(ctx.directReclaim ? ['direct_reclaim' as 'mutex_unlock'] : [])],
         run(w, me, choice) {
-          depositIfAsked(w, me, choice)
+          depositIfAsked(w, me, Math.min(choice, 1))
+          if (choice === 2) {
+            ;(me as ReclaimLocals).rback = 0
+            return 'direct_reclaim' as 'mutex_unlock'
+          }
           const ret = ctx.mshv_region_remap_pages(w, 0, me.off, me.cnt)
           if (ret !== HV_STATUS_SUCCESS && w.faultMapFailed === 0) w.faultMapFailed = me.tid + 1
           return 'mutex_unlock'
         },
-        text: (_w, me, choice) => `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(choice)}`,
+        text: (w, me, choice) =>
+          choice === 2
+            ? `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(1)}: the allocation enters direct reclaim`
+            : `mshv_region_remap_pages(gfn ${hex(l.startGfn + me.off)}, ${me.cnt} pages)${depositText(choice)}${strideErrorText(l, w, ctx.mshv_chunk_stride, me.off, me.cnt)}`,
       },
       mutex_unlock: movableLocks.unlockStep(REGION_MUTEX, (_w, me) => interceptDone(ctx, me)),
+      ...((ctx.directReclaim ? reclaimSteps(ctx) : {}) as Record<string, never>),
     },
   })
 }

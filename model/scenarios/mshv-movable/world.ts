@@ -6,7 +6,7 @@
  */
 import type { ChunkStride } from '../../drivers/mshv-regions.js'
 import { memoryFields, type Memory } from '../../primitives/folio.js'
-import { hostPageTableFields, vmaFields, type HostPageTable, type Vma } from '../../primitives/host-page-table.js'
+import { hostPageTableFields, vmaEdgeFields, vmaFields, type HostPageTable, type Vma } from '../../primitives/host-page-table.js'
 import { layout, type Layout } from '../../primitives/layout.js'
 import { fsReclaim, lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
 import { notifierDeferredFields, notifierFields, type Notifier, type NotifierDeferred } from '../../primitives/mmu-notifier.js'
@@ -33,10 +33,12 @@ export const EFAULT = 2
 /** hmm_range_fault()'s -EPERM (HMM_PFN_REQ_WRITE on a read-only VMA), in a VP's `ret`. */
 export const EPERM = 3
 
-export function movableGlobals(l: Layout, frames: number) {
+export function movableGlobals(l: Layout, frames: number, mthp = 0) {
   return {
-    ...memoryFields(frames),
+    ...memoryFields(frames, mthp),
     ...hostPageTableFields(l),
+    // Only with a VMA margin, so that the default model keeps its shape.
+    ...(l.vmaMargin ? vmaEdgeFields() : {}),
     ...vmaFields(),
     ...slatFields(l),
     ...notifierFields(),
@@ -62,7 +64,7 @@ type W = MovableWorld
 
 /** The layout a parameter set gives, for invariants and tests. */
 export function movableLayout(p: Params): Layout {
-  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset)
+  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset, p.vma_margin === 1)
 }
 
 export const hex = (n: number): string => `0x${n.toString(16)}`
@@ -146,6 +148,8 @@ export interface MovableContext {
   readonly l: Layout
   /** Gfns each VP touches. */
   readonly touches: number
+  /** The mTHP order a PTE fault may allocate besides order 0 (alloc_anon_folio; 0: none, the default). */
+  readonly mthp?: number
   /** Frames for every allocation the bounds allow. */
   readonly frames: number
   /**
@@ -154,6 +158,8 @@ export interface MovableContext {
    * allocates with GFP_KERNEL, and retries.)
    */
   readonly deposits: boolean
+  /** May the deposit's allocation enter direct reclaim and unmap a folio of this region (direct-reclaim.ts)? */
+  readonly directReclaim?: boolean
   /** mshv_chunk_stride(page, gfn, page_count): as posted, a huge folio, a huge-aligned gfn and page count. */
   readonly mshv_chunk_stride: ChunkStride
   /** mshv_region_remap_pages(region, flags, page_offset, page_count), striding by this context's mshv_chunk_stride. */

@@ -11,6 +11,10 @@ import { describe, expect, it } from 'vitest'
 import {
   chunkStride,
   remapCalls,
+  remapPlan,
+  STRIDE_EINVAL,
+  strideErrorText,
+  type StrideVersion,
   remapPages,
   remapRepAt,
   remapReps,
@@ -20,8 +24,8 @@ import {
   type MshvRegionWorld,
   type StridePolicy,
 } from '../../../model/drivers/mshv-regions.js'
-import { FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
-import { layout, type Layout } from '../../../model/primitives/layout.js'
+import { allocFolio, allocSmall, folioOrder, FRAME_HUGE, FRAME_SMALL, initMemory } from '../../../model/primitives/folio.js'
+import { isAligned, layout, type Layout } from '../../../model/primitives/layout.js'
 import {
   ACCESS_NO_ACCESS,
   ACCESS_NONE,
@@ -170,5 +174,87 @@ describe('mshv_region_chunk_unmap over a range', () => {
     expect(unmapPages(l, w, POSTED, 0, 8)).toBe(HV_STATUS_SUCCESS)
     expect(w.slat.map((x) => x.access)).toEqual([ACCESS_NONE, ACCESS_NONE, ACCESS_NONE, ACCESS_NO_ACCESS, ACCESS_NONE, ACCESS_NONE, ACCESS_NONE, ACCESS_NONE])
     expect(unmapPages(l, w, POSTED, 4, 5)).toBe(EINVAL)
+  })
+})
+
+describe('mshv_chunk_stride across its versions, for folios of any order (fidelity review MB-5)', () => {
+  // H=2 (huge page = 4 pages), 8 pages at an aligned gfn: region pages 0 and 4 have huge-aligned gfns.
+  const l = layout(2, 8, 0, 0)
+  const V = (version: StrideVersion, pfnAlignedStride = false): StridePolicy => ({ pfnAlignedStride, version })
+  /** pages[] of folios of the given orders, in order, each allocated fresh (heads naturally aligned). */
+  function worldOf(orders: number[], H = l.H): MshvRegionWorld & { slat: Leaf[] } {
+    const m = { frame: new Array(256).fill(0), nextPfn: 0 }
+    initMemory(m)
+    const pages: number[] = []
+    for (const order of orders) {
+      const head = allocFolio(m, order, H)
+      for (let k = 0; k < 1 << order; k++) pages.push(head + k)
+    }
+    return { ...m, pages: pages.slice(0, l.N), slat: emptySlat(l) }
+  }
+
+  it('as posted (seed 000\'s patch): any page of an mTHP, head or tail, aligned or not, is -EINVAL ("only 4K and 2M page sizes")', () => {
+    const w = worldOf([1, 1, 1, 1])
+    for (let i = 0; i < l.N; i++) expect(chunkStride(l, w, V('as-posted'), i, l.N - i)).toBe(STRIDE_EINVAL)
+    // Seed 000's fix keeps that check: the pfn test comes after it.
+    for (let i = 0; i < l.N; i++) expect(chunkStride(l, w, V('as-posted', true), i, l.N - i)).toBe(STRIDE_EINVAL)
+  })
+
+  it('page-head (d3b402c5): only a compound head at an aligned gfn with an aligned count is -EINVAL; tails and misaligned heads stride 1', () => {
+    const w = worldOf([1, 1, 1, 1])
+    const got = Array.from({ length: l.N }, (_, i) => chunkStride(l, w, V('page-head'), i, l.N - i))
+    // Heads at pages 0, 2, 4, 6; gfn aligned at 0 and 4, and 8 - 0, 8 - 4 are multiples of 4.
+    expect(got).toEqual([STRIDE_EINVAL, 1, 1, 1, STRIDE_EINVAL, 1, 1, 1])
+  })
+
+  it('upstream (0eaed89c): an mTHP strides 1 everywhere; a THP head at an aligned gfn strides 2^H', () => {
+    const w = worldOf([1, 1, 1, 1])
+    for (let i = 0; i < l.N; i++) expect(chunkStride(l, w, V('upstream'), i, l.N - i)).toBe(1)
+    const t = worldOf([l.H, l.H])
+    expect(chunkStride(l, t, V('upstream'), 0, 8)).toBe(l.HP)
+    expect(chunkStride(l, t, V('upstream'), 4, 4)).toBe(l.HP)
+    expect(chunkStride(l, t, V('upstream'), 1, 7)).toBe(1)
+  })
+
+  it('a 1G folio (order 2H): as posted and page-head -EINVAL at an aligned gfn; upstream strides 2M from every 2M-aligned page, its tails included', () => {
+    const w = worldOf([2 * l.H])
+    expect(chunkStride(l, w, V('as-posted'), 0, 8)).toBe(STRIDE_EINVAL)
+    expect(chunkStride(l, w, V('as-posted'), 1, 7)).toBe(STRIDE_EINVAL)
+    expect(chunkStride(l, w, V('page-head'), 0, 8)).toBe(STRIDE_EINVAL)
+    // A 2M-aligned tail is not PageHead: stride 1 under d3b402c5, a large page upstream ("a 2M-aligned tail page of a larger folio is acceptable").
+    expect(chunkStride(l, w, V('page-head'), 4, 4)).toBe(1)
+    expect(chunkStride(l, w, V('upstream'), 4, 4)).toBe(l.HP)
+    expect(remapCalls(l, w, V('upstream'), 0, 8)).toEqual([{ index: 0, count: 8, large: true }])
+  })
+
+  it('a stride error stops the range after the chunks before it: they are mapped, the rest is not, and the remap is -EINVAL', () => {
+    // Pages 0..1: order 0; pages 2..3: an order-1 mTHP (gfn 2 is not aligned: page-head strides 1 there); 4..7: an mTHP pair at an aligned gfn.
+    const m = { frame: new Array(64).fill(0), nextPfn: 0 }
+    initMemory(m)
+    const a = allocSmall(m)
+    const b = allocSmall(m)
+    const c = allocFolio(m, 1, l.H)
+    const d = allocFolio(m, 1, l.H)
+    const e = allocFolio(m, 1, l.H)
+    const w = { ...m, pages: [a, b, c, c + 1, d, d + 1, e, e + 1], slat: emptySlat(l) }
+    expect(remapPlan(l, w, V('page-head'), 0, 8)).toEqual({ calls: [{ index: 0, count: 4, large: false }], strideError: true })
+    expect(remapPages(l, w, V('page-head'), 0, 0, 8)).toBe(EINVAL)
+    expect(w.slat.map((leaf) => leaf.access)).toEqual([ACCESS_RW, ACCESS_RW, ACCESS_RW, ACCESS_RW, ACCESS_NONE, ACCESS_NONE, ACCESS_NONE, ACCESS_NONE])
+    expect(strideErrorText(l, w, V('page-head'), 0, 8)).toBe(`: mshv_chunk_stride(pfn 0x${d.toString(16)}, an order-1 folio, gfn 0x${(l.startGfn + 4).toString(16)}) = -EINVAL`)
+    // Upstream maps every page 4K and succeeds.
+    const u = { ...w, slat: emptySlat(l) }
+    expect(remapPages(l, u, V('upstream'), 0, 0, 8)).toBe(HV_STATUS_SUCCESS)
+    expect(strideErrorText(l, u, V('upstream'), 0, 8)).toBe('')
+  })
+
+  it('consecutive mTHPs never become one large page: even a stride of 1 << page_order for any order (the review\'s reading of the posted code) breaks at the next misaligned gfn, and the short LARGE_PAGE call is -EINVAL', () => {
+    const anyOrder: ChunkStride = (ll, w, i, remaining) => {
+      const order = folioOrder(w, w.pages[i], ll.H)
+      return order && isAligned(ll.startGfn + i, ll.HP) && isAligned(remaining, ll.HP) ? 1 << order : 1
+    }
+    const w = worldOf([1, 1, 1, 1])
+    expect(remapCalls(l, w, anyOrder, 0, 8)[0]).toEqual({ index: 0, count: 2, large: true })
+    expect(remapPages(l, w, anyOrder, 0, 0, 8)).toBe(EINVAL)
+    expect(w.slat.every((leaf) => leaf.access === ACCESS_NONE)).toBe(true)
   })
 })

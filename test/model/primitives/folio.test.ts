@@ -9,10 +9,15 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ModelError } from '../../../explorer/errors.js'
 import {
+  allocFolio,
   allocHuge,
   allocSmall,
   folioHead,
   folioOrder,
+  folioPages,
+  frameCode,
+  FRAME_ORDER_BASE,
+  memoryFields,
   FRAME_FREED,
   FRAME_HUGE,
   FRAME_SMALL,
@@ -230,5 +235,52 @@ describe('freeFolio', () => {
     const [a, b, c] = [allocSmall(m), allocSmall(m), allocSmall(m)]
     freeFolio(m, b, 2)
     expect([m.frame[a], m.frame[b], m.frame[c]]).toEqual([FRAME_SMALL, FRAME_FREED, FRAME_SMALL])
+  })
+})
+
+describe('folios of any order (mTHP below H, a 1G folio at 2H: fidelity review MB-5)', () => {
+  for (const H of [1, 2, 3]) {
+    const orders = [...Array.from({ length: H - 1 }, (_, k) => k + 1), 2 * H]
+    for (const order of orders) {
+      const n = 1 << order
+      it(`H=${H}: allocFolio(order ${order}) gives a head aligned to ${n}, every page of order ${order}, its pages freed and split as one folio`, () => {
+        const m = memory(4 * n + 8)
+        allocSmall(m)
+        const head = allocFolio(m, order, H)
+        expect(head).toBe(roundUp(2, n))
+        expect(m.nextPfn).toBe(head + n)
+        expect(m.frame[head]).toBe(frameCode(order, H))
+        for (let k = 0; k < n; k++) {
+          expect(folioOrder(m, head + k, H)).toBe(order)
+          expect(folioHead(m, head + k, H)).toBe(head)
+          expect(folioPages(m, head + k, H)).toBe(n)
+        }
+        // The order-0 folio before it is untouched.
+        expect(folioOrder(m, 1, H)).toBe(0)
+        const other = allocFolio(m, order, H)
+        splitFolio(m, other + n - 1, H)
+        for (let k = 0; k < n; k++) expect(folioOrder(m, other + k, H)).toBe(0)
+        freeFolio(m, head + n - 1, H)
+        for (let k = 0; k < n; k++) expect(isFreed(m, head + k)).toBe(true)
+        expect(isFreed(m, other)).toBe(false)
+        expect(() => freeFolio(m, head, H)).toThrow(ModelError)
+      })
+    }
+  }
+
+  it('allocFolio(order 0) and allocFolio(order H) are allocSmall and allocHuge (the codes every model had)', () => {
+    const a = memory(32)
+    const b = memory(32)
+    expect(allocFolio(a, 0, 2)).toBe(allocSmall(b))
+    expect(allocFolio(a, 2, 2)).toBe(allocHuge(b, 2))
+    expect(snapshot(a)).toEqual(snapshot(b))
+    expect(frameCode(2, 2)).toBe(FRAME_HUGE)
+    expect(frameCode(0, 2)).toBe(FRAME_SMALL)
+  })
+
+  it("memoryFields keeps its range without other orders (a model's shape is unchanged) and widens it to the largest order asked for", () => {
+    expect(memoryFields(16).frame).toEqual(memoryFields(16, 0).frame)
+    expect((memoryFields(16).frame as any).of.max).toBe(FRAME_FREED)
+    expect((memoryFields(16, 4).frame as any).of.max).toBe(FRAME_ORDER_BASE + 4)
   })
 })

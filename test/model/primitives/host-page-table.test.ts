@@ -8,8 +8,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, initMemory, type Memory, splitFolio } from '../../../model/primitives/folio.js'
-import { faultHuge, faultSmall, type HostPageTable, pmdWellFormed, thpEligible } from '../../../model/primitives/host-page-table.js'
-import { blockFirstIndex, blockInVma, blockOf, type Layout, layout } from '../../../model/primitives/layout.js'
+import { faultHuge, faultMthp, faultSmall, folioMapped, type HostPageTable, mthpRange, outsidePfns, pmdWellFormed, removeMigrationPtes, thpEligible, unmapRange } from '../../../model/primitives/host-page-table.js'
+import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout, layout } from '../../../model/primitives/layout.js'
 
 const memory = (frames: number): Memory => {
   const m: Memory = { frame: new Array(frames).fill(0), nextPfn: 0 }
@@ -322,5 +322,86 @@ describe('the VMA as hmm_range_fault() sees it (hmmVmaError, hmmWalkRead, unmapR
     expect(unmapRange(l, pt, 2, 1)).toHaveLength(1)
     expect(pt.pmd[1]).toBe(0)
     expect(pt.pte[3]).toBe(keep)
+  })
+})
+
+describe('mTHP faults (alloc_anon_folio: the aligned range in the VMA, every PTE none)', () => {
+  // H=2, a region of 8 pages at uaddr offset 1: page i is at uaddr 5 + i.
+  const l = layout(2, 8, 0, 1)
+
+  it('an order-1 mTHP covers the 2-aligned uaddr pair around the faulting page, PTE-mapped (no PMD), head aligned in pfn', () => {
+    for (let i = 1; i < l.N - 1; i++) {
+      const pt = table(l)
+      const m = memory(64)
+      const r = mthpRange(l, pt, i, 1)!
+      // uaddr 5 + i aligned down to 2, as a region page.
+      expect(r).toEqual({ first: ((l.startUaddr + i) & ~1) - l.startUaddr, n: 2 })
+      faultMthp(l, pt, m, i, 1)
+      const head = pt.pte[r.first]
+      expect(head % 2).toBe(0)
+      expect(pt.pte[r.first + 1]).toBe(head + 1)
+      expect(folioOrder(m, head, l.H)).toBe(1)
+      expect(Array.from(pt.pmd)).toEqual(new Array(l.blocks).fill(0))
+      expect(folioMapped(l, pt, m, head + 1)).toBe(true)
+    }
+  })
+
+  it('refused when the aligned range leaves the VMA (region page 0 at an odd uaddr, page 7 at an even one) or a PTE in it is present', () => {
+    const pt = table(l)
+    expect(mthpRange(l, pt, 0, 1)).toBeNull()
+    expect(mthpRange(l, pt, 7, 1)).toBeNull()
+    expect(() => faultMthp(l, pt, memory(64), 0, 1)).toThrow()
+    faultSmall(pt, memory(64), 2)
+    expect(mthpRange(l, pt, 1, 1)).toBeNull()
+    expect(mthpRange(l, pt, 3, 1)).not.toBeNull()
+  })
+
+  it('migration replaces an mTHP by a fresh folio of the same order, page for page', () => {
+    const pt = table(l)
+    const m = memory(64)
+    faultMthp(l, pt, m, 1, 1)
+    const old = pt.pte[1]
+    const fresh = removeMigrationPtes(l, pt, m, old)
+    expect(folioOrder(m, fresh, l.H)).toBe(1)
+    expect([pt.pte[1], pt.pte[2]]).toEqual([fresh, fresh + 1])
+    expect(folioMapped(l, pt, m, old)).toBe(false)
+  })
+})
+
+describe('a VMA larger than the region (layout vmaMargin): THPs straddling the region edges', () => {
+  // H=1, 2 pages at uaddr offset 1: page 0 is the second page of block 0, page 1 the first of block 1.
+  const l = layout(1, 2, 0, 1, true)
+  const tableM = (): HostPageTable => ({ ...table(l), edgeOut: [0, 0] })
+
+  it('both edge blocks are in the VMA only with the margin, and each is eligible for a THP while nothing is mapped in it', () => {
+    expect(edgeBlocks(l)).toEqual([0, 1])
+    expect([blockInVma(l, 0), blockInVma(l, 1)]).toEqual([true, true])
+    const plain = layout(1, 2, 0, 1)
+    expect([blockInVma(plain, 0), blockInVma(plain, 1)]).toEqual([false, false])
+    expect(thpEligible(l, tableM(), 0)).toBe(true)
+  })
+
+  it('a straddling THP maps its in-region page by the PMD, records its outside page, keeps its folio mapped after the region page is unmapped, and moves with a migration', () => {
+    const pt = tableM()
+    const m = memory(32)
+    faultHuge(l, pt, m, 0)
+    const head = pt.edgeOut![0]
+    expect(pt.pte[0]).toBe(head + 1)
+    expect(pt.pmd[0]).toBe(1)
+    expect(outsidePfns(l, pt)).toEqual([head])
+    // The block is no longer eligible even with its region page unmapped: the outside page is still mapped.
+    unmapRange(l, pt, 0, 1)
+    expect(thpEligible(l, pt, 0)).toBe(false)
+    expect(folioMapped(l, pt, m, head + 1)).toBe(true)
+    // Without the margin's record the folio would look unmapped: the check can fail.
+    expect(folioMapped(l, { ...pt, edgeOut: [0, 0] }, m, head + 1)).toBe(false)
+    const pt2 = tableM()
+    faultHuge(l, pt2, m, 1)
+    const h2 = pt2.pte[1]
+    expect(pt2.edgeOut).toEqual([0, h2])
+    expect(outsidePfns(l, pt2)).toEqual([h2 + 1])
+    const fresh = removeMigrationPtes(l, pt2, m, h2)
+    expect(pt2.edgeOut).toEqual([0, fresh])
+    expect(folioMapped(l, pt2, m, h2)).toBe(false)
   })
 })

@@ -4,7 +4,7 @@ import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate, mshvMovable as catalogMovable } from '../../../invariants/scenarios.js'
 import { chunkStride } from '../../../model/drivers/mshv-regions.js'
-import { FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
+import { folioOrder, FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
 import { EBUSY, mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
 import { resolveParams, type Scenario } from '../../../model/scenario.js'
 import { recordTrace } from '../../../traces/record.js'
@@ -468,5 +468,196 @@ describe('mshv-movable: the interval leaves the tree at mn_itree_inv_end, not wh
   it('a second invalidation after the remove no longer calls back into a freed region (upstream-fixed, destroy, two zaps)', () => {
     const x = bfs(movable('upstream-fixed', { destroy: 1, zaps: 2, vps: 1 }).model, { allViolations: true })
     expect(x.violations.map((v) => v.invariant)).toEqual([])
+  })
+})
+
+describe('mshv-movable: mTHPs (--param mthp, fidelity review MB-5)', () => {
+  const broken = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true })
+  const mthp = { H: 2, mthp: 1 }
+
+  it('a fault may map an order-1 mTHP, PTE-mapped, and pages[] then holds it (the state is reached only with the parameter)', () => {
+    const probe = (w: any) => Array.from(w.pages as ArrayLike<number>).some((pfn) => pfn !== 0 && folioOrder(w, pfn, 2) === 1)
+    const reached = (params: Record<string, number>) => {
+      const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'mthp-in-pages', description: 'a probe', check: (w: any) => (probe(w) ? 'reached' : null) }] }) }
+      return bfs(instantiate(withProbe, 'upstream', params).model).violations.length > 0
+    }
+    expect(reached(mthp)).toBe(true)
+    expect(reached({ H: 2, mthp: 0 })).toBe(false)
+  })
+
+  it('the posted stride (v6) and the PageHead stride (d3b402c5) fail the fault-path map with -EINVAL on an mTHP; upstream (0eaed89c) maps it 4K', () => {
+    for (const variant of ['v6', 'pfn-aligned-stride', 'upstream-page-head']) {
+      const x = broken(variant, mthp)
+      expect(x.violations.map((v) => v.invariant), variant).toContain('map-hypercall-succeeds')
+      const inst = movable(variant, mthp)
+      const { steps } = recordTrace(inst, x, x.violations.find((v) => v.invariant === 'map-hypercall-succeeds')!)
+      expect(steps.at(-1)!.text).toMatch(/an order-1 folio, gfn 0x[0-9a-f]+\) = -EINVAL$/)
+    }
+    expect(broken('upstream', mthp).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+    // Without mTHPs the same variants map every fault at these bounds.
+    for (const variant of ['v6', 'upstream-page-head']) expect(broken(variant, { H: 2 }).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+  })
+
+  it('no head at an aligned gfn with an aligned count left: at gfn_offset=2 the PageHead stride maps an mTHP 4K where the posted one still fails', () => {
+    expect(broken('upstream-page-head', { ...mthp, gfn_offset: 2 }).violations.map((v) => v.invariant)).not.toContain('map-hypercall-succeeds')
+    expect(broken('v6', { ...mthp, gfn_offset: 2 }).violations.map((v) => v.invariant)).toContain('map-hypercall-succeeds')
+  })
+
+  it('mthp must be below H (one line of bad input)', () => {
+    expect(() => movable('v6', { H: 1, mthp: 1 })).toThrow(/mthp=1 must be below H=1/)
+  })
+
+  it('the two backends agree with mTHPs, a split_folio and a migration', () => {
+    expectBackendsAgree(movable('upstream', { ...mthp, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 3, maxLength: 70 })
+  })
+})
+
+describe('mshv-movable: khugepaged takes mmap_lock for write as an rwsem writer does (the review\'s FV-3 note on rwsem fairness)', () => {
+  /** A VP that takes mmap_read_lock again while holding it (a nested down_read / up_read), as a driver calling into code that read-locks the mm would. */
+  const nested = {
+    ...catalogMovable,
+    variants: [
+      ...catalogMovable.variants,
+      {
+        name: 'nested-mmap-read',
+        description: 'v6 with a nested mmap_read_lock / mmap_read_unlock under the first',
+        from: 'v6',
+        steps: {
+          vp: {
+            mmap_read_lock: {
+              targets: ['mmap_read_lock_again'],
+              guard: (w: any) => movableLocks.readable(w, MMAP_LOCK),
+              run(w: any, me: any) {
+                movableLocks.readLock(w, me, MMAP_LOCK)
+                return 'mmap_read_lock_again'
+              },
+            },
+            mmap_read_lock_again: { targets: ['hmm_range_fault'], guard: (w: any) => movableLocks.readable(w, MMAP_LOCK), run: () => 'hmm_range_fault' },
+          },
+        },
+      },
+    ],
+  } as Scenario
+  const found = (variant: string, params: Record<string, number>) => bfs(instantiate(variant === 'nested-mmap-read' ? nested : catalogMovable, variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it('a reader queued behind a waiting writer: the nested read deadlocks once khugepaged waits for the write lock, and never without khugepaged', () => {
+    // A second intercept (touches=2) takes the read lock while khugepaged has small pages of the first to collapse.
+    expect(found('nested-mmap-read', { vps: 1, touches: 2, zaps: 0, collapses: 1 })).toContain('no-deadlock')
+    expect(found('nested-mmap-read', { vps: 1, touches: 2, zaps: 0, collapses: 0 })).not.toContain('no-deadlock')
+  })
+
+  it('the write lock is taken in its own step, after the target is chosen, and the target is re-checked under it (hugepage_vma_revalidate)', () => {
+    const probe = { id: 'writer-waits-behind-reader', description: 'a probe', check: (w: any) => (w.lockWaiters[MMAP_LOCK] > 0 && w.lockReaders[MMAP_LOCK] > 0 ? 'reached' : null) }
+    const inst = instantiate({ ...mshvMovable, properties: () => ({ invariants: [probe] }) }, 'upstream', { vps: 1, touches: 2, zaps: 0, collapses: 1 })
+    const x = bfs(inst.model)
+    expect(x.violations.map((v) => v.invariant)).toEqual(['writer-waits-behind-reader'])
+    const { steps } = recordTrace(inst, x, x.violations[0])
+    expect(steps.at(-1)!.text).toBe('down_write(&mmap_lock): contended, waits (new readers queue behind)')
+    // Every variant still explores without a deadlock with khugepaged in it.
+    for (const variant of ['v6', 'upstream', 'upstream-fixed']) expect(found(variant, { vps: 1, touches: 2, zaps: 0, collapses: 1 }), variant).not.toContain('no-deadlock')
+  })
+})
+
+describe("mshv-movable: the VMM's munmap invalidates through the variant's callback", () => {
+  it("a variant's callback patch reaches munmap's callback too: upstream-unmap-on-map-failure keeps no-stale-mapping when munmap's NO_ACCESS remap fails, upstream does not", () => {
+    const params = { vps: 1, zaps: 0, munmap: 1, map_failures: 1 }
+    const broken = (variant: string) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+    expect(broken('upstream')).toEqual(expect.arrayContaining(['no-stale-mapping', 'no-freed-page-mapped']))
+    expect(broken('upstream-unmap-on-map-failure')).not.toContain('no-stale-mapping')
+    expect(broken('upstream-unmap-on-map-failure')).not.toContain('no-freed-page-mapped')
+  })
+})
+
+describe('mshv-movable: a VMA larger than the region (--param vma_margin, fidelity review MB-6)', () => {
+  // The review's sweep row: uaddr_offset=1, gfn_offset=0, pages=2 (region page 0 is a block's second page, at an aligned gfn).
+  const row = { pages: 2, uaddr_offset: 1, gfn_offset: 0 }
+  const broken = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+
+  it('the region edge inside a THP is reached (region page 0 maps a THP tail) only with the margin', () => {
+    const tail = (w: any) => w.pte[0] !== 0 && w.frame[w.pte[0]] === FRAME_HUGE && (w.pte[0] & 1) === 1
+    const reached = (margin: number) => {
+      const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'edge-in-thp', description: 'a probe', check: (w: any) => (tail(w) ? 'reached' : null) }] }) }
+      return bfs(instantiate(withProbe, 'v6', { ...row, vma_margin: margin }).model).violations.length > 0
+    }
+    expect(reached(1)).toBe(true)
+    expect(reached(0)).toBe(false)
+  })
+
+  it('the posted stride maps the straddling THP\'s tail as a large page and the hypercall fails; the pfn-aligned and upstream strides map it 4K', () => {
+    expect(broken('v6', { ...row, vma_margin: 0 })).not.toContain('map-hypercall-succeeds')
+    expect(broken('v6', { ...row, vma_margin: 1 })).toContain('map-hypercall-succeeds')
+    for (const variant of ['pfn-aligned-stride', 'upstream', 'upstream-page-head']) expect(broken(variant, { ...row, vma_margin: 1 }), variant).not.toContain('map-hypercall-succeeds')
+  })
+
+  it('zapping the region part of a straddling THP does not free it (its page outside the region is still mapped); every event runs without a model error or a new violation on upstream-fixed', () => {
+    const params = { ...row, vma_margin: 1 }
+    const events: Record<string, number>[] = [{ zaps: 1 }, { zaps: 0, migrations: 1 }, { zaps: 0, splits: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, collapses: 1, touches: 2 }, { zaps: 0, reclaims: 1 }]
+    for (const ev of events) {
+      expect(broken('upstream-fixed', { ...params, ...ev }), JSON.stringify(ev)).toEqual([])
+    }
+    // A probe: after the zap has freed what it freed, the THP's head (outside the region) is never freed while its edge record maps it.
+    const freedWhileOutside = (w: any) => w.edgeOut && Array.from(w.edgeOut as ArrayLike<number>).some((base: number) => base !== 0 && w.frame[base] === FRAME_FREED)
+    const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'outside-freed', description: 'a probe', check: (w: any) => (freedWhileOutside(w) ? 'freed' : null) }] }) }
+    expect(bfs(instantiate(withProbe, 'upstream-fixed', { ...params, zaps: 1 }).model).violations).toEqual([])
+  })
+
+  it('the two backends agree with a margin and host events', () => {
+    expectBackendsAgree(movable('upstream', { pages: 3, uaddr_offset: 1, vma_margin: 1, migrations: 1, folio_splits: 1, collapses: 1 }).model, { runs: 40, seed: 5, maxLength: 70 })
+  })
+})
+
+describe("mshv-movable: direct reclaim from the deposit's allocation (--param direct_reclaim)", () => {
+  const params = { vps: 1, zaps: 0, deposits: 1, direct_reclaim: 1 }
+  const run = (variant: string, p: Record<string, number>) => bfs(movable(variant, p).model, { allViolations: true })
+
+  it("upstream deposits under region->mutex: reclaim runs the region's own callback in the VP, which waits for the mutex the VP holds (the lockdep report made a real deadlock)", () => {
+    const x = run('upstream', params)
+    expect(x.violations.map((v) => v.invariant)).toContain('no-deadlock')
+    const dl = x.violations.find((v) => v.invariant === 'no-deadlock')!
+    expect(dl.message).toMatch(/vp0 is at reclaim_invalidate, blocked/)
+    const { steps } = recordTrace(movable('upstream', params), x, dl)
+    expect(steps.at(-1)!.label).toBe('direct_reclaim')
+    // Without direct reclaim, only lockdep's order report: no deadlock is reached.
+    expect(run('upstream', { ...params, direct_reclaim: 0 }).violations.map((v) => v.invariant)).not.toContain('no-deadlock')
+  })
+
+  it('the fix (deposit with no lock held, then fault again) survives a reclaim that unmaps its own pages: the reclaim steps are taken and every invariant holds', () => {
+    const x = run('upstream-deposit-unlocked', params)
+    expect(x.violations).toEqual([])
+    expect(x.coverage.vp.reclaim_invalidate).toBeGreaterThan(0)
+    expect(x.coverage.vp.try_to_unmap).toBeGreaterThan(0)
+  })
+
+  it('direct_reclaim changes nothing without deposits (the model is the same program)', () => {
+    expect(movable('upstream', { vps: 1, direct_reclaim: 1 }).hash).toBe(movable('upstream', { vps: 1 }).hash)
+  })
+
+  it('the two backends agree through a reclaim', () => {
+    expectBackendsAgree(movable('upstream-deposit-unlocked', { ...params, zaps: 1 }).model, { runs: 40, seed: 11, maxLength: 70 })
+  })
+})
+
+describe('mshv-movable: a MAP_FIXED replacement as its own host event (--param map_fixed)', () => {
+  const params = { vps: 1, zaps: 0, map_fixed: 1 }
+  const broken = (variant: string) => bfs(movable(variant, params).model, { allViolations: true })
+
+  it("unmaps part of a THP under the mmap write lock: upstream's stride finding shows through it as through MADV_DONTNEED, and upstream-fixed holds", () => {
+    const x = broken('upstream')
+    expect(x.violations.map((v) => v.invariant)).toContain('no-stale-mapping')
+    const { steps } = recordTrace(movable('upstream', params), x, x.violations.find((v) => v.invariant === 'no-stale-mapping')!)
+    const fixed = steps.filter((s) => /^mapfixed/.test(s.thread)).map((s) => s.label)
+    expect(fixed.slice(0, 3)).toEqual(['mmap_region', 'mmap_write_lock', 'vms_gather_munmap_vmas'])
+    expect(fixed).toContain('vms_clear_ptes')
+    expect(broken('upstream-fixed').violations).toEqual([])
+    // Without it (and without zaps) nothing unmaps: upstream holds.
+    expect(bfs(movable('upstream', { vps: 1, zaps: 0 }).model, { allViolations: true }).violations).toEqual([])
+  })
+
+  it('the seq re-check is what protects against it: no-seq-retry breaks no-stale-mapping through a MAP_FIXED alone', () => {
+    expect(broken('no-seq-retry').violations.map((v) => v.invariant)).toContain('no-stale-mapping')
+  })
+
+  it('the two backends agree with MAP_FIXED and khugepaged (the writers of mmap_lock)', () => {
+    expectBackendsAgree(movable('upstream', { vps: 1, touches: 2, zaps: 0, map_fixed: 1, collapses: 1 }).model, { runs: 40, seed: 13, maxLength: 80 })
   })
 })

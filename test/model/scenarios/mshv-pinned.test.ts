@@ -6,7 +6,7 @@ import { instantiate, mshvPinned as mshvPinnedChecked } from '../../../invariant
 import { FRAME_HUGE } from '../../../model/primitives/folio.js'
 import { remapCalls } from '../../../model/drivers/mshv-regions.js'
 import { ACCESS_NONE, type Leaf } from '../../../model/primitives/slat.js'
-import { canHoldHugePage, misaligned, pinnedLayout } from '../../../model/scenarios/mshv-pinned.js'
+import { canHoldHugePage, mayStrideHuge, misaligned, pinnedLayout } from '../../../model/scenarios/mshv-pinned.js'
 import { recordTrace } from '../../../traces/record.js'
 import { replaySteps } from '../../../traces/replay.js'
 
@@ -143,5 +143,68 @@ describe('mshv-pinned: a VMA larger than the region (fidelity review MB-6)', () 
     const reached = (margin: number) => bfs(instantiate(withProbe, 'as-posted', { ...params, vma_margin: margin }).model).violations.some((v) => v.invariant === 'edge-in-thp')
     expect(reached(1)).toBe(true)
     expect(reached(0)).toBe(false)
+  })
+})
+
+describe('mshv-pinned: folios of other orders (--param mthp, --param pud; fidelity review MB-5)', () => {
+  const outcomes = (variant: string, params: Record<string, number>) => {
+    const x = bfs(pinned(variant, params).model, { allViolations: true })
+    return { broken: x.violations.map((v) => v.invariant), pinned: x.outcomes[ID]['pinned region'], coverage: x.metrics['huge-coverage'] }
+  }
+  const EINVAL_OUT = 'mshv_region_map: -EINVAL'
+
+  it('an mTHP in an aligned region: the posted stride (and seed 000\'s fix on it) and the PageHead stride fail the ioctl with -EINVAL when the host picks one; upstream never fails', () => {
+    const params = { H: 2, pages: 4, uaddr_offset: 0, gfn_offset: 0, mthp: 1 }
+    for (const variant of ['as-posted', 'pfn-aligned-stride', 'page-head']) {
+      const r = outcomes(variant, params)
+      expect(r.broken, variant).toEqual([ID])
+      expect([...r.pinned].sort(), variant).toEqual([EINVAL_OUT, 'ok'])
+    }
+    const up = outcomes('upstream', params)
+    expect(up.broken).toEqual([])
+    expect(up.pinned).toEqual(['ok'])
+    // The same region without mTHPs: every variant is deterministic.
+    for (const variant of ['as-posted', 'page-head', 'upstream']) expect(outcomes(variant, { ...params, mthp: 0 }).broken, variant).toEqual([])
+  })
+
+  it('a 1G folio (order 2H) over a VMA larger than the region: upstream maps it with 2M leaves (coverage up to 100%, mapping-within-folio holds); the posted and PageHead strides fail with -EINVAL', () => {
+    const params = { H: 1, pages: 4, uaddr_offset: 0, gfn_offset: 0, vma_margin: 1, pud: 1 }
+    const up = outcomes('upstream', params)
+    expect(up.broken).toEqual([])
+    expect(up.coverage).toEqual({ min: 0, max: 1 })
+    for (const variant of ['as-posted', 'page-head']) {
+      const r = outcomes(variant, params)
+      expect(r.broken, variant).toEqual([ID])
+      expect(r.pinned, variant).toContain(EINVAL_OUT)
+    }
+  })
+
+  it('mthp must be below H', () => {
+    expect(() => pinned('as-posted', { H: 1, mthp: 1 })).toThrow(/mthp=1 must be below H=1/)
+  })
+})
+
+describe('mshv-pinned: reject-misaligned\'s threshold with a VMA larger than the region (fidelity review MB-6)', () => {
+  const points: Record<string, number>[] = []
+  for (let pages = 1; pages <= 5; pages++) for (const [u, g] of [[0, 1], [1, 0], [1, 1], [0, 0]]) points.push({ pages, uaddr_offset: u, gfn_offset: g })
+
+  it('seed 000\'s threshold (a huge block wholly inside the region) lets a flaky region through once THPs may straddle its edges; the gfn-based one never does', () => {
+    const flaky = (variant: string, p: Record<string, number>) => bfs(pinned(variant, { ...p, vma_margin: 1 }).model, { allViolations: true }).violations.length > 0
+    const let_through = points.filter((p) => flaky('reject-misaligned', p))
+    expect(let_through.map(canonicalPoint)).toContain('pages=2 uaddr_offset=1 gfn_offset=0')
+    for (const p of points) expect(flaky('reject-misaligned-gfn', p), canonicalPoint(p)).toBe(false)
+  })
+
+  it('reject-misaligned-gfn refuses exactly the misaligned regions where mshv_chunk_stride could be asked for a huge stride, and lets 0/1/2 through as seed 000\'s does', () => {
+    for (const p of points) {
+      const l = pinnedLayout({ H: 1, ...p })
+      const outs = Object.values(bfs(pinned('reject-misaligned-gfn', p).model, { allViolations: true }).outcomes[ID]).flat()
+      expect(outs.every((o) => o === 'rejected (-EINVAL)'), canonicalPoint(p)).toBe(misaligned(l) && mayStrideHuge(l))
+    }
+    expect(mayStrideHuge(pinnedLayout({ H: 1, pages: 2, uaddr_offset: 0, gfn_offset: 1 }))).toBe(false)
+  })
+
+  it('the PageHead stride never strides from a tail, so a straddling THP is mapped 4K there', () => {
+    expect(bfs(pinned('page-head', { pages: 2, uaddr_offset: 1, gfn_offset: 0, vma_margin: 1 }).model, { allViolations: true }).violations).toEqual([])
   })
 })
