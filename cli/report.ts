@@ -8,7 +8,8 @@ import type { Scenario } from '../model/scenario.js'
 import { writeFileSafely } from '../traces/write.js'
 import type { Trace } from '../traces/format.js'
 import { htmlReport, type ReportCell, type ReportInput } from '../traces/html-report.js'
-import { compareScenario, hasModelError, type Comparison } from './compare.js'
+import { compareScenario, type Comparison } from './compare.js'
+import { matrixStatus } from './exit.js'
 import { cellExpectation, mismatches } from './expectations.js'
 import { paramsText } from './format.js'
 import type { CheckOutcome } from './run.js'
@@ -51,7 +52,7 @@ export interface ReportRequest {
   readonly expect?: boolean
 }
 
-/** `mapcheck report`: exit status as `compare` (1 when a cell differs from its expectation, 2 on a model error). */
+/** `mapcheck report`: exit status as `compare` (1 when a cell differs from its expectation, 2 on a model error, 3 when interrupted). */
 export function reportCommand(req: ReportRequest): number {
   const traces: Trace[] = []
   const c = compareScenario(req.scenario, req.params, req.explore, { save: false, variants: req.variants, collect: (t) => traces.push(t) })
@@ -65,7 +66,7 @@ export function reportCommand(req: ReportRequest): number {
   writeFileSafely(req.out, html)
   const found = req.expect === false ? [] : mismatches(c)
   process.stdout.write(`report: ${req.out} (${c.variants.length} variant${c.variants.length > 1 ? 's' : ''}, ${traces.length} violation trace${traces.length === 1 ? '' : 's'})\n`)
-  return hasModelError(c) ? 2 : found.length > 0 ? 1 : 0
+  return matrixStatus([c], false, found)
 }
 
 /** `check --html FILE`: the report of one run, its verdict and its traces. */
