@@ -9,7 +9,7 @@ import { folioHead, folioOrder, type Memory } from '../primitives/folio.js'
 import { isAligned, type Layout } from '../primitives/layout.js'
 import type { Region } from '../primitives/region.js'
 import type { MemoryMap } from '../memory-map.js'
-import { EINVAL, HV_MAP_GPA_LARGE_PAGE, HV_STATUS_SUCCESS, HV_UNMAP_GPA_LARGE_PAGE, mapGpaPages, repsOf, unmapGpaPagesHcall, type Leaf } from '../primitives/slat.js'
+import { EINVAL, HV_MAP_GPA_LARGE_PAGE, HV_STATUS_INVALID_PARAMETER, HV_STATUS_SUCCESS, HV_UNMAP_GPA_LARGE_PAGE, mapGpaPages, repsOf, unmapGpaPagesHcall, type Leaf } from '../primitives/slat.js'
 
 /**
  * Which mshv_chunk_stride() (drivers/hv/mshv_regions.c), each as the kernel
@@ -183,6 +183,29 @@ export function remapPages(l: Layout, w: MshvRegionWorld, pol: StridePolicy | Ch
     const ret = mapGpaPages(l, w.slat as Leaf[], call.index, call.count, f, (k) => w.pages[call.index + k], failAt - rep)
     if (ret !== HV_STATUS_SUCCESS) return ret
     rep += repsOf(l, call.count, f)
+  }
+  return plan.strideError ? EINVAL : HV_STATUS_SUCCESS
+}
+
+/**
+ * mshv_region_unshare / mshv_region_share (mshv_regions.c, for encrypted
+ * partitions): mshv_region_process_range with mshv_region_chunk_unshare
+ * (or _share), one hv_call_modify_spa_host_access() per chunk, with
+ * HV_MODIFY_SPA_PAGE_HOST_ACCESS_LARGE_PAGE for a huge stride: the same
+ * chunks as the map, so the same stride rules. The hypercall
+ * (mshv_root_hv_call.c) refuses a LARGE_PAGE count that is not 2M-aligned
+ * with -EINVAL; the hypervisor takes each large page from one SPA, which
+ * must be 2M-aligned (the rule the map's large pages follow here too), else
+ * HV_STATUS_INVALID_PARAMETER. Changes no SLAT entry the model tracks (host
+ * access is not modelled); returns the first error.
+ */
+export function modifySpaHostAccess(l: Layout, w: MshvRegionWorld, pol: StridePolicy | ChunkStride, off: number, cnt: number): number {
+  if (off + cnt > l.N) return EINVAL
+  const plan = remapPlan(l, w, pol, off, cnt)
+  for (const call of plan.calls) {
+    if (!call.large) continue
+    if (!isAligned(call.count, l.HP)) return EINVAL
+    for (let k = 0; k < call.count; k += l.HP) if (!isAligned(w.pages[call.index + k], l.HP)) return HV_STATUS_INVALID_PARAMETER
   }
   return plan.strideError ? EINVAL : HV_STATUS_SUCCESS
 }

@@ -22,7 +22,7 @@
  * them. Scaled down: a huge page is 2^H small pages.
  */
 import { BadInput } from '../../explorer/errors.js'
-import { regionMemoryMap, remapPages, strideErrorText, type StridePolicy } from '../drivers/mshv-regions.js'
+import { modifySpaHostAccess, regionMemoryMap, remapPages, strideErrorText, type StridePolicy } from '../drivers/mshv-regions.js'
 import { allocFolio, initMemory, memoryFields, type Memory } from '../primitives/folio.js'
 import { faultHuge, faultSmall, hostPageTableFields, type HostPageTable } from '../primitives/host-page-table.js'
 import { blockInVma, blockOf, isAligned, layout, type Layout } from '../primitives/layout.js'
@@ -42,7 +42,9 @@ export const IOCTL_REJECTED = 2
 export const IOCTL_MAP_FAILED = 3
 /** mshv_region_map returned -EINVAL before any hypercall of its failing chunk (mshv_chunk_stride: a folio order it does not support). */
 export const IOCTL_EINVAL = 4
-export const OUTCOME_NAMES = ['pending', 'ok', 'rejected (-EINVAL)', 'map hypercall failed', 'mshv_region_map: -EINVAL'] as const
+/** Encrypted partitions: mshv_region_unshare (hv_call_modify_spa_host_access over the same chunks) failed, before any map. */
+export const IOCTL_UNSHARE_FAILED = 5
+export const OUTCOME_NAMES = ['pending', 'ok', 'rejected (-EINVAL)', 'map hypercall failed', 'mshv_region_map: -EINVAL', 'mshv_region_unshare failed'] as const
 
 function globals(l: Layout, frames: number, maxOrder = 0) {
   return {
@@ -51,7 +53,7 @@ function globals(l: Layout, frames: number, maxOrder = 0) {
     ...slatFields(l),
     ...regionFields(l),
     /** The ioctl's result. */
-    ioctl: u8(IOCTL_EINVAL),
+    ioctl: u8(IOCTL_UNSHARE_FAILED),
   }
 }
 type G = ReturnType<typeof globals>
@@ -195,8 +197,10 @@ const STRIDES: Record<PinnedVariant, StridePolicy> = {
 const rejects = (l: Layout, variant: PinnedVariant): boolean =>
   misaligned(l) && ((variant === 'reject-misaligned' && canHoldHugePage(l)) || (variant === 'reject-misaligned-gfn' && mayStrideHuge(l)))
 
-function vmm(l: Layout, variant: PinnedVariant, populated: number, o: HostOrders) {
+function vmm(l: Layout, variant: PinnedVariant, populated: number, o: HostOrders, encrypted: boolean) {
   const stride = STRIDES[variant]
+  // The step after pinning: encrypted partitions unshare first.
+  const afterPin = encrypted ? 'mshv_region_unshare' : 'mshv_region_map'
   const fail = (w: W, result: number): string => {
     w.ioctl = result
     return 'done'
@@ -204,6 +208,7 @@ function vmm(l: Layout, variant: PinnedVariant, populated: number, o: HostOrders
   return process<W, Record<string, never>>({
     name: 'vmm',
     locals: {},
+    gotos: [afterPin],
     start: populated > 0 ? 'vmm_populates' : 'mshv_map_user_memory',
     steps: {
       /** The VMM touched part of its memory before the ioctl (the host chose THP or small pages then). */
@@ -235,10 +240,27 @@ function vmm(l: Layout, variant: PinnedVariant, populated: number, o: HostOrders
         run(w, _me, choice) {
           populate(l, w, l.N, choice, o)
           for (let i = 0; i < l.N; i++) w.pages[i] = w.pte[i]
-          return 'mshv_region_map'
+          return afterPin
         },
         text: (w, _me, choice) => `pin_user_pages_fast(${l.N} pages)${planText(l, w, l.N, choice, o)}`,
       },
+      /**
+       * Encrypted (SNP) partitions only: mshv_map_user_memory releases host access to the region before it
+       * maps it (mshv_region_unshare: hv_call_modify_spa_host_access per chunk, through the same stride).
+       * On failure the region is destroyed (its pages unpinned) and the ioctl fails.
+       */
+      ...(encrypted && {
+        mshv_region_unshare: {
+          run(w: W) {
+            const ret = modifySpaHostAccess(l, w, stride, 0, l.N)
+            return ret === HV_STATUS_SUCCESS ? 'mshv_region_map' : fail(w, IOCTL_UNSHARE_FAILED)
+          },
+          text: (w: W) => {
+            const ret = modifySpaHostAccess(l, w, stride, 0, l.N)
+            return `mshv_region_unshare(${l.N} pages)${ret === HV_STATUS_SUCCESS ? '' : ret === EINVAL ? ' = -EINVAL' : ': HV_STATUS_INVALID_PARAMETER (a large page from a misaligned pfn)'}`
+          },
+        },
+      }),
       mshv_region_map: {
         run(w) {
           const ret = remapPages(l, w, stride, 0, 0, l.N)
@@ -280,6 +302,7 @@ export const mshvPinned: Scenario<G> = {
     { name: 'vma_margin', default: 0, min: 0, max: 1, description: 'the VMA extends past both ends of the region, so a THP may straddle its first or last page' },
     { name: 'mthp', default: 0, min: 0, max: 2, description: 'an mTHP order below H the host may also allocate (alloc_anon_folio; 0: none). Needs H >= 2' },
     { name: 'pud', default: 0, min: 0, max: 1, description: 'the host may back a 2^(2H)-page aligned unit of the VMA with one folio of order 2H (a 1G hugetlbfs page)' },
+    { name: 'encrypted', default: 0, min: 0, max: 1, description: 'an encrypted (SNP) partition: mshv_region_unshare through the same stride before the map' },
   ],
   variants: [
     { name: 'as-posted', description: 'mshv_chunk_stride: huge folio, gfn and page count huge-aligned', expect: { violates: ['ioctl-outcome-deterministic'] } },
@@ -318,7 +341,7 @@ export const mshvPinned: Scenario<G> = {
       init(w: PinnedWorld) {
         initMemory(w as unknown as Memory)
       },
-      threads: [{ name: 'vmm', process: vmm(l, variant as PinnedVariant, p.populated, { margin: p.vma_margin === 1, mthp: p.mthp, pud: p.pud === 1 }) }],
+      threads: [{ name: 'vmm', process: vmm(l, variant as PinnedVariant, p.populated, { margin: p.vma_margin === 1, mthp: p.mthp, pud: p.pud === 1 }, p.encrypted === 1) }],
     }
   },
 }

@@ -208,3 +208,28 @@ describe('mshv-pinned: reject-misaligned\'s threshold with a VMA larger than the
     expect(bfs(pinned('page-head', { pages: 2, uaddr_offset: 1, gfn_offset: 0, vma_margin: 1 }).model, { allViolations: true }).violations).toEqual([])
   })
 })
+
+describe('mshv-pinned: encrypted partitions (--param encrypted: mshv_region_unshare before the map)', () => {
+  const run = (variant: string, params: Record<string, number>) => {
+    const x = bfs(pinned(variant, params).model, { allViolations: true })
+    return { broken: x.violations.map((v) => v.invariant), pinned: [...x.outcomes[ID]['pinned region']].sort() }
+  }
+
+  it('the posted stride now fails in the unshare, through the same chunks: the host access change is refused for a large page from a misaligned pfn', () => {
+    const r = run('as-posted', { encrypted: 1 })
+    expect(r.broken).toEqual([ID])
+    expect(r.pinned).toEqual(['mshv_region_unshare failed', 'ok'])
+    // Without encryption the same run fails at the map instead.
+    expect(run('as-posted', {}).pinned).toEqual(['map hypercall failed', 'ok'])
+  })
+
+  it('every stride that is safe for the map is safe for the unshare: upstream, the pfn-aligned stride and the PageHead stride keep the ioctl deterministic, also with a THP across the region edge', () => {
+    for (const variant of ['upstream', 'pfn-aligned-stride', 'page-head']) {
+      for (const params of [{ encrypted: 1 }, { encrypted: 1, vma_margin: 1, pages: 2 }, { encrypted: 1, uaddr_offset: 0 }] as Record<string, number>[]) {
+        const r = run(variant, params)
+        expect(r.broken, `${variant} ${JSON.stringify(params)}`).toEqual([])
+        expect(r.pinned, variant).not.toContain('mshv_region_unshare failed')
+      }
+    }
+  })
+})
