@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import { BadInput, isBadInput, isModelError, type ModelError } from '../explorer/errors.js'
-import type { ExploreOptions } from '../explorer/options.js'
+import type { ExploreOptions, StoreKind } from '../explorer/options.js'
 import type { Mode } from '../explorer/result.js'
 import { collectParam, intOption, secondsOption } from './args.js'
 import { checkCommand } from './check.js'
@@ -72,14 +72,20 @@ withBounds(
     .option('--seed <n>', 'random mode: seed')
     .option('--runs <n>', 'random mode: number of runs')
     .option('--all-violations', 'keep exploring after a first violation and list every broken invariant')
+    .addOption(
+      new Option('--store <kind>', 'visited set: full (every state, exact) or fingerprint (64-bit fingerprints, as TLC; BFS only; reports the collision probability)')
+        .choices(['full', 'fingerprint'])
+        .default('full'),
+    )
+    .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
     .option('--out <file>', 'where to write the trace (default traces/<scenario>-<variant>-<invariant>.json)')
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; store: StoreKind; symmetry: boolean; out?: string; json?: boolean }) => {
   status = checkCommand({
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed: intOption('seed', o.seed), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations },
+    explore: { ...bounds(o), mode: o.mode, seed: intOption('seed', o.seed), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry },
     out: o.out,
     json: !!o.json,
   })
