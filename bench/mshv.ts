@@ -204,7 +204,7 @@ export function mshvTable(results: readonly MshvResult[]): string {
   const defaults = mshvDefaults()
   out.push(...wrap(Object.entries(defaults).map(([k, v]) => `${k}=${v}`), 'defaults: ', ' '))
   const cols = [
-    ['variant', 18, 'l'],
+    ['variant', 29, 'l'],
     ['verdict', 10, 'l'],
     ['states', 10, 'r'],
     ['transitions', 11, 'r'],

@@ -8,8 +8,9 @@ import type { Cells, PackedModel } from './model.js'
  * check: a cell outside its range does not pack, and that successor is a
  * violation of the model's range invariant instead of a state.
  *
- * Cells are placed first-fit decreasing (widest first, each into the first
- * word with room) and never straddle a word, so one shift and mask reads a cell.
+ * Cells are placed first-fit (each into the first word with room; widest
+ * first, except the cells a renaming moves, see the constructor) and never
+ * straddle a word, so one shift and mask reads a cell.
  */
 export class BitLayout {
   readonly cells: number
@@ -28,7 +29,7 @@ export class BitLayout {
    * packed into words of their own, placed first, so renamings only need
    * to repack and compare those words (`movingWords`).
    */
-  constructor(ranges: readonly { readonly min: number; readonly max: number }[], moving?: ReadonlySet<number>) {
+  constructor(ranges: readonly { readonly min: number; readonly max: number }[], moving: readonly number[] = []) {
     const n = ranges.length
     this.cells = n
     this.word = new Int32Array(n)
@@ -40,9 +41,9 @@ export class BitLayout {
     for (const s of this.span) if (s < 0) throw new RangeError('BitLayout: a cell range with max < min')
     let bits = 0
     let words = 0
-    const place = (cells: number[]): number => {
+    const place = (cells: number[], decreasing: boolean): number => {
       const free: number[] = []
-      cells.sort((a, b) => width[b] - width[a] || a - b)
+      if (decreasing) cells.sort((a, b) => width[b] - width[a] || a - b)
       for (const i of cells) {
         const w = width[i]
         bits += w
@@ -57,10 +58,15 @@ export class BitLayout {
       }
       return free.length
     }
-    const all = Array.from({ length: n }, (_, i) => i)
-    words += place(all.filter((i) => moving?.has(i)))
+    // Moving cells keep the order given (the threads' blocks, a pc first), so the first word of a renamed
+    // image most often already differs from the least one found so far, and comparing it ends there.
+    const isMoving = new Set(moving)
+    words += place([...moving], false)
     this.movingWords = words
-    words += place(all.filter((i) => !moving?.has(i)))
+    words += place(
+      Array.from({ length: n }, (_, i) => i).filter((i) => !isMoving.has(i)),
+      true,
+    )
     this.bits = bits
     this.words = Math.max(1, words)
   }
@@ -105,11 +111,12 @@ export class BitLayout {
   }
 }
 
-/** The cells some thread renaming of the model may change: moved between threads, or holding a thread id. */
-function movingCells(packed: PackedModel<unknown>): Set<number> | undefined {
+/** The cells some thread renaming of the model may change: those moved between threads (in order), then the other thread ids. */
+function movingCells(packed: PackedModel<unknown>): number[] {
   const sym = packed.symmetry
-  if (!sym) return undefined
-  const out = new Set<number>(sym.idCells)
-  for (let p = 0; p < sym.count; p++) sym.sources(p).forEach((s, i) => s !== i && out.add(i))
-  return out
+  if (!sym) return []
+  const moved = new Set<number>()
+  for (let p = 0; p < sym.count; p++) sym.sources(p).forEach((s, i) => s !== i && moved.add(i))
+  const ids = [...sym.idCells].filter((i) => !moved.has(i))
+  return [...[...moved].sort((a, b) => a - b), ...ids.sort((a, b) => a - b)]
 }
