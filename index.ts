@@ -5,7 +5,8 @@
  *   import { variant, mshvMovable, movableLocks } from 'mapcheck'
  *
  * - builders: `scenario`, `variant`, `process`, the world's schema (`u8`,
- *   `i8`, `int`, `array`, `struct`);
+ *   `i8`, `int`, `array`, `struct`, and `threadId`/`threadRef` for fields
+ *   naming a thread, which symmetry reduction renames);
  * - the kernel primitives (folios, host page table, SLAT, mmu_interval_notifier,
  *   locks, lockset, regions, the MSHV region helpers, KVM's gmem rules);
  * - the invariant library and the built-in scenarios with their helpers;
@@ -20,7 +21,7 @@ export { DONE, process } from './model/process.js'
 export { inferredMemoryMap } from './model/memory-map.js'
 export type { FolioLane, HostLane, LeafLane, MapCell, MapLane, MemoryMap, RangeLane, ValueLane } from './model/memory-map.js'
 export type { Process, ProcessAction, ProcessSpec, Program, State, Step, ThreadSpec, ThreadState } from './model/process.js'
-export { array, i8, int, struct, u8 } from './model/schema.js'
+export { array, i8, int, struct, threadId, threadRef, u8 } from './model/schema.js'
 export type { ArrayField, Field, Fields, IntField, StructField, Value, ValueOf } from './model/schema.js'
 export { compile, FIELD_IN_RANGE } from './model/compile.js'
 export type { CompiledModel } from './model/compile.js'

@@ -9,6 +9,7 @@
  */
 import { rowFormatter } from './columns.js'
 import { bfs } from '../explorer/bfs.js'
+import type { StoreKind } from '../explorer/options.js'
 import type { Stats } from '../explorer/result.js'
 import { findScenario, instantiate } from '../invariants/scenarios.js'
 import type { Params } from '../model/scenario.js'
@@ -95,7 +96,7 @@ export function mshvDefaults(): Params {
 
 // ---- child: one search ---------------------------------------------------
 
-export function runScenarioOne(spec: string, stop: Stop): ScenarioRun {
+export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number } = {}): ScenarioRun {
   const { scenario, variant, given } = parseSpec(spec)
   const gc = (globalThis as { gc?: () => void }).gc
   const inst = instantiate(scenario, variant, given)
@@ -103,7 +104,7 @@ export function runScenarioOne(spec: string, stop: Stop): ScenarioRun {
   gc?.()
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
-  const r = bfs(model, { allViolations: stop === 'all', maxSeconds: MAX_SECONDS })
+  const r = bfs(model, { allViolations: stop === 'all', maxSeconds: MAX_SECONDS, ...explore })
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const { states } = r.stats
   return {
@@ -125,6 +126,8 @@ export function runScenarioOne(spec: string, stop: Stop): ScenarioRun {
     baselineRssBytes,
     maxRssBytes,
     peakBytesPerState: (maxRssBytes - baselineRssBytes) / states,
+    ...(r.stats.symmetry ? { symmetry: r.stats.symmetry } : {}),
+    ...(r.stats.collisionProbability !== undefined ? { collisionProbability: r.stats.collisionProbability } : {}),
   }
 }
 
@@ -201,7 +204,7 @@ export function mshvTable(results: readonly MshvResult[]): string {
   const defaults = mshvDefaults()
   out.push(...wrap(Object.entries(defaults).map(([k, v]) => `${k}=${v}`), 'defaults: ', ' '))
   const cols = [
-    ['variant', 18, 'l'],
+    ['variant', 29, 'l'],
     ['verdict', 10, 'l'],
     ['states', 10, 'r'],
     ['transitions', 11, 'r'],

@@ -9,8 +9,10 @@
  *   npm run bench -- --json             a JSON document instead of the tables
  *   npm run bench -- --no-spin          mapcheck only
  *   npm run bench -- --mshv none|default|all   the mshv-movable section (default: all; small: default)
- *   node --expose-gc dist/bench.js --one 4,2,1,2,2    one mapcheck run, JSON (what the parent forks)
- *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first]
+ *   npm run bench -- --reductions none|small|all   the reductions section, each case off and on (default: all; small: small)
+ *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
+ *                                       one mapcheck run, JSON (what the parent forks)
+ *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--store full|fingerprint]
  *                                       one search with allViolations (--first: stop at the first), JSON
  *
  * Every mapcheck run is a fresh child process, so its peak RSS
@@ -21,6 +23,7 @@ import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { bfs } from '../explorer/bfs.js'
+import type { StoreKind } from '../explorer/options.js'
 import type { Stats } from '../explorer/result.js'
 import { instantiate } from '../invariants/scenarios.js'
 import {
@@ -33,6 +36,7 @@ import {
   type MshvResult,
   type ScenarioRun,
 } from './mshv.js'
+import { REDUCTION_CASES, REDUCTION_SMALL_CASES, reductionsFailed, reductionsTable, runReductions, type ReductionCase, type ReductionResult } from './reductions.js'
 import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
 
 const SMALL: readonly Size[] = [
@@ -59,6 +63,9 @@ const KNOWN: Readonly<Record<string, readonly [number, number]>> = {
 /** Targets, judged on TARGET. */
 const SPEED_TARGET = 1 / 3
 const MEMORY_TARGET = 64
+/** Issue 13: peak bytes per state with the full store, and with fingerprints. */
+const FULL_MEMORY_TARGET = 24
+const FINGERPRINT_MEMORY_TARGET = 16
 
 interface MapcheckRun extends Stats {
   readonly verdict: string
@@ -78,6 +85,8 @@ interface MapcheckRun extends Stats {
 interface SizeResult {
   readonly size: Size
   readonly mapcheck: MapcheckRun | { readonly error: string }
+  /** The same search with `store: 'fingerprint'`. */
+  readonly fingerprint: MapcheckRun | { readonly error: string }
   readonly spin: Partial<Record<SpinMode, SpinRun | { readonly error: string }>>
   /** Against SPIN NOREDUCE (states equal, transitions = SPIN's - 1), else the README's table; null if neither. */
   readonly counts: { readonly against: 'spin-noreduce' | 'readme'; readonly equal: boolean } | null
@@ -101,14 +110,15 @@ function parseSize(text: string): Size {
 
 // ---- child: one mapcheck run ------------------------------------------
 
-function runOne(size: Size): MapcheckRun {
+function runOne(size: Size, store: StoreKind): MapcheckRun {
   const [P, V, I, K, F] = size
   const gc = (globalThis as { gc?: () => void }).gc
   const { model } = instantiate('fault-invalidate', 'retry', { P, V, I, K, F })
   gc?.()
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
-  const r = bfs(model)
+  // Unreduced, as SPIN -DNOREDUCE: the counts must match.
+  const r = bfs(model, { store, symmetry: false })
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
   const { states } = r.stats
@@ -151,16 +161,17 @@ function forkChild<T>(args: readonly string[]): T | Failed {
 
 // ---- parent ------------------------------------------------------------
 
-const forkOne = (size: Size): MapcheckRun | Failed => forkChild<MapcheckRun>(['--one', key(size)])
+const forkOne = (size: Size, store: StoreKind): MapcheckRun | Failed => forkChild<MapcheckRun>(['--one', key(size), '--store', store])
 
 interface Options {
   readonly sizes: readonly Size[]
   readonly json: boolean
   readonly spin: boolean
   readonly mshv: readonly Record<string, number>[]
+  readonly reductions: readonly ReductionCase[]
 }
 
-type Parsed = Options | { one: Size } | { oneScenario: string; first: boolean }
+type Parsed = Options | { one: Size; store: StoreKind } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -169,6 +180,10 @@ function parseArgs(argv: readonly string[]): Parsed {
   let mshv: 'none' | 'default' | 'all' | null = null
   let oneScenario: string | null = null
   let first = false
+  let one: Size | null = null
+  let store: StoreKind = 'full'
+  let symmetry = true
+  let reductions: 'none' | 'small' | 'all' | null = null
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -176,9 +191,23 @@ function parseArgs(argv: readonly string[]): Parsed {
       if (v === undefined) throw new Error(`${a} needs a value`)
       return v
     }
-    if (a === '--one') return { one: parseSize(value()) }
+    if (a === '--one') one = parseSize(value())
+    else if (a === '--store') {
+      const v = value()
+      if (v !== 'full' && v !== 'fingerprint') throw new Error(`--store: expected full or fingerprint, not '${v}'`)
+      store = v
+    }
     else if (a === '--one-scenario') oneScenario = value()
     else if (a === '--first') first = true
+    else if (a === '--symmetry') {
+      const v = value()
+      if (v !== 'on' && v !== 'off') throw new Error(`--symmetry: expected on or off, not '${v}'`)
+      symmetry = v === 'on'
+    } else if (a === '--reductions') {
+      const v = value()
+      if (v !== 'none' && v !== 'small' && v !== 'all') throw new Error(`--reductions: expected none, small or all, not '${v}'`)
+      reductions = v
+    }
     else if (a === '--json') json = true
     else if (a === '--no-spin') spin = false
     else if (a === '--mshv') {
@@ -189,9 +218,10 @@ function parseArgs(argv: readonly string[]): Parsed {
       const v = value()
       sizes = v === 'small' ? SMALL : v === 'all' ? ALL : v.split('/').map(parseSize)
       mshv ??= v === 'small' ? 'default' : null
+      reductions ??= v === 'small' ? 'small' : null
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--json] [--no-spin]\n' +
+        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--reductions none|small|all] [--json] [--no-spin]\n' +
           '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n' +
           '       bench --one-scenario NAME/VARIANT[:k=v,...] [--first]\n' +
           '                                 (one search in this process, JSON; all violations unless --first)\n',
@@ -199,9 +229,11 @@ function parseArgs(argv: readonly string[]): Parsed {
       process.exit(0)
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
-  if (oneScenario !== null) return { oneScenario, first }
+  if (one !== null) return { one, store }
+  if (oneScenario !== null) return { oneScenario, first, store, symmetry }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
-  return { sizes, json, spin, mshv: sets }
+  const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : REDUCTION_CASES
+  return { sizes, json, spin, mshv: sets, reductions: cases }
 }
 
 function machine() {
@@ -215,7 +247,7 @@ function machine() {
   }
 }
 
-function compare(size: Size, mc: SizeResult['mapcheck'], spin: SizeResult['spin']): Omit<SizeResult, 'size' | 'mapcheck' | 'spin'> {
+function compare(size: Size, mc: SizeResult['mapcheck'], spin: SizeResult['spin']): Omit<SizeResult, 'size' | 'mapcheck' | 'fingerprint' | 'spin'> {
   const nr = spin.noreduce
   let counts: SizeResult['counts'] = null
   let speedRatio: number | null = null
@@ -239,11 +271,12 @@ function progress(msg: string, json: boolean): void {
 function main(): number {
   const parsed = parseArgs(process.argv.slice(2))
   if ('one' in parsed) {
-    process.stdout.write(`${JSON.stringify(runOne(parsed.one))}\n`)
+    process.stdout.write(`${JSON.stringify(runOne(parsed.one, parsed.store))}\n`)
     return 0
   }
   if ('oneScenario' in parsed) {
-    process.stdout.write(`${JSON.stringify(runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all'))}\n`)
+    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry })
+    process.stdout.write(`${JSON.stringify(run)}\n`)
     return 0
   }
   const opts = parsed
@@ -260,7 +293,9 @@ function main(): number {
   const results: SizeResult[] = []
   for (const size of opts.sizes) {
     progress(`mapcheck ${key(size)} ...`, opts.json)
-    const mc = forkOne(size)
+    const mc = forkOne(size, 'full')
+    progress(`mapcheck --store fingerprint ${key(size)} ...`, opts.json)
+    const fp = forkOne(size, 'fingerprint')
     const spin: SizeResult['spin'] = {}
     if (pml) {
       for (const mode of ['noreduce', 'por'] as const) {
@@ -272,17 +307,20 @@ function main(): number {
         }
       }
     }
-    results.push({ size, mapcheck: mc, spin, ...compare(size, mc, spin) })
+    results.push({ size, mapcheck: mc, fingerprint: fp, spin, ...compare(size, mc, spin) })
   }
 
   const mshv: MshvResult[] = runMshv(opts.mshv, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
+  const reduced: ReductionResult[] = runReductions(opts.reductions, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
 
   const target = results.find((r) => key(r.size) === key(TARGET))
   const targets = judge(target)
   const failed =
     results.some((r) => !ok(r.mapcheck) || (r.counts !== null && !r.counts.equal) || (ok(r.mapcheck) && r.mapcheck.verdict !== 'ok')) ||
+    results.some((r) => !ok(r.fingerprint) || r.fingerprint.verdict !== 'ok' || (ok(r.mapcheck) && r.fingerprint.states !== r.mapcheck.states)) ||
     results.some((r) => Object.values(r.spin).some((s) => !ok(s))) ||
-    mshvFailed(mshv)
+    mshvFailed(mshv) ||
+    reductionsFailed(reduced)
 
   if (opts.json) {
     const doc = {
@@ -293,11 +331,13 @@ function main(): number {
       results,
       targets,
       mshvMovable: mshv,
+      reductions: reduced,
     }
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
   } else {
     process.stdout.write(table(results, tools, spinNote, targets))
     if (mshv.length > 0) process.stdout.write(`\n${mshvTable(mshv)}`)
+    if (reduced.length > 0) process.stdout.write(`\n${reductionsTable(reduced)}`)
   }
   return failed ? 1 : 0
 }
@@ -333,7 +373,19 @@ function judge(r: SizeResult | undefined): Target[] {
     const text = `${mc.peakBytesPerState.toFixed(1)} B/state (store arrays ${mc.storeBytesPerState.toFixed(1)}) -> ${met ? 'MET' : 'NOT MET'}`
     return { name, value: mc.peakBytesPerState, limit: MEMORY_TARGET, met, text }
   })()
-  return [speed, memory]
+  const peak = (name: string, run: MapcheckRun | Failed | undefined, limit: number): Target => {
+    if (!r || !run) return { name, value: null, limit, met: null, text: 'not run (target size not selected)' }
+    if (!ok(run)) return { name, value: null, limit, met: null, text: 'not judged (the run failed)' }
+    const met = run.peakBytesPerState <= limit
+    const text = `${run.peakBytesPerState.toFixed(1)} B/state (store arrays ${run.storeBytesPerState.toFixed(1)}) -> ${met ? 'MET' : 'NOT MET'}`
+    return { name, value: run.peakBytesPerState, limit, met, text }
+  }
+  return [
+    speed,
+    memory,
+    peak(`memory (issue 13): full store peak <= ${FULL_MEMORY_TARGET} B/state on ${key(TARGET)}`, mc, FULL_MEMORY_TARGET),
+    peak(`memory (issue 13): fingerprint store peak <= ${FINGERPRINT_MEMORY_TARGET} B/state on ${key(TARGET)}`, r?.fingerprint, FINGERPRINT_MEMORY_TARGET),
+  ]
 }
 
 // ---- text output -------------------------------------------------------
@@ -380,6 +432,22 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
         ]),
       )
     } else out.push(row([key(r.size), 'mapcheck', `FAILED: ${mc.error}`]))
+    const fp = r.fingerprint
+    if (ok(fp)) {
+      out.push(
+        row([
+          '',
+          fp.verdict === 'ok' ? 'mapcheck fp' : `mapcheck fp(${fp.verdict})`,
+          int(fp.states),
+          int(fp.transitions),
+          String(fp.maxDepth),
+          fix(fp.seconds, 3),
+          int(fp.statesPerSecond),
+          fix(fp.peakBytesPerState, 1),
+          fix(fp.storeBytesPerState, 1),
+        ]),
+      )
+    } else out.push(row(['', 'mapcheck fp', `FAILED: ${fp.error}`]))
     for (const mode of ['noreduce', 'por'] as const) {
       const s = r.spin[mode]
       if (s === undefined) continue
@@ -407,6 +475,8 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
   out.push('sec: search time (mapcheck: bfs(); SPIN: "pan: elapsed time"). B/st = bytes per stored state.')
   out.push('B/st peak: mapcheck (maxRSS - RSS before the search) / states; SPIN pan maxRSS / states.')
   out.push('B/st own: mapcheck store arrays (stats.storeBytes); SPIN "total actual memory usage".')
+  out.push('mapcheck: --store full (every state, bit-packed); mapcheck fp: --store fingerprint (64-bit fingerprints,')
+  out.push('the BFS frontier kept as packed states until expanded).')
   out.push('SPIN transitions = edges + 1; SPIN depth is DFS depth, mapcheck depth is BFS depth.')
   out.push('SPIN memory includes its preallocated hash table (-w) and DFS stack (-m), fixed costs;')
   out.push('"spin-nr B/st store" below is its "actual memory usage for states" / states.')

@@ -22,6 +22,10 @@ export interface CheckOptions {
   readonly maxStates?: number
   readonly maxSeconds?: number
   readonly allViolations?: boolean
+  /** The visited set: `full` (default, exact) or `fingerprint` (BFS only). */
+  readonly store?: 'full' | 'fingerprint'
+  /** Symmetry reduction where the scenario declares interchangeable threads (default true). */
+  readonly symmetry?: boolean
   /** Write the traces: to this file (the first; others beside it), or into this directory. Nothing is written otherwise. */
   readonly out?: string
   readonly traceDir?: string

@@ -4,7 +4,9 @@ import type { Stats } from '../explorer/result.js'
 export const num = (n: number): string => n.toLocaleString('en-US')
 
 export function statsLine(s: Stats): string {
-  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)`
+  const fp = s.collisionProbability !== undefined ? `; fingerprints: probability a collision hid a state ~ ${s.collisionProbability.toExponential(1)}` : ''
+  const sym = s.symmetry ? `; symmetry: ${s.symmetry.renamings} renamings, the states stand for ${num(s.symmetry.orbitStates)}` : ''
+  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)${sym}${fp}`
 }
 
 /** A metric's range: `min..max` (or one value), a share as a percentage. */

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module'
 import { Command, CommanderError, Option } from 'commander'
 import { BadInput, isBadInput, isModelError, type ModelError } from '../explorer/errors.js'
-import type { ExploreOptions } from '../explorer/options.js'
+import type { ExploreOptions, StoreKind } from '../explorer/options.js'
 import type { Mode } from '../explorer/result.js'
 import { isFileWriteError } from '../traces/write.js'
 import { collectParam, intOption, secondsOption } from './args.js'
@@ -101,10 +101,16 @@ withBounds(
     .option('--seed <n>', 'random mode: seed')
     .option('--runs <n>', 'random mode: number of runs')
     .option('--all-violations', 'keep exploring after a first violation and list every broken invariant')
+    .addOption(
+      new Option('--store <kind>', 'visited set: full (every state, exact) or fingerprint (64-bit fingerprints, as TLC; BFS only; reports the collision probability)')
+        .choices(['full', 'fingerprint'])
+        .default('full'),
+    )
+    .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; out?: string; html?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean }) => {
   if (o.mode !== 'random') {
     const flag = o.seed !== undefined ? '--seed' : o.runs !== undefined ? '--runs' : undefined
     if (flag) throw new BadInput(`${flag} applies to --mode random only; ${o.mode} explores every state and draws nothing`)
@@ -115,7 +121,7 @@ withBounds(
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations },
+    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry },
     out: o.out,
     html: o.html,
     json: !!o.json,

@@ -1,6 +1,7 @@
 import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
+import { FingerprintStore } from './fingerprint-store.js'
 import { Search } from './search.js'
 import { NO_PARENT } from './state-store.js'
 
@@ -11,11 +12,13 @@ import { NO_PARENT } from './state-store.js'
  */
 export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
   const search = new Search(model, options, false)
-  const { packed, store } = search
+  const { packed, store, words } = search
   const maxDepth = search.limits.maxDepth
 
+  let init = 0
   packed.initial(() => {
-    const idx = store.insert(packed.next, NO_PARENT)
+    search.rejectNext(NO_PARENT, init)
+    const idx = store.insert(words, NO_PARENT, 0, init++)
     if (idx >= 0) search.checkNext(idx)
   })
 
@@ -24,7 +27,7 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   const emit = (k: number, c: number): void => {
     if (covered.length > 0) covered[c]++
     if (search.rejectNext(parent, k)) return
-    const idx = store.insert(packed.next, parent)
+    const idx = store.insert(words, parent, 0, k)
     if (idx >= 0) search.checkNext(idx)
   }
 
@@ -39,7 +42,9 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     }
     search.maxDepth = depth
     parent = head++
-    store.get(parent, packed.cur)
+    // Fingerprints: a queued state's words are dropped once every state before it is expanded.
+    if ((parent & 0xffff) === 0 && store instanceof FingerprintStore) store.release(parent)
+    search.load(parent)
     if (depth >= maxDepth) {
       if (search.expand(parent, noop) > 0) search.cutAtDepth()
       else search.noActions(parent)

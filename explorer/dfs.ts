@@ -2,7 +2,7 @@ import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
 import { Search } from './search.js'
-import { NO_PARENT } from './state-store.js'
+import { NO_PARENT, type StateStore } from './state-store.js'
 
 /**
  * Depth-first search with a depth bound. The stack holds store indices; each
@@ -12,7 +12,9 @@ import { NO_PARENT } from './state-store.js'
  */
 export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
   const search = new Search(model, options, true)
-  const { packed, store } = search
+  const { packed, words } = search
+  // Fingerprints are BFS-only (Search refuses them with trackDepth).
+  const store = search.store as StateStore
   const maxDepth = search.limits.maxDepth
   const bounded = options.maxDepth !== undefined
   let stack = new Uint32Array(1024)
@@ -27,7 +29,8 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   }
 
   packed.initial(() => {
-    const idx = store.insert(packed.next, NO_PARENT, 0)
+    search.rejectNext(NO_PARENT, 0)
+    const idx = store.insert(words, NO_PARENT, 0)
     if (idx >= 0) {
       search.checkNext(idx)
       push(idx)
@@ -43,7 +46,7 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   const emit = (k: number, c: number): void => {
     if (counting && covered.length > 0) covered[c]++
     if (search.rejectNext(parent, k)) return
-    const idx = store.insert(packed.next, parent, childDepth)
+    const idx = store.insert(words, parent, childDepth)
     if (idx >= 0) {
       search.checkNext(idx)
       fresh.push(idx)
@@ -62,7 +65,7 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     parent = stack[--top]
     const depth = store.depth(parent)
     if (depth > search.maxDepth) search.maxDepth = depth
-    store.get(parent, packed.cur)
+    search.load(parent)
     if (depth >= maxDepth) {
       if (search.expand(parent, noop) > 0) search.cutAtDepth()
       else search.noActions(parent)

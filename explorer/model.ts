@@ -134,9 +134,16 @@ export interface PackedModel<S> {
    * for the k-th action, of step class `c` (0 when the model has none); returns the count.
    */
   expand(emit: (k: number, c: number) => void): number
-  /** Is `next` outside the state space (a cell outside its field's range)? Such a successor is a violation of `Model.rangeInvariant`, never stored. */
+  /**
+   * Each cell's declared range: the engine stores a cell in the bits its
+   * range needs (see bit-layout.ts) and treats a successor with a cell
+   * outside its range as a violation of `Model.rangeInvariant`, never stored.
+   * Without it, a cell is a byte (signed for `signedCells`).
+   */
+  readonly cellRanges?: readonly { readonly min: number; readonly max: number }[]
+  /** Is `next` outside the state space (a cell outside its field's range)? For searches that do not pack states (random mode). */
   outOfRange?(): boolean
-  /** Cells that hold a signed byte. */
+  /** Cells that hold a signed byte (when there are no `cellRanges`). */
   readonly signedCells?: readonly number[]
   /** Metric `i` (index into `Model.metrics`) measured on `next`. */
   measure?(i: number): number
@@ -146,4 +153,25 @@ export interface PackedModel<S> {
   facts?(i: number): readonly number[]
   /** Is `cur` terminal? */
   terminal(): boolean
+  /** Renamings of interchangeable threads the state space is closed under (symmetry reduction). */
+  readonly symmetry?: PackedSymmetry
+}
+
+/**
+ * A group of renamings (of interchangeable threads) under which the
+ * transition relation, the initial states and the properties are invariant.
+ * Permutation 0 is not the identity: `count` non-identity renamings.
+ */
+export interface PackedSymmetry {
+  readonly count: number
+  /** Writes the image of `from` under renaming `p` into `to`. */
+  permute(p: number, from: Cells, to: Cells): void
+  /** Renaming `p` as data: cell i of the image is cell `sources(p)[i]` of the state, ... */
+  sources(p: number): Int32Array
+  /** ... then a thread-id cell (`idCells`, holding thread index + `idBias`) naming thread t names `threadMap(p)[t]`. */
+  threadMap(p: number): Int32Array
+  readonly idCells: Int32Array
+  readonly idBias: Int32Array
+  /** Renaming `p` in words: "fault0 <-> fault1". */
+  describe(p: number): string
 }

@@ -1,5 +1,7 @@
 import type { Mode, Progress } from './result.js'
 
+export type StoreKind = 'full' | 'fingerprint'
+
 export interface ExploreOptions {
   readonly mode?: Mode
   /** Do not expand states at this depth (steps from an initial state). */
@@ -18,6 +20,14 @@ export interface ExploreOptions {
    * violations found so far.
    */
   readonly stop?: (states: number) => string | null
+  /**
+   * The visited set: `full` keeps every state (exact, the default);
+   * `fingerprint` keeps a 64-bit fingerprint per state (BFS only; a
+   * collision may hide a state, with the probability the result reports).
+   */
+  readonly store?: StoreKind
+  /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */
+  readonly symmetry?: boolean
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

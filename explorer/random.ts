@@ -9,6 +9,7 @@ import { actionsOf } from './path.js'
 import type { Exploration, Violation } from './result.js'
 import { deadlockMessage, NO_DEADLOCK } from './search.js'
 import { NO_PARENT, StateStore } from './state-store.js'
+import { BitLayout } from './bit-layout.js'
 
 /** Longest schedule of one random run when no depth bound is given. */
 const DEFAULT_RUN_LENGTH = 200
@@ -28,7 +29,9 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
   const started = performance.now()
   const packed = packedOf(model)
   const n = packed.stateBytes
-  const store = new StateStore(n, { signedCells: packed.signedCells })
+  const layout = BitLayout.of(packed)
+  const store = new StateStore(layout.words)
+  const words = new Uint32Array(layout.words)
   const coverage = new Coverage(model as Model<unknown, unknown>)
   const metricRanges = new MetricRanges(model, packed)
   const maxStates = options.maxStates ?? DEFAULT_BOUNDS.maxStates
@@ -101,7 +104,9 @@ export function randomSearch<S, A>(model: Model<S, A>, options: ExploreOptions =
       if (record) {
         transitions++
         if (step > maxDepth) maxDepth = step
-        if (store.size < maxStates && !store.full && violated !== model.rangeInvariant) store.insert(chosen, NO_PARENT)
+        if (store.size < maxStates && !store.full && violated !== model.rangeInvariant) {
+          if (layout.pack(chosen, words)) store.insert(words, NO_PARENT)
+        }
       }
       broken = violated
     }

@@ -42,6 +42,14 @@ export interface Stats {
   readonly statesPerSecond: number
   /** Bytes held by the visited set's arrays. */
   readonly storeBytes: number
+  /** `fingerprint` store only: TLC's estimate of the probability that a fingerprint collision hid a state. */
+  readonly collisionProbability?: number
+  /**
+   * Symmetry reduction: the renamings of interchangeable threads, and the
+   * sum of the orbit sizes of the states stored: the states the search
+   * stands for, which is the unreduced count when the search is exhaustive.
+   */
+  readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
 }
 
 export interface Exploration<A> {

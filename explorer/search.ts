@@ -1,13 +1,16 @@
+import { BitLayout } from './bit-layout.js'
 import { Coverage } from './coverage.js'
-import { ModelError } from './errors.js'
+import { BadInput, ModelError } from './errors.js'
+import { FingerprintStore } from './fingerprint-store.js'
 import { MetricRanges } from './metric-ranges.js'
-import type { Model, PackedModel } from './model.js'
+import type { Cells, Model, PackedModel } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
 import { OutcomeWatch } from './outcomes.js'
 import { actionPath } from './path.js'
 import type { Exploration, Mode, Violation } from './result.js'
-import { StateStore } from './state-store.js'
+import { NO_PARENT, StateStore } from './state-store.js'
+import { Canonicalizer } from './symmetry.js'
 
 export const NO_DEADLOCK = 'no-deadlock'
 
@@ -17,7 +20,17 @@ export const NO_DEADLOCK = 'no-deadlock'
  */
 export class Search<S, A> {
   readonly packed: PackedModel<S>
-  readonly store: StateStore
+  readonly store: StateStore | FingerprintStore
+  /** How cells pack into the stored words. */
+  readonly layout: BitLayout
+  /** Packs a state as stored: its least image under thread symmetry when reduced. */
+  readonly canon: Canonicalizer
+  /** Symmetry reduction: the sum of the orbit sizes of the states stored (the unreduced count). */
+  private orbitStates = 0
+  private readonly saved: Cells
+  /** `packed.next` packed by `rejectNext`: what the search inserts. */
+  readonly words: Uint32Array
+  private readonly curWords: Uint32Array
   readonly invariantCount: number
   /** Invariant index -> stored state that first broke it; `deadlock` for no-deadlock. */
   private readonly broken = new Map<number, number>()
@@ -46,7 +59,17 @@ export class Search<S, A> {
     trackDepth: boolean,
   ) {
     this.packed = packedOf(model)
-    this.store = new StateStore(this.packed.stateBytes, { trackDepth, signedCells: this.packed.signedCells })
+    this.layout = BitLayout.of(this.packed)
+    this.words = new Uint32Array(this.layout.words)
+    this.curWords = new Uint32Array(this.layout.words)
+    this.canon = new Canonicalizer(this.layout, options.symmetry === false ? null : (this.packed.symmetry ?? null))
+    this.saved = new Int16Array(this.packed.stateBytes)
+    if (options.store === 'fingerprint') {
+      if (trackDepth) throw new BadInput('--store fingerprint: only a BFS search can rebuild traces from fingerprints (use --mode bfs)')
+      this.store = new FingerprintStore(this.layout.words)
+    } else {
+      this.store = new StateStore(this.layout.words, { trackDepth })
+    }
     this.coverage = new Coverage(model as Model<unknown, unknown>)
     this.metricRanges = new MetricRanges(model, this.packed)
     this.invariantCount = model.invariants.length
@@ -65,9 +88,19 @@ export class Search<S, A> {
    * (the first one is kept) and must not be stored.
    */
   rejectNext(parent: number, k: number): boolean {
-    if (this.packed.outOfRange === undefined || !this.packed.outOfRange()) return false
+    if (this.canon.encode(this.packed.next, this.words)) return false
+    if (parent === NO_PARENT || this.model.rangeInvariant === undefined) {
+      const i = this.layout.firstOutOfRange(this.packed.next)
+      throw new RangeError(`${this.model.name}: cell ${i} = ${this.packed.next[i]} is outside its range${parent === NO_PARENT ? ' in an initial state' : ''}`)
+    }
     this.outOfRange ??= { parent, k }
     return true
+  }
+
+  /** Unpacks stored state `idx` into `packed.cur`. */
+  load(idx: number): void {
+    this.store.get(idx, this.curWords)
+    this.layout.unpack(this.curWords, 0, this.packed.cur)
   }
 
   /**
@@ -85,7 +118,7 @@ export class Search<S, A> {
   private modelError(e: unknown, idx: number): ModelError {
     const message = e instanceof Error ? e.message : String(e)
     try {
-      const { actions, init } = actionPath(this.model, this.packed, this.store, idx)
+      const { actions, init } = actionPath(this.model, this.packed, this.canon, this.store, idx)
       let s = this.model.initialStates()[init]
       const steps = actions.map((a) => {
         const after = this.model.next(s, a)
@@ -101,6 +134,8 @@ export class Search<S, A> {
 
   /** Checks every not-yet-broken invariant on `packed.next`, stored as `idx`. */
   checkNext(idx: number): void {
+    this.orbitStates += this.canon.orbit
+    if (this.canon.symmetry !== null) this.checkSymmetric()
     this.metricRanges.observeNext()
     for (let i = 0; i < this.invariantCount; i++) {
       if (!this.broken.has(i) && !this.packed.holds(i)) this.broken.set(i, idx)
@@ -123,6 +158,39 @@ export class Search<S, A> {
       if (conflict.length > 0) e.conflict = conflict
     }
   }
+
+  /**
+   * Symmetry reduction stores one state per orbit, so it is sound only for
+   * invariants that give one answer on every renaming of a state: each new
+   * state's renamings are checked, and an invariant that tells them apart
+   * is a model error (run without symmetry, or make the invariant quantify
+   * over the threads), never a silently missed violation.
+   */
+  private checkSymmetric(): void {
+    const sym = this.canon.symmetry!
+    const next = this.packed.next
+    const n = this.invariantCount
+    const base = this.baseHolds ?? (this.baseHolds = new Uint8Array(n))
+    for (let i = 0; i < n; i++) base[i] = this.packed.holds(i) ? 1 : 0
+    this.saved.set(next)
+    try {
+      for (let p = 0; p < sym.count; p++) {
+        sym.permute(p, this.saved, next)
+        for (let i = 0; i < n; i++) {
+          if ((this.packed.holds(i) ? 1 : 0) !== base[i]) {
+            const id = this.model.invariants[i].id
+            throw new ModelError(
+              `${this.model.name}: invariant ${id} is not symmetric in the threads declared interchangeable: it ${base[i] ? 'holds' : 'fails'} on a state and not on its renaming ${sym.describe(p)} (run with symmetry off, or make it treat those threads alike)`,
+            )
+          }
+        }
+      }
+    } finally {
+      next.set(this.saved)
+    }
+  }
+
+  private baseHolds: Uint8Array | null = null
 
   /** `packed.cur`, stored as `idx`, has no enabled action: a deadlock, or a terminal state whose outcome and metrics are watched. */
   noActions(idx: number): void {
@@ -184,7 +252,7 @@ export class Search<S, A> {
       const { parent, k } = this.outOfRange
       const id = this.model.rangeInvariant!
       const inv = this.model.invariants.find((i) => i.id === id)
-      const path = actionPath(this.model, this.packed, this.store, parent)
+      const path = actionPath(this.model, this.packed, this.canon, this.store, parent)
       const a = this.model.actions(path.last)[k]
       const last = this.model.next(path.last, a)
       violations.push({ invariant: id, message: inv?.check(last) ?? '', init: path.init, actions: [...path.actions, a] })
@@ -223,12 +291,14 @@ export class Search<S, A> {
         seconds,
         statesPerSecond: seconds > 0 ? this.store.size / seconds : 0,
         storeBytes: this.store.bytes,
+        ...(this.store instanceof FingerprintStore ? { collisionProbability: this.store.collisionProbability } : {}),
+        ...(this.canon.symmetry !== null ? { symmetry: { renamings: this.canon.symmetry.count + 1, orbitStates: this.orbitStates } } : {}),
       },
     }
   }
 
   private violationAt(idx: number, invariant: string, message: (s: S) => string): Violation<A> {
-    const { init, actions, last } = actionPath(this.model, this.packed, this.store, idx)
+    const { init, actions, last } = actionPath(this.model, this.packed, this.canon, this.store, idx)
     return { invariant, message: message(last), init, actions }
   }
 }

@@ -1,16 +1,18 @@
 /**
  * The visited set: every distinct state stored in full (no hash compaction,
  * so no state is ever lost to a fingerprint collision), with a parent link
- * per state for shortest counterexamples.
+ * per state for shortest counterexamples. A state is a fixed number of
+ * 32-bit words (the bit-packed cells, see bit-layout.ts): hashed and
+ * compared a word at a time.
  *
  * Layout, chosen for bytes per state (see bench/RESULTS.md):
  * - states live in chunks of 2^16 fixed-size records, appended in discovery
  *   order, so a state's index is its BFS position and the BFS queue is just
  *   an index range over the store;
  * - parent links are a Uint32 per state (0xffffffff for initial states);
- * - an open-addressing table of Uint32 slots, linear probing, load <= 1/2.
+ * - an open-addressing table of Uint32 slots, linear probing, load <= 3/4.
  *   A slot holds index+1 in its low 26 bits and 6 bits of the hash as a tag,
- *   so most probes are rejected without touching the stored bytes.
+ *   so most probes are rejected without touching the stored words.
  */
 const CHUNK_BITS = 16
 const CHUNK = 1 << CHUNK_BITS
@@ -20,10 +22,16 @@ const INDEX_MASK = (1 << INDEX_BITS) - 1
 export const MAX_STORED_STATES = INDEX_MASK - 1
 export const NO_PARENT = 0xffffffff
 
-/** 32-bit hash of a state's bytes (FNV-1a with a murmur3 finaliser). */
-export function hashBytes(b: ArrayLike<number>, off: number, n: number): number {
-  let h = 0x811c9dc5 ^ n
-  for (let i = off, end = off + n; i < end; i++) h = Math.imul(h ^ (b[i] & 0xff), 0x01000193)
+/** 32-bit hash of words `b[off .. off + n)` (murmur3's block mix per word and its finaliser), seeded. */
+export function hashWords(b: ArrayLike<number>, off: number, n: number, seed = 0x9747b28c): number {
+  let h = seed ^ n
+  for (let i = off, end = off + n; i < end; i++) {
+    let k = Math.imul(b[i], 0xcc9e2d51)
+    k = (k << 15) | (k >>> 17)
+    h ^= Math.imul(k, 0x1b873593)
+    h = (h << 13) | (h >>> 19)
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+  }
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
@@ -32,34 +40,33 @@ export function hashBytes(b: ArrayLike<number>, off: number, n: number): number 
 }
 
 export class StateStore {
-  readonly stateBytes: number
+  /** Words per state. */
+  readonly words: number
   size = 0
-  private readonly chunks: Uint8Array[] = []
+  private readonly chunks: Uint32Array[] = []
   private readonly parents: Uint32Array[] = []
   private readonly depths: Uint32Array[] | null
-  /** Cells holding a signed byte (two's complement in the store, sign-extended by `get`). */
-  private readonly signed: Int32Array
   private table: Uint32Array
   private mask: number
 
-  constructor(stateBytes: number, options: { trackDepth?: boolean; initialCapacity?: number; signedCells?: readonly number[] } = {}) {
-    this.stateBytes = stateBytes
-    this.signed = Int32Array.from(options.signedCells ?? [])
+  constructor(words: number, options: { trackDepth?: boolean; initialCapacity?: number } = {}) {
+    this.words = words
     this.depths = options.trackDepth ? [] : null
     let cap = 1 << 12
-    while (cap < (options.initialCapacity ?? 0) * 2) cap *= 2
+    while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
     this.table = new Uint32Array(cap)
     this.mask = cap - 1
   }
 
   /**
-   * Inserts the first `stateBytes` bytes of `b` unless already stored.
+   * Inserts the first `words` words of `b` unless already stored.
    * Returns the new index, or `-(index + 1)` of the equal stored state.
-   * Callers check `full` before inserting.
+   * Callers check `full` before inserting. (`_k`, the successor index, is
+   * kept only by the fingerprint store, which cannot re-find a state by its words.)
    */
-  insert(b: ArrayLike<number>, parent: number, depth = 0): number {
-    const n = this.stateBytes
-    const h = hashBytes(b, 0, n)
+  insert(b: ArrayLike<number>, parent: number, depth = 0, _k = 0): number {
+    const n = this.words
+    const h = hashWords(b, 0, n)
     const tag = (h >>> INDEX_BITS) << INDEX_BITS
     const table = this.table
     const mask = this.mask
@@ -76,21 +83,17 @@ export class StateStore {
     const idx = this.size++
     const c = idx >>> CHUNK_BITS
     if (c === this.chunks.length) {
-      this.chunks.push(new Uint8Array(CHUNK * n))
+      this.chunks.push(new Uint32Array(CHUNK * n))
       this.parents.push(new Uint32Array(CHUNK))
       this.depths?.push(new Uint32Array(CHUNK))
     }
     const off = (idx & (CHUNK - 1)) * n
     const chunk = this.chunks[c]
-    for (let i = 0; i < n; i++) {
-      const v = b[i]
-      if (v > 255 || v < -128) throw new RangeError(`StateStore: cell ${i} = ${v} does not fit a byte`)
-      chunk[off + i] = v & 0xff
-    }
+    for (let i = 0; i < n; i++) chunk[off + i] = b[i]
     this.parents[c][idx & (CHUNK - 1)] = parent
     if (this.depths) this.depths[c][idx & (CHUNK - 1)] = depth
     table[slot] = tag | (idx + 1)
-    if (this.size * 2 > table.length) this.grow()
+    if (this.size * 4 > table.length * 3) this.grow()
     return idx
   }
 
@@ -99,13 +102,17 @@ export class StateStore {
     return this.size >= MAX_STORED_STATES
   }
 
-  /** Copies state `idx` into `out`. */
-  get(idx: number, out: Uint8Array | Int16Array): void {
-    const n = this.stateBytes
+  /** Copies state `idx`'s words into `out`. */
+  get(idx: number, out: Uint32Array | number[]): void {
+    const n = this.words
     const off = (idx & (CHUNK - 1)) * n
-    out.set(this.chunks[idx >>> CHUNK_BITS].subarray(off, off + n))
-    const signed = this.signed
-    for (let k = 0; k < signed.length; k++) if (out[signed[k]] > 127) out[signed[k]] -= 256
+    const chunk = this.chunks[idx >>> CHUNK_BITS]
+    for (let i = 0; i < n; i++) out[i] = chunk[off + i]
+  }
+
+  /** The chunk holding state `idx` and the offset of its words in it (for reading in place). */
+  at(idx: number): { chunk: Uint32Array; off: number } {
+    return { chunk: this.chunks[idx >>> CHUNK_BITS], off: (idx & (CHUNK - 1)) * this.words }
   }
 
   parent(idx: number): number {
@@ -132,15 +139,15 @@ export class StateStore {
 
   /** Bytes held by the store's arrays (what a state costs, without the JS heap around it). */
   get bytes(): number {
-    const perChunk = CHUNK * (this.stateBytes + 4 + (this.depths ? 4 : 0))
+    const perChunk = CHUNK * (4 * this.words + 4 + (this.depths ? 4 : 0))
     return this.chunks.length * perChunk + this.table.byteLength
   }
 
   private equals(idx: number, b: ArrayLike<number>): boolean {
-    const n = this.stateBytes
+    const n = this.words
     const off = (idx & (CHUNK - 1)) * n
     const chunk = this.chunks[idx >>> CHUNK_BITS]
-    for (let i = 0; i < n; i++) if (chunk[off + i] !== (b[i] & 0xff)) return false
+    for (let i = 0; i < n; i++) if (chunk[off + i] !== b[i] >>> 0) return false
     return true
   }
 
@@ -148,12 +155,12 @@ export class StateStore {
     const old = this.table
     const table = new Uint32Array(old.length * 2)
     const mask = table.length - 1
-    const n = this.stateBytes
+    const n = this.words
     for (let s = 0; s < old.length; s++) {
       const e = old[s]
       if (e === 0) continue
       const idx = (e & INDEX_MASK) - 1
-      let slot = hashBytes(this.chunks[idx >>> CHUNK_BITS], (idx & (CHUNK - 1)) * n, n) & mask
+      let slot = hashWords(this.chunks[idx >>> CHUNK_BITS], (idx & (CHUNK - 1)) * n, n) & mask
       while (table[slot] !== 0) slot = (slot + 1) & mask
       table[slot] = e
     }

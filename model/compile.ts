@@ -10,6 +10,7 @@ import { ModelError } from '../explorer/errors.js'
 import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepClass, StepLabel } from '../explorer/model.js'
 import { literalsOf } from './labels.js'
 import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
+import { threadSymmetry } from './symmetry.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
 /** The built-in invariant every compiled model has: every field within its declared range. */
@@ -238,18 +239,31 @@ export function compile<G extends Fields>(
     const checks = invariants.map((inv) => (inv === fieldInRange ? () => null : (inv.check as (w: unknown) => string | null)))
     const measures = metrics.map((m) => m.measure as (w: unknown) => number)
     const evidenceFacts = evidence.map((e) => e.facts as (w: unknown) => readonly number[])
-    // A value written outside its field's range is not a state: the successor breaks field-in-range and is never stored.
+    // A value written outside its field's range is not a state: the successor breaks field-in-range and is
+    // never stored. The engine checks the ranges as it packs each successor (cellRanges); outOfRange is for random runs.
     const cellList = [
       ...cells(globals, ''),
-      ...threads.flatMap((t) => [{ path: `${t.name}.pc`, min: 0, max: 255 }, ...cells(t.locals, t.name)]),
+      ...threads.flatMap((t) => [{ path: `${t.name}.pc`, min: 0, max: t.labels.length - 1 }, ...cells(t.locals, t.name)]),
     ]
     const cellMax = Int16Array.from(cellList, (c) => c.max)
     const cellMin = Int16Array.from(cellList, (c) => c.min)
     const signedCells = cellList.flatMap((c, i) => (c.min < 0 ? [i] : []))
-    let outOfRange = false
+    const symmetry = threadSymmetry({
+      model: name,
+      groups: program.symmetric ?? [],
+      threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process, base: t.base, size: 1 + sizeOf(t.locals) })),
+      cells: cellList,
+      init,
+    })
+    const outOfRange = (): boolean => {
+      for (let i = 0; i < stateBytes; i++) if (nxt[i] > cellMax[i] || nxt[i] < cellMin[i]) return true
+      return false
+    }
     return {
       stateBytes,
       signedCells,
+      cellRanges: cellList.map(({ min, max }) => ({ min, max })),
+      ...(symmetry ? { symmetry } : {}),
       cur,
       next: nxt,
       encode: encodeState,
@@ -278,19 +292,12 @@ export function compile<G extends Fields>(
             }
             const pc = th.pcOf[to]
             nxt[base[t]] = pc === undefined ? pcOf(th, to, th.labels[cur[base[t]]]) : pc
-            outOfRange = false
-            for (let i = 0; i < stateBytes; i++) {
-              if (nxt[i] > cellMax[i] || nxt[i] < cellMin[i]) {
-                outOfRange = true
-                break
-              }
-            }
             emit(k++, cls)
           }
         }
         return k
       },
-      outOfRange: () => outOfRange,
+      outOfRange,
       holds: (i) => checks[i](n.w) === null,
       measure: (i) => measures[i](n.w),
       facts: (i) => evidenceFacts[i](n.w),
@@ -303,11 +310,15 @@ export function compile<G extends Fields>(
 
   const initCells = new Int16Array(stateBytes)
   encodeState(initialState, initCells)
-  const structure = JSON.stringify({
-    globals: program.globals,
-    threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
-    init: Array.from(initCells),
-  })
+  // A field's thread-id declaration only matters to symmetry reduction, not to replay: it is left out.
+  const structure = JSON.stringify(
+    {
+      globals: program.globals,
+      threads: threads.map((t, i) => ({ name: t.name, process: program.threads[i].process.name, labels: Object.keys(program.threads[i].process.steps), locals: program.threads[i].process.locals })),
+      init: Array.from(initCells),
+    },
+    (k, v) => (k === 'thread' ? undefined : v),
+  )
 
   return {
     name,

@@ -81,6 +81,13 @@ export interface Program<G extends Fields> {
   /** Sets the initial values (on a zeroed world). */
   readonly init?: (w: ValueOf<G>) => void
   readonly threads: readonly ThreadSpec<ValueOf<G>>[]
+  /**
+   * Groups of interchangeable threads (by name): same process, same start,
+   * no step that depends on which of them it is except through fields
+   * declared `threadId`/`threadRef`. Symmetry reduction stores one state
+   * per renaming of each group's threads.
+   */
+  readonly symmetric?: readonly (readonly string[])[]
 }
 
 /** The action of a compiled program: thread index and choice. */

@@ -14,6 +14,12 @@ export interface IntField {
   readonly kind: 'int'
   readonly min: number
   readonly max: number
+  /**
+   * The field holds a thread's index plus this bias (`threadId`: 0, the
+   * thread's own `tid`; `threadRef`: 1, a lock owner or a ghost naming a
+   * thread, 0 = none). Symmetry reduction renames it with the threads.
+   */
+  readonly thread?: number
 }
 /** @deprecated the old name of `IntField` */
 export type U8 = IntField
@@ -52,6 +58,10 @@ export function int(min: number, max: number): IntField {
   }
   return { kind: 'int', min, max }
 }
+/** A thread's own index (its `tid` local): renamed with the threads under symmetry reduction. */
+export const threadId = (max = 255): IntField => ({ ...int(0, max), thread: 0 })
+/** A thread's index + 1, 0 = none (a lock owner, the thread that used a freed region): renamed with the threads under symmetry reduction. */
+export const threadRef = (max = 255): IntField => ({ ...int(0, max), thread: 1 })
 export const array = <F extends Field>(length: number, of: F): ArrayField<F> => ({ kind: 'array', length, of })
 export const struct = <R extends Fields>(fields: R): StructField<R> => ({ kind: 'struct', fields })
 
@@ -66,11 +76,11 @@ export function sizeOf(f: Field): number {
   }
 }
 
-/** Every cell of the shape in layout order: its path and its range. */
-export function cells(f: Field, path: string): { path: string; min: number; max: number }[] {
+/** Every cell of the shape in layout order: its path, its range and, for a thread id, its bias. */
+export function cells(f: Field, path: string): { path: string; min: number; max: number; thread?: number }[] {
   switch (f.kind) {
     case 'int':
-      return [{ path, min: f.min, max: f.max }]
+      return [f.thread === undefined ? { path, min: f.min, max: f.max } : { path, min: f.min, max: f.max, thread: f.thread }]
     case 'array':
       return Array.from({ length: f.length }, (_, i) => cells(f.of, `${path}[${i}]`)).flat()
     case 'struct':

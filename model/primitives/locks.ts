@@ -16,7 +16,7 @@
  */
 import { ModelError } from '../../explorer/errors.js'
 import type { Step } from '../process.js'
-import { array, u8 } from '../schema.js'
+import { array, threadId, threadRef, u8 } from '../schema.js'
 
 /**
  * `pseudo`: a lockdep map that is no lock, only a class in the dependency
@@ -40,12 +40,12 @@ export const MAX_LOCKS = 16
 export const orderBytes = (n: number): number => Math.max(1, Math.ceil(n / 8))
 
 export const lockFields = (locks: readonly LockDecl[]) => ({
-  lockOwner: array(locks.length, u8()),
+  lockOwner: array(locks.length, threadRef()),
   lockReaders: array(locks.length, u8()),
   /** An rwsem's writers waiting in `down_write` (new readers queue behind them). */
   lockWaiters: array(locks.length, u8()),
   /** Ghost: tid + 1 of a thread that slept (or might have) in atomic context. */
-  sleptInAtomic: u8(),
+  sleptInAtomic: threadRef(),
   /** Ghost: what that thread did and in which context, a code for `sleepReason` (0 = none). */
   sleptWhy: u8(),
   /**
@@ -62,7 +62,7 @@ export function ordered(lockOrder: ArrayLike<number>, n: number, i: number, j: n
 }
 
 /** Locals every thread that takes locks carries (up to 8 lock classes; `Locks.locals` for more). */
-export const lockLocals = { tid: u8(), held: u8(), atomic: u8() }
+export const lockLocals = { tid: threadId(), held: u8(), atomic: u8() }
 /** The locals of a thread of a program with 9 to 16 lock classes: `heldHi` holds locks 8..15. */
 export const lockLocals16 = { ...lockLocals, heldHi: u8() }
 

@@ -6,7 +6,7 @@
  * race while only reads happen); once written by a second thread it is
  * Shared-Modified, and an empty candidate set there is a race.
  */
-import { struct, u8 } from '../schema.js'
+import { struct, threadRef, u8 } from '../schema.js'
 import type { LockHolder } from './locks.js'
 
 export const ERASER_VIRGIN = 0
@@ -14,7 +14,7 @@ export const ERASER_EXCLUSIVE = 1
 export const ERASER_SHARED = 2
 export const ERASER_SHARED_MODIFIED = 3
 
-export const lockset = () => struct({ state: u8(ERASER_SHARED_MODIFIED), owner: u8(), candidates: u8(), race: u8() })
+export const lockset = () => struct({ state: u8(ERASER_SHARED_MODIFIED), owner: threadRef(), candidates: u8(), race: threadRef() })
 
 export interface Lockset {
   state: number

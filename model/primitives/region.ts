@@ -5,7 +5,7 @@
  * region alive across the fault path (mshv_partition_region_by_gfn_get()).
  * Geometry (start_gfn, start_uaddr, nr_pages) is static: see layout.ts.
  */
-import { array, u8 } from '../schema.js'
+import { array, threadRef, u8 } from '../schema.js'
 import type { Layout } from './layout.js'
 
 export const REGION_MMIO = 1
@@ -26,7 +26,7 @@ export const regionFields = (l: Layout) => ({
   largePages: u8(1),
   pages: array(l.N, u8()),
   /** Ghost: tid + 1 of the first thread that used the region after it was freed. */
-  regionUseAfterFree: u8(),
+  regionUseAfterFree: threadRef(),
 })
 
 export interface Region {

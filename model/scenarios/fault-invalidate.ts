@@ -15,35 +15,49 @@ import { process } from '../process.js'
 import type { Params, Scenario } from '../scenario.js'
 import { array, u8, type ValueOf } from '../schema.js'
 
-const globals = (P: number) => ({
+/**
+ * The ranges are the model's own bounds (they set how many bits a state
+ * takes, and a step that leaves one breaks field-in-range): at most V*F
+ * fault attempts each allocate at most one pfn, and I*K invalidations each
+ * bump seq once.
+ */
+interface Bounds {
+  readonly P: number
+  readonly V: number
+  readonly I: number
+  readonly K: number
+  readonly F: number
+}
+const globals = ({ P, V, I, K }: Bounds) => ({
   /** Host page table of the VMM: page -> pfn, 0 = none. */
-  host: array(P, u8()),
+  host: array(P, u8(P + I * K)),
   /** SLAT: page -> pfn, 0 = none. */
-  slat: array(P, u8()),
+  slat: array(P, u8(P + I * K)),
   /** The interval notifier's sequence: +1 per invalidation. */
-  seq: u8(),
+  seq: u8(I * K),
   /** Pfns are never reused, so a pfn missing from `host` has been freed. */
-  nextPfn: u8(),
-  mmReaders: u8(),
+  nextPfn: u8(P + I * K + 1),
+  mmReaders: u8(V),
   mmWriter: u8(1),
   /** region->mutex */
   mutex: u8(1),
   /** Ghost: 1 + page of the invalidation between clearing host and clearing SLAT. */
-  pending: u8(),
+  pending: u8(P),
 })
 export type FaultInvalidateWorld = ValueOf<ReturnType<typeof globals>>
 
-const faultLocals = { i: u8(), s: u8(), p: u8(), it: u8() }
-const invalLocals = { j: u8(), k: u8() }
-type FaultLocals = ValueOf<typeof faultLocals>
-type InvalLocals = ValueOf<typeof invalLocals>
+const faultLocals = ({ P, I, K, F }: Bounds) => ({ i: u8(P - 1), s: u8(I * K), p: u8(P + I * K), it: u8(F) })
+const invalLocals = ({ P, K }: Bounds) => ({ j: u8(P - 1), k: u8(K) })
+type FaultLocals = ValueOf<ReturnType<typeof faultLocals>>
+type InvalLocals = ValueOf<ReturnType<typeof invalLocals>>
 type W = FaultInvalidateWorld
 
 /** The GPA intercept's fault path: mshv_region_hmm_fault_and_lock() and the SLAT update under region->mutex. */
-function fault(P: number, F: number, retry: boolean) {
+function fault(b: Bounds, retry: boolean) {
+  const { P, F } = b
   return process<W, FaultLocals>({
     name: 'fault',
-    locals: faultLocals,
+    locals: faultLocals(b),
     start: 'mmu_interval_read_begin',
     steps: {
       mmu_interval_read_begin: {
@@ -128,10 +142,11 @@ function fault(P: number, F: number, retry: boolean) {
 }
 
 /** A host mm event (munmap, migration) that zaps one page, and MSHV's invalidate callback. */
-function invalidator(P: number, K: number) {
+function invalidator(b: Bounds) {
+  const { P, K } = b
   return process<W, InvalLocals>({
     name: 'invalidate',
-    locals: invalLocals,
+    locals: invalLocals(b),
     start: 'mmap_write_lock',
     steps: {
       mmap_write_lock: {
@@ -221,10 +236,11 @@ export const faultInvalidate: Scenario<ReturnType<typeof globals>> = {
   build(params: Params, variant: string) {
     const { P, V, I, K, F } = params
     const retry = variant === 'retry'
-    const f = fault(P, F, retry)
-    const inv = invalidator(P, K)
+    const bounds = { P, V, I, K, F }
+    const f = fault(bounds, retry)
+    const inv = invalidator(bounds)
     return {
-      globals: globals(P),
+      globals: globals(bounds),
       init: (w) => {
         w.nextPfn = 1
       },
@@ -232,6 +248,8 @@ export const faultInvalidate: Scenario<ReturnType<typeof globals>> = {
         ...Array.from({ length: V }, (_, t) => ({ name: `fault${t}`, process: f })),
         ...Array.from({ length: I }, (_, t) => ({ name: `inval${t}`, process: inv })),
       ],
+      // No step or invariant tells two fault threads (or two invalidators) apart: symmetry reduction may rename them.
+      symmetric: [Array.from({ length: V }, (_, t) => `fault${t}`), Array.from({ length: I }, (_, t) => `inval${t}`)],
     }
   },
 }

@@ -36,7 +36,10 @@ describe('toys: engine counts equal brute-force counts', () => {
       const opts = { allViolations: true }
       const r = bfs(model, opts)
       const d = dfs(model, opts)
-      for (const x of [r, d]) {
+      const f = bfs(model, { ...opts, store: 'fingerprint' })
+      expect(f.stats.collisionProbability).toBeGreaterThanOrEqual(0)
+      expect(f.stats.collisionProbability).toBeLessThan(1e-9)
+      for (const x of [r, d, f]) {
         expect(x.stats.states, `${x.mode} states`).toBe(b.states)
         expect(x.stats.transitions, `${x.mode} transitions`).toBe(b.edges)
         expect(x.incomplete).toBeNull()
@@ -53,8 +56,8 @@ describe('toys: BFS counterexamples are shortest and replay', () => {
   for (const { model, buggy } of allToys().filter((t) => t.buggy)) {
     it(`${model.name}${buggy ? '' : ''}`, () => {
       const b = bruteForce(model)
-      for (const allViolations of [false, true]) {
-        const r = bfs(model, { allViolations })
+      for (const [allViolations, store] of [[false, 'full'], [true, 'full'], [false, 'fingerprint'], [true, 'fingerprint']] as const) {
+        const r = bfs(model, { allViolations, store })
         expect(r.verdict).toBe('violation')
         if (!allViolations) expect(r.violations).toHaveLength(1)
         for (const v of r.violations) {
@@ -83,13 +86,19 @@ describe('fault-invalidate/retry: packed engine vs brute force on the object bac
       expect(b.fingerprints, 'fingerprint is injective on reachable states').toBe(b.states)
       expect(b.deadlocks, 'the correct variant is deadlock-free').toBe(0)
       expect([...b.violationDepth.keys()]).toEqual([])
-      const r = bfs(model)
-      const d = dfs(model)
+      const r = bfs(model, { symmetry: false })
+      const d = dfs(model, { symmetry: false })
       const interned = bfs(withoutPacked(model))
-      for (const x of [r, d, interned]) {
+      const fingerprints = bfs(model, { store: 'fingerprint', symmetry: false })
+      for (const x of [r, d, interned, fingerprints]) {
         expect(x.verdict).toBe('ok')
         expect(x.stats.states).toBe(b.states)
         expect(x.stats.transitions).toBe(b.edges)
+      }
+      // Reduced by the symmetry of the fault threads (and invalidators): the orbits add up to the same count.
+      for (const x of [bfs(model), dfs(model), bfs(model, { store: 'fingerprint' })]) {
+        expect(x.verdict).toBe('ok')
+        expect(x.stats.symmetry?.orbitStates ?? x.stats.states).toBe(b.states)
       }
       expect(r.stats.maxDepth).toBe(b.eccentricity)
       expect(interned.stats.maxDepth).toBe(b.eccentricity)
@@ -104,15 +113,19 @@ describe('fault-invalidate/no-retry: BFS counterexample is shortest and replays'
       const b = bruteForce(model)
       const want = b.violationDepth.get('no-stale-mapping')
       expect(want, 'brute force finds the stale mapping').toBeDefined()
-      const r = bfs(model)
+      const r = bfs(model, { symmetry: false })
       expect(r.verdict).toBe('violation')
       expect(r.violations).toHaveLength(1)
       const [v] = r.violations
       expect(v.invariant).toBe('no-stale-mapping')
       expect(v.actions.length).toBe(want)
       replayViolation(model, v)
+      // Fingerprints only: the trace is rebuilt by re-execution, as short.
+      const f = bfs(model, { store: 'fingerprint' })
+      expect(f.violations.map((x) => [x.invariant, x.actions.length])).toEqual([['no-stale-mapping', want]])
+      replayViolation(model, f.violations[0])
       // With allViolations, the search covers everything: full counts again.
-      const all = bfs(model, { allViolations: true })
+      const all = bfs(model, { allViolations: true, symmetry: false })
       expect(all.stats.states).toBe(b.states)
       expect(all.stats.transitions).toBe(b.edges)
       expect(all.violations.map((x) => x.invariant).sort()).toEqual(expectedViolations(b))

@@ -138,6 +138,8 @@ export const mshvMovable: Scenario<MovableContext> = {
         w.regionState = REGION_LISTED
       },
       threads,
+      // The VPs run one process and are told apart only by their tid (declared threadId) and the fields naming a thread (threadRef).
+      symmetric: [Array.from({ length: p.vps }, (_, k) => `vp${k}`)],
     }
   },
 }

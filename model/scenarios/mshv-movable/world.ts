@@ -14,7 +14,7 @@ import { regionFields, type Region } from '../../primitives/region.js'
 import { slatFields } from '../../primitives/slat.js'
 import type { DONE, Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
-import { array, u8, type ValueOf } from '../../schema.js'
+import { array, threadRef, u8, type ValueOf } from '../../schema.js'
 
 /** Lock ids of `movableLocks`. */
 export const MMAP_LOCK = 0
@@ -48,13 +48,13 @@ export function movableGlobals(l: Layout, frames: number, mthp = 0) {
     /** Ghost: per region page, invalidations started whose callback has not returned. */
     invalPending: array(l.N, u8()),
     /** Ghost: tid + 1 of a VP whose fault-path hypercall failed (the patch's WARN_ONCE: the access is not handled). */
-    faultMapFailed: u8(),
+    faultMapFailed: threadRef(),
     /**
      * Ghost: tid + 1 of a VP whose hmm_range_fault() failed (-EFAULT: the VMA
      * is gone; -EPERM: it is read-only): mshv_region_handle_gfn_fault WARNs
      * and returns false, the intercept is not handled.
      */
-    faultFailed: u8(),
+    faultFailed: threadRef(),
   }
 }
 export type MovableGlobals = ReturnType<typeof movableGlobals>

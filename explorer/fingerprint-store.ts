@@ -1,0 +1,200 @@
+import { hashWords, MAX_STORED_STATES, NO_PARENT } from './state-store.js'
+
+/**
+ * The visited set of `--store fingerprint` (TLC's default): a 64-bit
+ * fingerprint per state instead of the state, with a parent link and the
+ * index of the successor it was (or of the initial state) for rebuilding
+ * traces by re-execution, both in one Uint32 (26 bits of parent index, 6 of
+ * successor index; the rare successor index above 62 goes to a side map). Two states with the same fingerprint are taken
+ * for one, so a collision can hide a state: `collisionProbability` is TLC's
+ * estimate of the chance that happened.
+ *
+ * BFS still needs the states it has yet to expand: they are kept, as
+ * packed words, from insertion until `release` says the search is past
+ * them, in chunks that are recycled (the frontier is what costs memory,
+ * not the states seen).
+ *
+ * Table: pairs of Uint32 (high, low word of the fingerprint), linear
+ * probing on the low word, load <= 3/4; (0, 0) is an empty slot, so a
+ * fingerprint of 0 is stored as 1. The table doubles in place (a resizable
+ * ArrayBuffer, then an in-place rehash), so growing never holds the old and
+ * the new table at once: that transient would be the peak of the run.
+ */
+const CHUNK_BITS = 16
+const CHUNK = 1 << CHUNK_BITS
+const SEED_HIGH = 0x2545f491
+const SEED_LOW = 0x9e3779b9
+/** The table's largest size: enough slots for MAX_STORED_STATES at load 3/4 (reserved address space, committed as it grows). */
+const MAX_TABLE_BYTES = 2 ** 27 * 8
+
+interface ResizableBuffer extends ArrayBuffer {
+  resize(bytes: number): void
+}
+const PARENT_BITS = 26
+const PARENT_MASK = (1 << PARENT_BITS) - 1
+/** A successor index this large or larger is kept in `bigSuccessors`. */
+const SUCCESSOR_ESCAPE = 63
+
+export class FingerprintStore {
+  readonly words: number
+  size = 0
+  private readonly buffer: ResizableBuffer
+  /** A view of `buffer` (made again after each resize: a fixed-length view is what V8 optimises). */
+  private table: Uint32Array
+  private mask: number
+  private used = 0
+  /** Per state: parent index (NO_PARENT as all ones) | successor index << 26. */
+  private readonly links: Uint32Array[] = []
+  private readonly bigSuccessors = new Map<number, number>()
+  /** Queued states' words, by chunk; a released chunk is null, and its array waits in `spare`. */
+  private readonly queue: (Uint32Array | null)[] = []
+  private readonly spare: Uint32Array[] = []
+  /** Lookups that found the fingerprint already stored (TLC: generated - distinct). */
+  duplicates = 0
+
+  constructor(words: number, options: { initialCapacity?: number } = {}) {
+    this.words = words
+    let cap = 1 << 12
+    while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
+    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
+    this.buffer = new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, MAX_TABLE_BYTES) })
+    this.table = new Uint32Array(this.buffer, 0, cap * 2)
+    this.mask = cap - 1
+  }
+
+  /**
+   * Inserts the state `b` (its first `words` words) unless its fingerprint
+   * is stored: returns its new index, or -1 for a state already seen.
+   * `k` is the successor index it was reached by (or the initial state's index).
+   */
+  insert(b: ArrayLike<number>, parent: number, _depth: number, k: number): number {
+    const n = this.words
+    const hi = hashWords(b, 0, n, SEED_HIGH)
+    let lo = hashWords(b, 0, n, SEED_LOW)
+    if (hi === 0 && lo === 0) lo = 1
+    const table = this.table
+    const mask = this.mask
+    let slot = lo & mask
+    for (;;) {
+      const h = table[2 * slot]
+      const l = table[2 * slot + 1]
+      if (h === 0 && l === 0) break
+      if (h === hi && l === lo) {
+        this.duplicates++
+        return -1
+      }
+      slot = (slot + 1) & mask
+    }
+    table[2 * slot] = hi
+    table[2 * slot + 1] = lo
+    const idx = this.size++
+    const c = idx >>> CHUNK_BITS
+    if (c === this.links.length) {
+      this.links.push(new Uint32Array(CHUNK))
+      this.queue.push(this.spare.pop() ?? new Uint32Array(CHUNK * n))
+    }
+    const i = idx & (CHUNK - 1)
+    if (k >= SUCCESSOR_ESCAPE) this.bigSuccessors.set(idx, k)
+    this.links[c][i] = ((parent === NO_PARENT ? PARENT_MASK : parent) | (Math.min(k, SUCCESSOR_ESCAPE) << PARENT_BITS)) >>> 0
+    const q = this.queue[c]!
+    for (let w = 0, off = i * n; w < n; w++) q[off + w] = b[w]
+    if (++this.used * 4 > (mask + 1) * 3) this.grow()
+    return idx
+  }
+
+  get full(): boolean {
+    // PARENT_MASK itself stands for NO_PARENT.
+    return this.size >= Math.min(MAX_STORED_STATES, PARENT_MASK - 1)
+  }
+
+  /** Copies queued state `idx`'s words into `out` (it must not be released). */
+  get(idx: number, out: Uint32Array | number[]): void {
+    const q = this.queue[idx >>> CHUNK_BITS]
+    if (!q) throw new Error(`FingerprintStore: state ${idx} is no longer kept`)
+    for (let w = 0, off = (idx & (CHUNK - 1)) * this.words; w < this.words; w++) out[w] = q[off + w]
+  }
+
+  /** Drops the words of states below `head` (already expanded), a chunk at a time. */
+  release(head: number): void {
+    for (let c = (head >>> CHUNK_BITS) - 1; c >= 0 && this.queue[c] !== null; c--) {
+      this.spare.push(this.queue[c]!)
+      this.queue[c] = null
+    }
+  }
+
+  parent(idx: number): number {
+    const p = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] & PARENT_MASK
+    return p === PARENT_MASK ? NO_PARENT : p
+  }
+
+  /** Which successor of its parent state `idx` was (for an initial state, which initial state). */
+  successor(idx: number): number {
+    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> PARENT_BITS
+    return k === SUCCESSOR_ESCAPE ? this.bigSuccessors.get(idx)! : k
+  }
+
+  path(idx: number): number[] {
+    const out: number[] = []
+    for (let i = idx; i !== NO_PARENT; i = this.parent(i)) out.push(i)
+    return out.reverse()
+  }
+
+  /**
+   * TLC's estimate of the probability that a fingerprint collision hid a
+   * state: distinct × (generated − distinct) / 2^64, each lookup that
+   * found a fingerprint being one that may have matched another state's.
+   */
+  get collisionProbability(): number {
+    return (this.size * this.duplicates) / 2 ** 64
+  }
+
+  get bytes(): number {
+    const kept = [...this.queue, ...this.spare].reduce((n, q) => n + (q ? q.byteLength : 0), 0)
+    return this.links.length * CHUNK * 4 + kept + this.table.byteLength
+  }
+
+  /**
+   * Doubles the table in place. Every stored slot is first marked pending;
+   * each pending entry goes to the first slot on its new probe sequence that
+   * is empty or pending: itself (it stays), an empty slot (it moves), or
+   * another pending entry (they swap, and the one swapped in is placed
+   * next). A placed entry's probe sequence then runs over placed entries
+   * only, which never move again, so every lookup chain stays unbroken.
+   */
+  private grow(): void {
+    const oldCap = this.mask + 1
+    const cap = oldCap * 2
+    this.buffer.resize(cap * 8)
+    const table = (this.table = new Uint32Array(this.buffer, 0, cap * 2))
+    const mask = cap - 1
+    const pending = new Uint8Array(cap >>> 3)
+    for (let s = 0; s < oldCap; s++) if (table[2 * s] !== 0 || table[2 * s + 1] !== 0) pending[s >>> 3] |= 1 << (s & 7)
+    const isPending = (s: number): boolean => (pending[s >>> 3] & (1 << (s & 7))) !== 0
+    for (let i = 0; i < oldCap; i++) {
+      while (isPending(i)) {
+        const h = table[2 * i]
+        const l = table[2 * i + 1]
+        let t = l & mask
+        while (t !== i && !isPending(t) && (table[2 * t] !== 0 || table[2 * t + 1] !== 0)) t = (t + 1) & mask
+        if (t === i) {
+          pending[i >>> 3] &= ~(1 << (i & 7))
+        } else if (!isPending(t)) {
+          // t is empty: move there.
+          table[2 * t] = h
+          table[2 * t + 1] = l
+          table[2 * i] = 0
+          table[2 * i + 1] = 0
+          pending[i >>> 3] &= ~(1 << (i & 7))
+        } else {
+          // t holds a pending entry: swap; t is placed, i holds the other one, still pending.
+          table[2 * i] = table[2 * t]
+          table[2 * i + 1] = table[2 * t + 1]
+          table[2 * t] = h
+          table[2 * t + 1] = l
+          pending[t >>> 3] &= ~(1 << (t & 7))
+        }
+      }
+    }
+    this.mask = mask
+  }
+}
