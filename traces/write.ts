@@ -35,6 +35,7 @@ const REASONS: Record<string, string> = {
   EISDIR: 'is a directory',
   EEXIST: 'exists and is not a directory',
   ENXIO: 'a FIFO with no reader',
+  EPIPE: 'the reader went away',
   ENAMETOOLONG: 'name too long',
   ELOOP: 'too many symbolic links',
   EIO: 'input/output error',
@@ -118,12 +119,16 @@ function replace(file: string, target: string, text: string | Uint8Array, create
   }
 }
 
-/** A FIFO or a device: written in place; a FIFO nobody reads is refused instead of blocking. */
+/**
+ * A FIFO or a device: written in place. A FIFO is opened non-blocking, so
+ * that one nobody reads is refused (ENXIO) rather than waited on; that same
+ * descriptor is written (closing it and opening again would give the reader
+ * an end of file in between), waiting out a full pipe.
+ */
 function writeThrough(file: string, target: string, text: string | Uint8Array, fifo: boolean): void {
   let fd: number | undefined
   try {
-    if (fifo) closeSync(openSync(target, constants.O_WRONLY | constants.O_NONBLOCK))
-    fd = openSync(target, constants.O_WRONLY)
+    fd = openSync(target, fifo ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_WRONLY)
     writeAll(fd, text)
   } catch (e) {
     throw fail(file, reasonOf(e))
@@ -131,6 +136,8 @@ function writeThrough(file: string, target: string, text: string | Uint8Array, f
     if (fd !== undefined) closeSync(fd)
   }
 }
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
 
 /** The end of a chain of links, the last of which names nothing yet. */
 function danglingTarget(link: string): string {
@@ -170,5 +177,13 @@ function makeDirectories(dir: string): void {
 
 function writeAll(fd: number, text: string | Uint8Array): void {
   const bytes = typeof text === 'string' ? Buffer.from(text) : text
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off)
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += writeSync(fd, bytes, off)
+    } catch (e) {
+      // A non-blocking FIFO whose reader is slower than us: wait for room.
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      Atomics.wait(pause, 0, 0, 5)
+    }
+  }
 }

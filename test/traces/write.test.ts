@@ -107,7 +107,7 @@ describe('writeFileSafely', () => {
     }
   })
 
-  it('writes through a FIFO that has a reader; refuses one without, rather than block', async () => {
+  it('writes through a FIFO that has a reader, more than a pipe holds; refuses one without, rather than block', async () => {
     const dir = tempDir()
     const fifo = join(dir, 'fifo')
     if (spawnSync('mkfifo', [fifo]).status !== 0) return
@@ -116,18 +116,20 @@ describe('writeFileSafely', () => {
     let got = ''
     reader.stdout.on('data', (d) => (got += d))
     const ended = new Promise((resolve) => reader.on('close', resolve))
+    // 256 KiB: four times a Linux pipe's buffer, so the writer waits for the reader.
+    const text = 'through the fifo\n'.repeat(16 * 1024)
     // The reader has the FIFO open once a non-blocking writer can open it.
     for (let tries = 0; ; tries++) {
       try {
-        writeFileSafely(fifo, 'through the fifo\n')
+        writeFileSafely(fifo, text)
         break
       } catch (e) {
-        if (tries > 200) throw e
+        if (tries > 400 || !/a FIFO with no reader/.test((e as Error).message)) throw e
         await new Promise((r) => setTimeout(r, 25))
       }
     }
     await ended
-    expect(got).toBe('through the fifo\n')
+    expect(got).toBe(text)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
     noTemporaries(dir)
   })
