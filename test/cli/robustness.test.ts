@@ -229,8 +229,12 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** A configuration far larger than any test lets it finish. */
-const BIG = ['check', 'fault-invalidate', '--param', 'P=8', '--param', 'V=4', '--param', 'K=4', '--param', 'I=3', '--param', 'F=2']
+/**
+ * A configuration far larger than any test lets it finish; bounded all the
+ * same (a minute, 1 GiB), so that a broken bound or interrupt fails the test
+ * instead of filling a shared machine's memory.
+ */
+const BIG = ['check', 'fault-invalidate', '--param', 'P=8', '--param', 'V=4', '--param', 'K=4', '--param', 'I=3', '--param', 'F=2', '--max-seconds', '60']
 
 describe('the real CLI: memory bound and interruption', () => {
   it('--max-memory on a configuration that exceeds it: incomplete, exit 3, the statistics, no file', async () => {
@@ -251,7 +255,7 @@ describe('the real CLI: memory bound and interruption', () => {
   it('SIGINT or SIGTERM ends the search with its summary, incomplete (interrupted), exit 3, no file', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const cwd = tempDir()
-      const { child, done } = spawnCli(BIG, cwd)
+      const { child, done } = spawnCli([...BIG, '--max-memory', '1G'], cwd)
       // Signalled once well into the search: startup (tsx, the worker) takes far less CPU than this.
       while (cpuSeconds(child.pid!) < 4) await new Promise((r) => setTimeout(r, 100))
       child.kill(signal)
