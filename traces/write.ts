@@ -6,7 +6,7 @@
  *   directory, flushed, then renamed over the target: a reader (or a crash,
  *   or a second Ctrl-C) sees the old content or the new, never half of it;
  * - a symbolic link is written through: the file it points to is replaced
- *   the same way and the link stays a link (a dangling link is refused);
+ *   (or created) the same way and the link stays a link;
  * - a FIFO or a character device (`/dev/stdout`, `--out >(jq .)`) is written
  *   through in place, never replaced by a regular file; a FIFO without a
  *   reader is refused rather than waited on;
@@ -15,8 +15,8 @@
  * Every failure is a `FileWriteError` whose message is one line naming the
  * path and the reason; no temporary file is left behind.
  */
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 
 export class FileWriteError extends Error {
   override readonly name = 'FileWriteError'
@@ -35,6 +35,7 @@ const REASONS: Record<string, string> = {
   EISDIR: 'is a directory',
   EEXIST: 'exists and is not a directory',
   ENXIO: 'a FIFO with no reader',
+  EPIPE: 'the reader went away',
   ENAMETOOLONG: 'name too long',
   ELOOP: 'too many symbolic links',
   EIO: 'input/output error',
@@ -79,7 +80,8 @@ function write(file: string, text: string | Uint8Array): void {
     try {
       target = realpathSync(file)
     } catch {
-      throw fail(file, 'a dangling symbolic link')
+      // Dangling: the file the link names is created (its directory too), the link kept.
+      return replace(file, danglingTarget(file), text, true)
     }
     const t = statSync(target)
     if (t.isFile()) return replace(file, target, text, false)
@@ -95,7 +97,7 @@ function replace(file: string, target: string, text: string | Uint8Array, create
   const dir = dirname(target)
   if (create) {
     try {
-      mkdirSync(dir, { recursive: true })
+      makeDirectories(dir)
     } catch (e) {
       throw fail(file, `cannot create directory ${dir}: ${reasonOf(e)}`)
     }
@@ -117,12 +119,16 @@ function replace(file: string, target: string, text: string | Uint8Array, create
   }
 }
 
-/** A FIFO or a device: written in place; a FIFO nobody reads is refused instead of blocking. */
+/**
+ * A FIFO or a device: written in place. A FIFO is opened non-blocking, so
+ * that one nobody reads is refused (ENXIO) rather than waited on; that same
+ * descriptor is written (closing it and opening again would give the reader
+ * an end of file in between), waiting out a full pipe.
+ */
 function writeThrough(file: string, target: string, text: string | Uint8Array, fifo: boolean): void {
   let fd: number | undefined
   try {
-    if (fifo) closeSync(openSync(target, constants.O_WRONLY | constants.O_NONBLOCK))
-    fd = openSync(target, constants.O_WRONLY)
+    fd = openSync(target, fifo ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_WRONLY)
     writeAll(fd, text)
   } catch (e) {
     throw fail(file, reasonOf(e))
@@ -131,7 +137,53 @@ function writeThrough(file: string, target: string, text: string | Uint8Array, f
   }
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/** The end of a chain of links, the last of which names nothing yet. */
+function danglingTarget(link: string): string {
+  let path = link
+  for (let hops = 0; hops < 40; hops++) {
+    const st = lstatSync(path, { throwIfNoEntry: false })
+    if (!st?.isSymbolicLink()) return path
+    path = resolve(dirname(path), readlinkSync(path))
+  }
+  throw fail(link, 'too many symbolic links')
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's own recursive mkdir never returns
+ * under /proc (ENOENT there, retried forever).
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = []
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = statSync(d, { throwIfNoEntry: false })
+    if (st !== undefined) {
+      if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' })
+      break
+    }
+    missing.push(d)
+    if (dirname(d) === d) break
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d)
+    } catch (e) {
+      // Made meanwhile by someone else: fine if it is a directory.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw e
+    }
+  }
+}
+
 function writeAll(fd: number, text: string | Uint8Array): void {
   const bytes = typeof text === 'string' ? Buffer.from(text) : text
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off)
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += writeSync(fd, bytes, off)
+    } catch (e) {
+      // A non-blocking FIFO whose reader is slower than us: wait for room.
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      Atomics.wait(pause, 0, 0, 5)
+    }
+  }
 }
