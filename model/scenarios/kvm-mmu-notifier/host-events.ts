@@ -27,6 +27,7 @@ import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-tab
 import { blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
 import { mmuInvalidateBegin, mmuInvalidateEnd, mnActiveInvalidateDec, mnActiveInvalidateInc } from '../../kvm/invalidation.js'
 import { hvaRangeToGfnRanges } from '../../kvm/memslots.js'
+import { activeMemslots } from '../../kvm/memslot-update.js'
 import { kvmUnmapGfnRange } from '../../kvm/tdp-fault.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
@@ -82,7 +83,7 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     /** on_lock = kvm_mmu_invalidate_begin; handler = kvm_mmu_unmap_gfn_range for each memslot the range hits. */
     kvm_mmu_unmap_gfn_range: {
       run(w, me) {
-        const hits = hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
+        const hits = hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
         if (hits.length > 0) mmuInvalidateBegin(w)
         for (const h of hits) {
           ctx.kvm_mmu_invalidate_range_add(w, h.start, h.end)
@@ -90,8 +91,9 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
         }
         return 'start_write_unlock'
       },
-      text: (_w, me) => {
-        const hits = hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
+      text: (w, me) => {
+        const hits = hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
+        if (hits.length === 0) return 'kvm_handle_hva_range: no memslot in the range, no kvm_mmu_invalidate_begin'
         return `kvm_mmu_invalidate_begin; ${hits.map((h) => `kvm_mmu_unmap_gfn_range(slot ${h.slot.id}, gfn ${hex(h.start)}..${hex(h.end - 1)})`).join('; ')}`
       },
     },
@@ -107,10 +109,13 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     kvm_mmu_notifier_invalidate_range_end: mmuLock.writeLockStep('kvm_mmu_invalidate_end'),
     kvm_mmu_invalidate_end: {
       run(w, me) {
-        if (hvaRangeToGfnRanges(ctx.slots, l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0) mmuInvalidateEnd(w)
+        if (hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0) mmuInvalidateEnd(w)
         return 'end_write_unlock'
       },
-      text: (w) => `kvm_mmu_invalidate_end: mmu_invalidate_seq ${w.mmuInvalidateSeq} -> ${w.mmuInvalidateSeq + 1}, in_progress--`,
+      text: (w, me) =>
+        hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0
+          ? `kvm_mmu_invalidate_end: mmu_invalidate_seq ${w.mmuInvalidateSeq} -> ${w.mmuInvalidateSeq + 1}, in_progress--`
+          : 'kvm_handle_hva_range: no memslot in the range, no kvm_mmu_invalidate_end',
     },
     end_write_unlock: mmuLock.writeUnlockStep('mn_active_invalidate_count'),
     /** kvm_mmu_notifier_invalidate_range_end: mn_active_invalidate_count-- under mn_invalidate_lock; rcuwait_wake_up at 0. */

@@ -17,14 +17,15 @@
  */
 import { BadInput } from '../../../explorer/errors.js'
 import { initMemory } from '../../primitives/folio.js'
-import { kvmInvalidationInit, mmuInvalidateRangeAdd, mmuInvalidateRetryGfn } from '../../kvm/invalidation.js'
+import { kvmInvalidationInit, memslotSwapMayProceed, mmuInvalidateRangeAdd, mmuInvalidateRetryGfn } from '../../kvm/invalidation.js'
+import { kvmSetMemslotProcess, memslotsInit, srcuGracePeriodOver, type MemslotOp } from '../../kvm/memslot-update.js'
 import { memslotsOver } from '../../kvm/memslots.js'
-import { hostPfnMappingLevel } from '../../kvm/tdp-fault.js'
+import { hostPfnMappingLevel, kvmUnmapGfnRange } from '../../kvm/tdp-fault.js'
 import type { Params, Scenario } from '../../scenario.js'
 import { hostEvents } from './host-events.js'
 import { kvmMmuPatches } from './variants.js'
 import { vcpu } from './vcpu.js'
-import { kvmMmuGlobals, kvmMmuLayout, type KvmMmuContext, type KvmMmuWorld } from './world.js'
+import { kvmMmuGlobals, kvmMmuLayout, mmuLock, type KvmMmuContext, type KvmMmuWorld } from './world.js'
 
 export { kvmLocks, kvmMmuGlobals, kvmMmuLayout, mmuLock, MMU_LOCK, refHeld } from './world.js'
 export type { EventLocals, KvmMmuContext, KvmMmuGlobals, KvmMmuWorld, VcpuLocals } from './world.js'
@@ -44,9 +45,10 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     { name: 'migrations', default: 0, min: 0, max: 2, description: 'page migrations' },
     { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
     { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
+    { name: 'memslot_ops', default: 0, min: 0, max: 2, description: "the VMM's KVM_SET_USER_MEMORY_REGION calls on the last memslot: 1 deletes it, 2 deletes and re-creates it" },
   ],
   variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale', expect: { violates: [] } }, ...kvmMmuPatches],
-  processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio'],
+  processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'vmm'],
   memoryMap(p: Params) {
     const l = kvmMmuLayout(p)
     return {
@@ -64,11 +66,20 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
   context(p: Params): KvmMmuContext {
     const l = kvmMmuLayout(p)
     const allocs = l.N * (1 + p.zaps) + p.migrations + p.vcpus * p.touches + 1
+    const slots = memslotsOver(l, p.slots)
+    const last = slots[slots.length - 1].id
+    const memslotOps: MemslotOp[] = [
+      { kind: 'delete' as const, id: last },
+      { kind: 'create' as const, id: last },
+    ].slice(0, p.memslot_ops)
     const frames = 2 + 2 * l.HP * allocs
     if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
     return {
       l,
-      slots: memslotsOver(l, p.slots),
+      slots,
+      memslotOps,
+      memslot_swap_may_proceed: memslotSwapMayProceed,
+      synchronize_srcu_done: srcuGracePeriodOver,
       frames,
       vcpus: p.vcpus,
       touches: p.touches,
@@ -82,15 +93,35 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     const threads = [
       ...Array.from({ length: p.vcpus }, (_, k) => ({ name: `vcpu${k}`, process: fault, locals: { vcpu: k } })),
       ...hostEvents(ctx, p).map((t) => ({ ...t, locals: {} as Record<string, number> })),
+      ...(ctx.memslotOps.length > 0 ? [{ name: 'vmm', process: vmm(ctx), locals: {} as Record<string, number> }] : []),
     ].map((t, tid) => ({ ...t, locals: { ...t.locals, tid } }))
     return {
-      globals: kvmMmuGlobals(ctx.l, ctx.frames, p.vcpus),
+      globals: kvmMmuGlobals(ctx.l, ctx.frames, p.vcpus, ctx.slots.length),
       init(world) {
         const w = world as KvmMmuWorld
         initMemory(w)
         kvmInvalidationInit(w)
+        memslotsInit(
+          w,
+          ctx.slots.map((s) => s.id),
+        )
       },
       threads,
     }
   },
+}
+
+/** The VMM's memslot updates (kvm_set_memslot); the flush zaps the slot's SPTEs (kvm_mmu_zap_memslot; x86's default quirk zaps every SPTE, a superset). */
+function vmm(ctx: KvmMmuContext) {
+  const { l } = ctx
+  return kvmSetMemslotProcess<KvmMmuWorld>('vmm', {
+    slots: ctx.slots,
+    ops: ctx.memslotOps,
+    mmuLock,
+    flush: (w, s) => {
+      kvmUnmapGfnRange(l, w, s.baseGfn - l.startGfn, s.baseGfn - l.startGfn + s.npages)
+    },
+    swapMayProceed: (w) => ctx.memslot_swap_may_proceed(w),
+    gracePeriodOver: (w) => ctx.synchronize_srcu_done(w),
+  })
 }

@@ -56,6 +56,32 @@ describe('kvm-mmu-notifier: verdicts', () => {
     expect(broken('range-overwrite', { slots: 2 })).toEqual(STALE)
   })
 
+  it('memslot updates: upstream holds while the VMM deletes and re-creates a slot (one or two slots, two vCPUs)', () => {
+    for (const params of [{ memslot_ops: 1 }, { memslot_ops: 2 }, { memslot_ops: 2, slots: 2 }, { memslot_ops: 1, pages: 2, vcpus: 2 }] as Record<string, number>[]) {
+      expect(broken('upstream', params)).toEqual([])
+    }
+  })
+
+  it("memslot-swap-no-mn-wait: a slot swapped out between a zap's range_start and range_end leaves mmu_invalidate_in_progress raised", () => {
+    expect(broken('memslot-swap-no-mn-wait')).toEqual([])
+    expect(broken('memslot-swap-no-mn-wait', { memslot_ops: 1 })).toEqual(['in-progress-balanced'])
+    const t = trace('memslot-swap-no-mn-wait', { memslot_ops: 1 }, 'in-progress-balanced')
+    const swap = t.steps.lastIndexOf('vmm kvm_swap_active_memslots')
+    expect(t.steps.indexOf('zap0 kvm_mmu_unmap_gfn_range')).toBeLessThan(swap)
+    expect(swap).toBeLessThan(t.steps.indexOf('zap0 kvm_mmu_invalidate_end'))
+    expect(t.message).toBe('mmu_invalidate_in_progress is 1 with 0 invalidations between range_start and range_end')
+    expect(broken('memslot-swap-no-mn-wait', { memslot_ops: 2 })).toEqual(['in-progress-balanced'])
+  })
+
+  it('memslot-no-synchronize-srcu: a fault that looked the slot up before the INVALID swap maps after the flush, and the SPTE outlives the slot', () => {
+    expect(broken('memslot-no-synchronize-srcu')).toEqual([])
+    expect(broken('memslot-no-synchronize-srcu', { memslot_ops: 1, zaps: 0 })).toEqual(['no-stale-mapping'])
+    const t = trace('memslot-no-synchronize-srcu', { memslot_ops: 1, zaps: 0 }, 'no-stale-mapping')
+    expect(t.steps.indexOf('vmm kvm_arch_flush_shadow_memslot')).toBeLessThan(t.steps.indexOf('vcpu0 kvm_tdp_mmu_map'))
+    expect(t.message).toMatch(/^gfn 0x\d maps pfn 0x\d+ but memslot 0 was deleted$/)
+    expect(broken('memslot-no-synchronize-srcu', { memslot_ops: 1 })).toEqual(STALE)
+  })
+
   it('the example review file is the no-stale-check patch', async () => {
     const { loadScenarios } = await import('../../../cli/api.js')
     const [s] = await loadScenarios('./examples/kvm-drop-stale-check.ts')
