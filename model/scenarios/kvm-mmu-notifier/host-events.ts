@@ -31,7 +31,8 @@ import { activeMemslots } from '../../kvm/memslot-update.js'
 import { kvmUnmapGfnRange } from '../../kvm/tdp-fault.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
-import { eventLocals, hex, mmuLock, refHeld, type EventLocals, type KvmMmuContext, type KvmMmuWorld as W } from './world.js'
+import { hlistBegin, hlistEndNext, hlistStartNext, hlistStartReturned, hlistTargets, type HlistCore, type HlistSubscriber } from '../../primitives/mmu-notifier-hlist.js'
+import { eventLocals, hex, kvmLocks, mmuLock, refHeld, type EventLocals, type KvmMmuContext, type KvmMmuWorld as W } from './world.js'
 
 export interface Target {
   readonly lo: number
@@ -48,10 +49,44 @@ export interface HostEvent {
   readonly apply: { readonly label: string; readonly run: (w: W, me: EventLocals) => void }
   /** The step that puts me.old. */
   readonly free: string
+  /** mmu_notifier_range_blockable (default true); false: mmu_notifier_invalidate_range_start_nonblock, which may fail with -EAGAIN. */
+  readonly blockable?: boolean
+  /** When range_start returned -EAGAIN: the step the event ends with instead (the OOM reaper's tlb_finish_mmu). */
+  readonly eagain?: string
+}
+
+/** KVM's place on the mm's subscriber list, and another subscriber's, per the `subscribers` parameter. */
+export function kvmSubscribers(ctx: KvmMmuContext): HlistSubscriber[] {
+  const kvm: HlistSubscriber = { name: 'kvm', start: 'kvm_mmu_notifier_invalidate_range_start', end: 'kvm_mmu_notifier_invalidate_range_end' }
+  // A classic subscriber whose non-blockable invalidate_range_start may fail, so (the core's rule) with no invalidate_range_end.
+  const other: HlistSubscriber = { name: 'other', start: 'other_invalidate_range_start' }
+  return ctx.subscribers === 1 ? [kvm] : ctx.subscribers === 2 ? [kvm, other] : [other, kvm]
 }
 
 export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLocals> {
   const { l } = ctx
+  const eagain = ev.eagain ?? 'mmu_notifier_eagain'
+  const core: HlistCore = {
+    subscribers: kvmSubscribers(ctx),
+    blockable: ev.blockable ?? true,
+    apply: ev.apply.label,
+    done: ev.free,
+    fail: eagain,
+    endAfterEagain: ctx.mn_hlist_end_after_eagain,
+    locks: kvmLocks,
+  }
+  // The ghost `invalidating` counts the host's invalidations from mmu_notifier_invalidate_range_start until range_end has returned (or range_start has failed).
+  const startNext = (w: W, me: EventLocals): string => {
+    const next = hlistStartNext(core, me)
+    if (next === core.fail) w.invalidating--
+    return next
+  }
+  const endNext = (w: W, me: EventLocals): string => {
+    const next = hlistEndNext(core, me)
+    if (next === core.done || next === core.fail) w.invalidating--
+    return next
+  }
+  const hits = (w: W, me: EventLocals) => hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
   const range = (me: EventLocals) => `hva ${hex(l.startUaddr + me.lo)}..${hex(l.startUaddr + me.lo + me.cnt - 1)}`
   const steps: Record<string, Step<W, EventLocals>> = {
     [ev.entry]: {
@@ -62,7 +97,10 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
         me.lo = t.lo
         me.cnt = t.cnt
         me.folio = t.folio
-        return 'kvm_mmu_notifier_invalidate_range_start'
+        // mmu_notifier_invalidate_range_start(_nonblock) -> mn_hlist_invalidate_range_start.
+        w.invalidating++
+        hlistBegin(me)
+        return startNext(w, me)
       },
       text: (w, _me, choice) => {
         const t = ev.targets(w)[choice]
@@ -73,35 +111,46 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     kvm_mmu_notifier_invalidate_range_start: {
       run(w) {
         mnActiveInvalidateInc(w)
-        w.invalidating++
         return 'start_write_lock'
       },
-      text: (_w, me) => `kvm_mmu_notifier_invalidate_range_start(${range(me)}): mn_active_invalidate_count++`,
+      text: (_w, me) => `kvm_mmu_notifier_invalidate_range_start(${range(me)}${core.blockable ? '' : ', non-blockable'}): mn_active_invalidate_count++`,
     },
     /** kvm_handle_hva_range: KVM_MMU_LOCK. */
     start_write_lock: mmuLock.writeLockStep('kvm_mmu_unmap_gfn_range'),
     /** on_lock = kvm_mmu_invalidate_begin; handler = kvm_mmu_unmap_gfn_range for each memslot the range hits. */
     kvm_mmu_unmap_gfn_range: {
       run(w, me) {
-        const hits = hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
-        if (hits.length > 0) mmuInvalidateBegin(w)
-        for (const h of hits) {
+        const hs = hits(w, me)
+        if (hs.length > 0) mmuInvalidateBegin(w)
+        for (const h of hs) {
           ctx.kvm_mmu_invalidate_range_add(w, h.start, h.end)
           kvmUnmapGfnRange(l, w, h.start - l.startGfn, h.end - l.startGfn)
         }
         return 'start_write_unlock'
       },
       text: (w, me) => {
-        const hits = hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
-        if (hits.length === 0) return 'kvm_handle_hva_range: no memslot in the range, no kvm_mmu_invalidate_begin'
-        return `kvm_mmu_invalidate_begin; ${hits.map((h) => `kvm_mmu_unmap_gfn_range(slot ${h.slot.id}, gfn ${hex(h.start)}..${hex(h.end - 1)})`).join('; ')}`
+        const hs = hits(w, me)
+        if (hs.length === 0) return 'kvm_handle_hva_range: no memslot in the range, no kvm_mmu_invalidate_begin'
+        return `kvm_mmu_invalidate_begin; ${hs.map((h) => `kvm_mmu_unmap_gfn_range(slot ${h.slot.id}, gfn ${hex(h.start)}..${hex(h.end - 1)})`).join('; ')}`
       },
     },
-    start_write_unlock: mmuLock.writeUnlockStep(ev.apply.label),
+    /** KVM_MMU_UNLOCK; KVM's start returns 0 and the core walks on. */
+    start_write_unlock: mmuLock.writeUnlockStep((w: W, me: EventLocals) => startNext(w, me)),
+    /** Another subscriber's start: in a non-blockable range it only trylocks its lock, and may fail with -EAGAIN. */
+    other_invalidate_range_start: {
+      choices: () => (core.blockable ? 1 : 2),
+      run(w, me, choice) {
+        hlistStartReturned(core, me, choice === 1 ? -11 : 0)
+        return startNext(w, me)
+      },
+      text: (_w, _me, choice) => `other subscriber's invalidate_range_start${choice === 1 ? ': mutex_trylock failed, -EAGAIN' : ': 0'}`,
+    },
     [ev.apply.label]: {
       run(w, me) {
         ev.apply.run(w, me)
-        return 'kvm_mmu_notifier_invalidate_range_end'
+        // mmu_notifier_invalidate_range_end -> mn_hlist_invalidate_end.
+        me.sub = 0
+        return endNext(w, me)
       },
       text: (_w, me) => `${ev.apply.label}(${range(me)})`,
     },
@@ -109,23 +158,30 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     kvm_mmu_notifier_invalidate_range_end: mmuLock.writeLockStep('kvm_mmu_invalidate_end'),
     kvm_mmu_invalidate_end: {
       run(w, me) {
-        if (hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0) mmuInvalidateEnd(w)
+        if (hits(w, me).length > 0) mmuInvalidateEnd(w)
         return 'end_write_unlock'
       },
       text: (w, me) =>
-        hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt).length > 0
+        hits(w, me).length > 0
           ? `kvm_mmu_invalidate_end: mmu_invalidate_seq ${w.mmuInvalidateSeq} -> ${w.mmuInvalidateSeq + 1}, in_progress--`
           : 'kvm_handle_hva_range: no memslot in the range, no kvm_mmu_invalidate_end',
     },
     end_write_unlock: mmuLock.writeUnlockStep('mn_active_invalidate_count'),
     /** kvm_mmu_notifier_invalidate_range_end: mn_active_invalidate_count-- under mn_invalidate_lock; rcuwait_wake_up at 0. */
     mn_active_invalidate_count: {
-      run(w) {
+      run(w, me) {
         mnActiveInvalidateDec(w)
-        w.invalidating--
-        return ev.free
+        return endNext(w, me)
       },
-      text: () => 'kvm_mmu_notifier_invalidate_range_end: mn_active_invalidate_count--',
+      text: (_w, me) => `kvm_mmu_notifier_invalidate_range_end${me.err ? ' (called by the core after a failed start)' : ''}: mn_active_invalidate_count--`,
+    },
+    /** range_start returned -EAGAIN: the caller must not call range_end (the OOM reaper: tlb_finish_mmu, ret = false, the VMA is not reaped). */
+    [eagain]: {
+      run(_w, me) {
+        me.folio = 0
+        return 'done'
+      },
+      text: () => `${eagain}: mmu_notifier_invalidate_range_start_nonblock returned -EAGAIN, nothing unmapped`,
     },
     [ev.free]: {
       run(w, me) {
@@ -146,7 +202,11 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
       },
     },
   }
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free] })
+  // Drop what this list does not call (a blockable event never fails; no other subscriber: no steps of its own).
+  const labels = new Set(hlistTargets(core).concat(ev.entry))
+  if (!labels.has('other_invalidate_range_start')) delete steps.other_invalidate_range_start
+  if (core.blockable) delete steps[eagain]
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [...hlistTargets(core).filter((t) => t in steps), ev.apply.label, ev.free] })
 }
 
 /** The mapped folios, each with the run of region pages that maps it. */
@@ -181,6 +241,12 @@ const zapTargets = (l: Layout) => (w: W) => {
   for (let i = 0; i < l.N; i++) if (w.pte[i] !== 0 && w.pmd[blockOf(l, i)] === 0) out.push({ lo: i, cnt: 1, folio: w.pte[i] })
   if (out.length > 0) out.push({ lo: 0, cnt: l.N, folio: 0 })
   return out
+}
+
+/** The OOM reaper's range: the whole VMA (vma->vm_start..vm_end), when anything is mapped there. */
+const wholeVma = (l: Layout) => (w: W) => {
+  for (let i = 0; i < l.N; i++) if (w.pte[i] !== 0) return [{ lo: 0, cnt: l.N, folio: 0 }]
+  return []
 }
 
 /** Huge folios mapped, with the span of the region the folio covers. */
@@ -218,11 +284,24 @@ function migrate(l: Layout) {
   }
 }
 
-/** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0... */
+/** The host mm threads the parameters ask for: zap0.., oom0, migrate0.., split0.., fsplit0... */
 export function hostEvents(ctx: KvmMmuContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
   const kinds: [string, number, HostEvent][] = [
     ['zap', p.zaps, { name: 'madvise_dontneed', entry: 'madvise_dontneed', targets: zapTargets(l), apply: { label: 'zap_page_range_single', run: zap(l) }, free: 'tlb_finish_mmu' }],
+    [
+      'oom',
+      p.oom_reaps,
+      {
+        name: 'oom_reaper',
+        entry: '__oom_reap_task_mm',
+        targets: wholeVma(l),
+        apply: { label: 'unmap_page_range', run: zap(l) },
+        free: 'tlb_finish_mmu',
+        blockable: false,
+        eagain: 'oom_reap_eagain',
+      },
+    ],
     ['migrate', p.migrations, { name: 'migrate_pages', entry: 'migrate_pages', targets: mappedFolios(l), apply: { label: 'remove_migration_ptes', run: migrate(l) }, free: 'folio_put' }],
     [
       'split',

@@ -45,10 +45,12 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     { name: 'migrations', default: 0, min: 0, max: 2, description: 'page migrations' },
     { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
     { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
+    { name: 'subscribers', default: 1, min: 1, max: 3, description: "the mm's classic mmu_notifier list: 1 KVM alone, 2 KVM then another subscriber whose non-blockable start may fail (-EAGAIN), 3 that subscriber then KVM" },
+    { name: 'oom_reaps', default: 0, min: 0, max: 1, description: 'OOM reaper passes over the VMA (__oom_reap_task_mm: a non-blockable invalidation of the whole VMA)' },
     { name: 'memslot_ops', default: 0, min: 0, max: 2, description: "the VMM's KVM_SET_USER_MEMORY_REGION calls on the last memslot: 1 deletes it, 2 deletes and re-creates it" },
   ],
   variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale', expect: { violates: [] } }, ...kvmMmuPatches],
-  processes: ['vcpu', 'madvise_dontneed', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'vmm'],
+  processes: ['vcpu', 'madvise_dontneed', 'oom_reaper', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'vmm'],
   memoryMap(p: Params) {
     const l = kvmMmuLayout(p)
     return {
@@ -80,6 +82,8 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
       memslotOps,
       memslot_swap_may_proceed: memslotSwapMayProceed,
       synchronize_srcu_done: srcuGracePeriodOver,
+      subscribers: p.subscribers,
+      mn_hlist_end_after_eagain: true,
       frames,
       vcpus: p.vcpus,
       touches: p.touches,

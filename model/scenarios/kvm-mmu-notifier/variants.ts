@@ -55,4 +55,15 @@ export const kvmMmuPatches: VariantSpec<KvmMmuContext>[] = [
     ],
     context: () => ({ synchronize_srcu_done: () => true }),
   },
+  {
+    name: 'hlist-no-end-after-eagain',
+    description:
+      "mm/mmu_notifier.c before \"mm/mmu_notifiers: ensure range_end() is paired with range_start()\" (2021): when another subscriber fails the OOM reaper's non-blockable invalidate_range_start with -EAGAIN, the core returns without calling KVM's invalidate_range_end, so KVM's start stays unpaired: mmu_invalidate_in_progress and mn_active_invalidate_count stay raised (breaks with --param oom_reaps=1 --param subscribers=2 or 3)",
+    expect: [
+      { violates: [] },
+      { params: { oom_reaps: 1, subscribers: 2 }, violates: ['in-progress-balanced'] },
+      { params: { oom_reaps: 1, subscribers: 3 }, violates: ['in-progress-balanced'] },
+    ],
+    context: () => ({ mn_hlist_end_after_eagain: false }),
+  },
 ]

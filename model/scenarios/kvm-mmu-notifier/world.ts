@@ -7,6 +7,7 @@ import { memoryFields, type Memory } from '../../primitives/folio.js'
 import { hostPageTableFields, type HostPageTable } from '../../primitives/host-page-table.js'
 import { layout, type Layout } from '../../primitives/layout.js'
 import { lockFields, lockLocals, Locks, type LockHolder } from '../../primitives/locks.js'
+import { hlistLocals, type HlistLocals } from '../../primitives/mmu-notifier-hlist.js'
 import { kvmInvalidationFields, type KvmInvalidation, type RetryGfn } from '../../kvm/invalidation.js'
 import type { Memslot } from '../../kvm/memslots.js'
 import { memslotUpdateFields, type MemslotOp, type MemslotWorld } from '../../kvm/memslot-update.js'
@@ -63,6 +64,7 @@ export type VcpuLocals = LockHolder & { vcpu: number; gfn: number; touched: numb
 
 export const eventLocals = (l: Layout) => ({
   ...lockLocals,
+  ...hlistLocals,
   /** The invalidated hva range, as region pages [lo, lo + cnt). */
   lo: u8(),
   cnt: u8(),
@@ -71,7 +73,7 @@ export const eventLocals = (l: Layout) => ({
   /** Folios to put after invalidate_range_end. */
   old: array(l.HP, u8()),
 })
-export type EventLocals = LockHolder & { lo: number; cnt: number; folio: number; old: number[] | Int16Array }
+export type EventLocals = HlistLocals & { lo: number; cnt: number; folio: number; old: number[] | Int16Array }
 
 /** What the processes are built from; a patch replaces entries. */
 export interface KvmMmuContext {
@@ -92,6 +94,10 @@ export interface KvmMmuContext {
   readonly memslot_swap_may_proceed: (w: KvmInvalidation) => boolean
   /** synchronize_srcu's condition in kvm_swap_active_memslots: no fault still reads the memslots from before the swap. */
   readonly synchronize_srcu_done: (w: MemslotWorld) => boolean
+  /** The mm's classic subscriber list: 1 = KVM alone, 2 = KVM then another subscriber, 3 = the other then KVM. */
+  readonly subscribers: number
+  /** mn_hlist_invalidate_range_start calls every subscriber's invalidate_range_end after a failed non-blockable start. */
+  readonly mn_hlist_end_after_eagain: boolean
 }
 
 /** Does a vCPU hold a reference (kvm_faultin_pfn's) to a page of the folio [head, head + n)? */

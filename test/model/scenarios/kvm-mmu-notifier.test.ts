@@ -82,6 +82,32 @@ describe('kvm-mmu-notifier: verdicts', () => {
     expect(broken('memslot-no-synchronize-srcu', { memslot_ops: 1 })).toEqual(STALE)
   })
 
+  it('the OOM reaper: upstream holds with KVM alone and with another subscriber before or after it; both the -EAGAIN path (with KVM\'s compensating end) and the reap are taken', () => {
+    for (const subscribers of [1, 2, 3]) expect(broken('upstream', { oom_reaps: 1, subscribers })).toEqual([])
+    const x = explore('upstream', { oom_reaps: 1, subscribers: 2, zaps: 0 })
+    expect(x.coverage.oom_reaper.oom_reap_eagain).toBeGreaterThan(0)
+    expect(x.coverage.oom_reaper.unmap_page_range).toBeGreaterThan(0)
+    // KVM's end runs on both paths: after range_end, and called by the core after the other subscriber's -EAGAIN.
+    expect(x.coverage.oom_reaper.mn_active_invalidate_count).toBeGreaterThan(x.coverage.oom_reaper.unmap_page_range)
+    // KVM alone never fails its start: the -EAGAIN path is unreachable.
+    expect(explore('upstream', { oom_reaps: 1, zaps: 0 }).coverage.oom_reaper.oom_reap_eagain ?? 0).toBe(0)
+  })
+
+  it('hlist-no-end-after-eagain: another subscriber fails the OOM reaper\'s non-blockable start and KVM\'s start is never paired', () => {
+    expect(broken('hlist-no-end-after-eagain')).toEqual([])
+    expect(broken('hlist-no-end-after-eagain', { oom_reaps: 1 })).toEqual([])
+    for (const subscribers of [2, 3]) expect(broken('hlist-no-end-after-eagain', { oom_reaps: 1, subscribers })).toEqual(['in-progress-balanced'])
+    const t = trace('hlist-no-end-after-eagain', { oom_reaps: 1, subscribers: 2, zaps: 0 }, 'in-progress-balanced')
+    expect(t.steps.slice(-5)).toEqual([
+      'oom0 kvm_mmu_notifier_invalidate_range_start',
+      'oom0 start_write_lock',
+      'oom0 kvm_mmu_unmap_gfn_range',
+      'oom0 start_write_unlock',
+      'oom0 other_invalidate_range_start',
+    ])
+    expect(t.message).toBe('mmu_invalidate_in_progress is 1 with 0 invalidations between range_start and range_end')
+  })
+
   it('the example review file is the no-stale-check patch', async () => {
     const { loadScenarios } = await import('../../../cli/api.js')
     const [s] = await loadScenarios('./examples/kvm-drop-stale-check.ts')
