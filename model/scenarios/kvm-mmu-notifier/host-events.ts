@@ -24,7 +24,7 @@
  */
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
 import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
-import { blockFirstIndex, blockOf, type Layout } from '../../primitives/layout.js'
+import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
 import { mmuInvalidateBegin, mmuInvalidateEnd, mnActiveInvalidateDec, mnActiveInvalidateInc } from '../../kvm/invalidation.js'
 import { hvaRangeToGfnRanges } from '../../kvm/memslots.js'
 import { activeMemslots } from '../../kvm/memslot-update.js'
@@ -32,7 +32,7 @@ import { kvmUnmapGfnRange } from '../../kvm/tdp-fault.js'
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
 import { hlistBegin, hlistEndNext, hlistStartNext, hlistStartReturned, hlistTargets, type HlistCore, type HlistSubscriber } from '../../primitives/mmu-notifier-hlist.js'
-import { eventLocals, hex, kvmLocks, mmuLock, refHeld, type EventLocals, type KvmMmuContext, type KvmMmuWorld as W } from './world.js'
+import { eventLocals, hex, kvmLocks, MMAP_LOCK, mmuLock, refHeld, type EventLocals, type KvmMmuContext, type KvmMmuWorld as W } from './world.js'
 
 export interface Target {
   readonly lo: number
@@ -53,6 +53,8 @@ export interface HostEvent {
   readonly blockable?: boolean
   /** When range_start returned -EAGAIN: the step the event ends with instead (the OOM reaper's tlb_finish_mmu). */
   readonly eagain?: string
+  /** How the event holds mm->mmap_lock from its entry to its end: not at all (rmap walks: migration, splits), down_read, mmap_read_trylock (the OOM reaper: skip the mm if it fails), down_write. */
+  readonly mmapLock?: 'read' | 'read-trylock' | 'write'
 }
 
 /** KVM's place on the mm's subscriber list, and another subscriber's, per the `subscribers` parameter. */
@@ -88,12 +90,22 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
   }
   const hits = (w: W, me: EventLocals) => hvaRangeToGfnRanges(activeMemslots(ctx.slots, w), l.startUaddr + me.lo, l.startUaddr + me.lo + me.cnt)
   const range = (me: EventLocals) => `hva ${hex(l.startUaddr + me.lo)}..${hex(l.startUaddr + me.lo + me.cnt - 1)}`
+  const mmapUnlock = (w: W, me: EventLocals) => {
+    if (!ev.mmapLock || !kvmLocks.holds(me, MMAP_LOCK)) return
+    if (ev.mmapLock === 'write') kvmLocks.unlock(w, me, MMAP_LOCK)
+    else kvmLocks.readUnlock(w, me, MMAP_LOCK)
+  }
   const steps: Record<string, Step<W, EventLocals>> = {
     [ev.entry]: {
+      guard: (w) => (ev.mmapLock === 'read' ? kvmLocks.readable(w, MMAP_LOCK) : ev.mmapLock === 'write' ? kvmLocks.free(w, MMAP_LOCK) : true),
       choices: (w) => Math.max(ev.targets(w).length, 1),
       run(w, me, choice) {
         const t = ev.targets(w)[choice]
         if (!t) return 'done' // nothing mapped that this event applies to
+        if (ev.mmapLock === 'read-trylock') {
+          if (!kvmLocks.readTrylock(w, me, MMAP_LOCK)) return 'done' // oom_reap_task_mm: mmap_read_trylock failed, try later
+        } else if (ev.mmapLock === 'read') kvmLocks.readLock(w, me, MMAP_LOCK)
+        else if (ev.mmapLock === 'write') kvmLocks.lock(w, me, MMAP_LOCK)
         me.lo = t.lo
         me.cnt = t.cnt
         me.folio = t.folio
@@ -104,7 +116,8 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
       },
       text: (w, _me, choice) => {
         const t = ev.targets(w)[choice]
-        return t ? `${ev.entry}(hva ${hex(l.startUaddr + t.lo)}..${hex(l.startUaddr + t.lo + t.cnt - 1)})` : `${ev.entry}: nothing to do`
+        if (t && ev.mmapLock === 'read-trylock' && !kvmLocks.readable(w, MMAP_LOCK)) return `${ev.entry}: mmap_read_trylock failed`
+        return t ? `${ev.mmapLock ? `${ev.mmapLock === 'write' ? 'mmap_write_lock' : 'mmap_read_lock'}; ` : ''}${ev.entry}(hva ${hex(l.startUaddr + t.lo)}..${hex(l.startUaddr + t.lo + t.cnt - 1)})` : `${ev.entry}: nothing to do`
       },
     },
     /** kvm_mmu_notifier_invalidate_range_start: spin_lock(&kvm->mn_invalidate_lock); mn_active_invalidate_count++. */
@@ -177,8 +190,9 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     },
     /** range_start returned -EAGAIN: the caller must not call range_end (the OOM reaper: tlb_finish_mmu, ret = false, the VMA is not reaped). */
     [eagain]: {
-      run(_w, me) {
+      run(w, me) {
         me.folio = 0
+        mmapUnlock(w, me)
         return 'done'
       },
       text: () => `${eagain}: mmu_notifier_invalidate_range_start_nonblock returned -EAGAIN, nothing unmapped`,
@@ -194,6 +208,7 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
           if (!folioMapped(l, w, w, p) && !refHeld(w, folioHead(w, p, l.H), n)) freeFolio(w, p, l.H)
         }
         me.folio = 0
+        mmapUnlock(w, me)
         return 'done'
       },
       text: (w, me) => {
@@ -284,11 +299,60 @@ function migrate(l: Layout) {
   }
 }
 
-/** The host mm threads the parameters ask for: zap0.., oom0, migrate0.., split0.., fsplit0... */
+/** What khugepaged may collapse: a huge-aligned block inside the VMA that PTEs map (small folios, or a THP whose PMD was split), at least one page present (max_ptes_none). */
+const collapseTargets = (l: Layout) => (w: W) => {
+  const out: Target[] = []
+  for (let b = 0; b < l.blocks; b++) {
+    if (w.pmd[b] === 1 || !blockInVma(l, b)) continue
+    const first = blockFirstIndex(l, b)
+    for (let k = 0; k < l.HP; k++) {
+      if (w.pte[first + k] !== 0) {
+        out.push({ lo: first, cnt: l.HP, folio: 0 })
+        break
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * collapse_huge_page (mm/khugepaged.c), under mmap_write_lock: after
+ * range_start, pmdp_collapse_flush detaches the PTE table;
+ * __collapse_huge_page_isolate fails (SCAN_PAGE_COUNT) on a page with a
+ * reference beyond its mappings, KVM's from kvm_faultin_pfn, and
+ * pmd_populate puts the table back; else the pages are copied into a new
+ * THP that set_pmd_at maps, and the old ones are released. The kernel
+ * calls range_end right after the flush and isolates, copies and maps
+ * after it; a KVM fault meanwhile finds the PMD none (GUP-fast backs off)
+ * and waits for mmap_lock in get_user_pages until the new PMD is there, so
+ * doing all of it in one step before range_end shows KVM the same states.
+ */
+function collapse(l: Layout) {
+  return (w: W, me: EventLocals) => {
+    for (let i = me.lo; i < me.lo + me.cnt; i++) {
+      const p = w.pte[i]
+      if (p === 0) continue
+      const head = folioHead(w, p, l.H)
+      if (refHeld(w, head, w.frame[p] === FRAME_HUGE ? l.HP : 1)) return
+    }
+    const fresh = allocHuge(w, l.H)
+    let k = 0
+    for (let i = me.lo; i < me.lo + me.cnt; i++) {
+      const p = w.pte[i]
+      w.pte[i] = fresh + (i - me.lo)
+      if (p === 0) continue
+      const head = folioHead(w, p, l.H)
+      if (!Array.from(me.old).includes(head) && k < l.HP) me.old[k++] = head
+    }
+    w.pmd[blockOf(l, me.lo)] = 1
+  }
+}
+
+/** The host mm threads the parameters ask for: zap0.., oom0, migrate0.., split0.., collapse0.., fsplit0... */
 export function hostEvents(ctx: KvmMmuContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
   const kinds: [string, number, HostEvent][] = [
-    ['zap', p.zaps, { name: 'madvise_dontneed', entry: 'madvise_dontneed', targets: zapTargets(l), apply: { label: 'zap_page_range_single', run: zap(l) }, free: 'tlb_finish_mmu' }],
+    ['zap', p.zaps, { name: 'madvise_dontneed', mmapLock: 'read', entry: 'madvise_dontneed', targets: zapTargets(l), apply: { label: 'zap_page_range_single', run: zap(l) }, free: 'tlb_finish_mmu' }],
     [
       'oom',
       p.oom_reaps,
@@ -300,6 +364,7 @@ export function hostEvents(ctx: KvmMmuContext, p: Params): { name: string; proce
         free: 'tlb_finish_mmu',
         blockable: false,
         eagain: 'oom_reap_eagain',
+        mmapLock: 'read-trylock',
       },
     ],
     ['migrate', p.migrations, { name: 'migrate_pages', entry: 'migrate_pages', targets: mappedFolios(l), apply: { label: 'remove_migration_ptes', run: migrate(l) }, free: 'folio_put' }],
@@ -318,6 +383,18 @@ export function hostEvents(ctx: KvmMmuContext, p: Params): { name: string; proce
           },
         },
         free: 'split_done',
+      },
+    ],
+    [
+      'collapse',
+      p.collapses,
+      {
+        name: 'khugepaged',
+        entry: 'collapse_huge_page',
+        targets: collapseTargets(l),
+        apply: { label: 'pmdp_collapse_flush', run: collapse(l) },
+        free: '__collapse_huge_page_copy_succeeded',
+        mmapLock: 'write',
       },
     ],
     [

@@ -45,12 +45,13 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
     { name: 'migrations', default: 0, min: 0, max: 2, description: 'page migrations' },
     { name: 'splits', default: 0, min: 0, max: 2, description: 'PMD splits (__split_huge_pmd: the THP stays whole, PTE-mapped)' },
     { name: 'folio_splits', default: 0, min: 0, max: 2, description: 'folio splits (split_folio)' },
+    { name: 'collapses', default: 0, min: 0, max: 2, description: 'khugepaged collapses (collapse_huge_page: PTE-mapped pages of a block copied into a new THP)' },
     { name: 'subscribers', default: 1, min: 1, max: 3, description: "the mm's classic mmu_notifier list: 1 KVM alone, 2 KVM then another subscriber whose non-blockable start may fail (-EAGAIN), 3 that subscriber then KVM" },
     { name: 'oom_reaps', default: 0, min: 0, max: 1, description: 'OOM reaper passes over the VMA (__oom_reap_task_mm: a non-blockable invalidation of the whole VMA)' },
     { name: 'memslot_ops', default: 0, min: 0, max: 2, description: "the VMM's KVM_SET_USER_MEMORY_REGION calls on the last memslot: 1 deletes it, 2 deletes and re-creates it" },
   ],
   variants: [{ name: 'upstream', description: 'the newest kernel: range-precise mmu_invalidate_retry_gfn, union of ranges, is_page_fault_stale', expect: { violates: [] } }, ...kvmMmuPatches],
-  processes: ['vcpu', 'madvise_dontneed', 'oom_reaper', 'migrate_pages', 'split_huge_pmd', 'split_folio', 'vmm'],
+  processes: ['vcpu', 'madvise_dontneed', 'oom_reaper', 'migrate_pages', 'split_huge_pmd', 'khugepaged', 'split_folio', 'vmm'],
   memoryMap(p: Params) {
     const l = kvmMmuLayout(p)
     return {
@@ -67,7 +68,7 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
   },
   context(p: Params): KvmMmuContext {
     const l = kvmMmuLayout(p)
-    const allocs = l.N * (1 + p.zaps) + p.migrations + p.vcpus * p.touches + 1
+    const allocs = l.N * (1 + p.zaps) + p.migrations + p.collapses + p.vcpus * p.touches + 1
     const slots = memslotsOver(l, p.slots)
     const last = slots[slots.length - 1].id
     const memslotOps: MemslotOp[] = [

@@ -28,7 +28,7 @@ import { isPageFaultStale } from '../../kvm/invalidation.js'
 import { MEMSLOT_INVALID, srcuReadLock, srcuReadUnlock, vcpuGfnToMemslot } from '../../kvm/memslot-update.js'
 import { faultinChoices, hvaToPfn, kvmMmuHugepageAdjust, kvmTdpMmuMap, PG_LEVEL_2M } from '../../kvm/tdp-fault.js'
 import { process, type Process } from '../../process.js'
-import { hex, kvmLocks, mmuLock, refHeld, vcpuLocals, type KvmMmuContext, type KvmMmuWorld as W, type VcpuLocals } from './world.js'
+import { hex, kvmLocks, MMAP_LOCK, mmuLock, refHeld, vcpuLocals, type KvmMmuContext, type KvmMmuWorld as W, type VcpuLocals } from './world.js'
 
 /** Region pages the guest may fault on: no SPTE maps them. */
 const unmapped = (ctx: KvmMmuContext, w: W): number[] => {
@@ -96,6 +96,8 @@ export function vcpu(ctx: KvmMmuContext): Process<W, VcpuLocals> {
       },
       /** kvm_mmu_faultin_pfn: mmu_invalidate_retry_gfn_unsafe, then __kvm_faultin_pfn -> hva_to_pfn (get_user_pages: may sleep). */
       kvm_faultin_pfn: {
+        // hva_to_pfn_fast (GUP-fast) reads a present PTE locklessly; an empty one takes get_user_pages' mmap_read_lock, which waits for a writer (khugepaged).
+        guard: (w, me) => w.pte[me.gfn] !== 0 || kvmLocks.readable(w, MMAP_LOCK),
         choices: (w, me) => faultinChoices(l, w, me.gfn),
         run(w, me, choice) {
           if (ctx.mmu_invalidate_retry_gfn(w, me.seq, gfn(me))) {

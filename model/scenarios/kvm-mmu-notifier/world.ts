@@ -18,7 +18,12 @@ import { array, u8, type ValueOf } from '../../schema.js'
 
 /** kvm->mmu_lock, an rwlock_t on x86: declared a spinlock in Locks, its read side in MmuLock. */
 export const MMU_LOCK = 0
-export const kvmLocks = new Locks([{ name: 'kvm->mmu_lock', kind: 'spinlock' }])
+/** The VMM's mm->mmap_lock: MADV_DONTNEED and the OOM reaper hold it for read, khugepaged's collapse for write, a fault's slow get_user_pages waits for a writer. */
+export const MMAP_LOCK = 1
+export const kvmLocks = new Locks([
+  { name: 'kvm->mmu_lock', kind: 'spinlock' },
+  { name: 'mm->mmap_lock', kind: 'rwsem' },
+])
 export const mmuLock = new MmuLock(kvmLocks, MMU_LOCK)
 
 export function kvmMmuGlobals(l: Layout, frames: number, vcpus: number, slots = 1) {

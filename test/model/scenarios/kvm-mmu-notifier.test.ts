@@ -108,6 +108,28 @@ describe('kvm-mmu-notifier: verdicts', () => {
     expect(t.message).toBe('mmu_invalidate_in_progress is 1 with 0 invalidations between range_start and range_end')
   })
 
+  it('khugepaged: upstream holds with a collapse (also of a THP whose PMD was split); without KVM\'s in-progress test a collapse alone leaves a stale SPTE', () => {
+    for (const params of [{ collapses: 1 }, { zaps: 0, splits: 1, collapses: 1 }, { zaps: 0, collapses: 1, oom_reaps: 1, subscribers: 2 }] as Record<string, number>[]) {
+      expect(broken('upstream', params)).toEqual([])
+    }
+    const x = explore('upstream', { zaps: 0, collapses: 1 })
+    expect(x.coverage.khugepaged.pmdp_collapse_flush).toBeGreaterThan(0)
+    expect(broken('no-in-progress-check', { zaps: 0, collapses: 1 })).toEqual(['no-freed-page-mapped', 'no-stale-mapping'])
+    const t = trace('no-in-progress-check', { zaps: 0, collapses: 1 }, 'no-stale-mapping')
+    expect(t.steps[t.steps.length - 1]).toBe('collapse0 pmdp_collapse_flush')
+    expect(t.message).toMatch(/^gfn 0x2 maps pfn 0x1 but the host maps pfn 0x2 at hva 0x2$/)
+  })
+
+  it('a zap and a collapse of the same VMA in one run: upstream holds and both invalidations are taken (mmap_lock keeps them apart)', () => {
+    // Without the exclusion (collapse under mmap_write_lock, MADV_DONTNEED under mmap_read_lock) a zap aimed at a
+    // PTE-mapped page lands on the collapsed PMD after a neighbour's 2M fault: a state the kernel cannot reach.
+    const inst = kvm('upstream', { collapses: 1, pages: 2 })
+    const x = bfs(inst.model, { allViolations: true })
+    expect(x.violations).toEqual([])
+    expect(x.coverage.khugepaged.pmdp_collapse_flush).toBeGreaterThan(0)
+    expect(x.coverage.madvise_dontneed.zap_page_range_single).toBeGreaterThan(0)
+  })
+
   it('the example review file is the no-stale-check patch', async () => {
     const { loadScenarios } = await import('../../../cli/api.js')
     const [s] = await loadScenarios('./examples/kvm-drop-stale-check.ts')
@@ -121,6 +143,7 @@ describe('kvm-mmu-notifier: the model', () => {
   it('the packed and object backends agree', () => {
     expectBackendsAgree(kvm('upstream', { vcpus: 2, migrations: 1, splits: 1 }).model, { runs: 40, seed: 11, maxLength: 40 })
     expectBackendsAgree(kvm('no-in-progress-check', { slots: 2, folio_splits: 1 }).model, { runs: 30, seed: 5, maxLength: 40 })
+    expectBackendsAgree(kvm('upstream', { slots: 2, memslot_ops: 2, oom_reaps: 1, subscribers: 2, collapses: 1 }).model, { runs: 30, seed: 7, maxLength: 40 })
   })
 
   it('agrees with an independent enumerator', () => {
@@ -129,6 +152,9 @@ describe('kvm-mmu-notifier: the model', () => {
       ['no-stale-check', { pages: 2 }],
       ['no-in-progress-check', { pages: 2 }],
       ['range-overwrite', { pages: 2, slots: 2 }],
+      ['memslot-swap-no-mn-wait', { pages: 2, memslot_ops: 2 }],
+      ['hlist-no-end-after-eagain', { pages: 2, zaps: 0, oom_reaps: 1, subscribers: 2 }],
+      ['upstream', { pages: 2, zaps: 0, collapses: 1, oom_reaps: 1, subscribers: 3 }],
     ] as [string, Record<string, number>][]) {
       const { model } = kvm(variant, params)
       const b = bruteForce(model)
