@@ -1,6 +1,9 @@
 /**
- * The host mm side: events on the VMA that invalidate through KVM's
- * mmu_notifier (virt/kvm/kvm_main.c) and then change the host page table:
+ * The host mm side: events on the VMA that invalidate through the mm's
+ * classic subscriber list (mm/mmu_notifier.c, mn_hlist_invalidate_range_*:
+ * model/primitives/mmu-notifier-hlist.ts) into KVM's mmu_notifier
+ * (virt/kvm/kvm_main.c), and another subscriber's when `subscribers` > 1,
+ * and then change the host page table:
  *
  *   kvm_mmu_notifier_invalidate_range_start:
  *     mn_active_invalidate_count++ (under mn_invalidate_lock)
@@ -18,9 +21,12 @@
  * Events: MADV_DONTNEED (zap_page_range_single), migration (migrate_pages:
  * fails with -EAGAIN on a folio KVM holds a reference to, leaving the
  * PTEs as they were), __split_huge_pmd (the THP stays whole, PTE-mapped)
- * and split_folio (fails on a folio KVM holds a reference to; else the
- * pages stay mapped as order-0 folios). mmap_lock is not modelled: the
- * fault path's get_user_pages and these events take it for read.
+ * split_folio (fails on a folio KVM holds a reference to; else the
+ * pages stay mapped as order-0 folios), khugepaged's collapse_huge_page,
+ * and the OOM reaper (__oom_reap_task_mm: non-blockable; after -EAGAIN
+ * no range_end). mm->mmap_lock: MADV_DONTNEED holds it for read, the OOM
+ * reaper trylocks it for read, the collapse holds it for write; migration
+ * and the splits walk the rmap without it.
  */
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
 import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'

@@ -1,12 +1,16 @@
 /**
  * KVM's mmu_notifier against the x86 TDP MMU on ordinary (non-private)
  * memory: host mm events on the VMM's VMA (MADV_DONTNEED, migration,
- * __split_huge_pmd, split_folio) invalidate through
- * kvm_mmu_notifier_invalidate_range_start/end (host-events.ts) while vCPUs
- * fault gfns in (vcpu.ts): mmu_invalidate_seq, kvm_faultin_pfn,
+ * __split_huge_pmd, split_folio, khugepaged's collapse, the OOM reaper)
+ * invalidate through the mm's classic subscriber list
+ * (mn_hlist_invalidate_range_start/end, model/primitives/mmu-notifier-hlist.ts)
+ * into kvm_mmu_notifier_invalidate_range_start/end (host-events.ts) while
+ * vCPUs fault gfns in (vcpu.ts): mmu_invalidate_seq, kvm_faultin_pfn,
  * read_lock(mmu_lock), is_page_fault_stale, kvm_mmu_hugepage_adjust,
- * kvm_tdp_mmu_map. The invalidation bookkeeping, mmu_lock, the memslots
- * and the fault helpers are the primitives of model/kvm/.
+ * kvm_tdp_mmu_map; the VMM may delete and re-create a memslot
+ * (kvm_set_memslot, model/kvm/memslot-update.ts). The invalidation
+ * bookkeeping, mmu_lock, the memslots and the fault helpers are the
+ * primitives of model/kvm/.
  *
  * `upstream` is the newest kernel (range-precise mmu_invalidate_retry_gfn
  * with the union of kvm_mmu_invalidate_range_add); each other variant
@@ -34,7 +38,7 @@ export const kvmMmuNotifier: Scenario<KvmMmuContext> = {
   name: 'kvm-mmu-notifier',
   title: 'KVM mmu_notifier invalidation vs x86 TDP faults on ordinary memory',
   description:
-    'kvm_mmu_notifier_invalidate_range_start/end (mmu_invalidate_begin/range_add/end, mn_active_invalidate_count) under host zaps, migration and THP splits, against the TDP fault path (mmu_invalidate_seq, kvm_faultin_pfn, read_lock(mmu_lock), is_page_fault_stale, kvm_mmu_hugepage_adjust with host_pfn_mapping_level).',
+    'kvm_mmu_notifier_invalidate_range_start/end (mmu_invalidate_begin/range_add/end, mn_active_invalidate_count), called through the mm\'s subscriber list, under host zaps, migration, THP splits, khugepaged collapses, the OOM reaper and memslot updates (kvm_set_memslot), against the TDP fault path (mmu_invalidate_seq, kvm_faultin_pfn, read_lock(mmu_lock), is_page_fault_stale, kvm_mmu_hugepage_adjust with host_pfn_mapping_level).',
   params: [
     { name: 'H', default: 1, min: 1, max: 2, description: 'huge order: a huge page is 2^H small pages (9 on x86-64)' },
     { name: 'pages', default: 4, min: 1, max: 8, description: 'VMA size in small pages' },
