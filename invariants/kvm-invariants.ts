@@ -9,6 +9,8 @@ import { folioHead, FRAME_FREED, FRAME_HUGE, type Memory } from '../model/primit
 import type { HostPageTable } from '../model/primitives/host-page-table.js'
 import { blockOf, type Layout } from '../model/primitives/layout.js'
 import type { KvmInvalidation } from '../model/kvm/invalidation.js'
+import { MEMSLOT_NONE, type MemslotWorld } from '../model/kvm/memslot-update.js'
+import { gfnToMemslot, type Memslot } from '../model/kvm/memslots.js'
 import { PG_LEVEL_2M, type Sptes } from '../model/kvm/tdp-fault.js'
 
 const hex = (n: number): string => `0x${n.toString(16)}`
@@ -18,12 +20,21 @@ const hex = (n: number): string => `0x${n.toString(16)}`
  * KVM zaps the SPTEs of a range in invalidate_range_start, before the host
  * changes it, and no fault installs one for a gfn of the range until the
  * host is done: so this holds in every state, not only after the callback.
+ * Given the memslots (and a world with memslot updates), also: no SPTE
+ * outlives its memslot (kvm_arch_flush_shadow_memslot zaps them before
+ * kvm_delete_memslot swaps the slot out, and synchronize_srcu keeps a
+ * fault that looked the old slot up from mapping after that).
  */
-export function kvmNoStaleMapping(l: Layout): Invariant<Sptes & HostPageTable> {
+export function kvmNoStaleMapping(l: Layout, slots?: readonly Memslot[]): Invariant<Sptes & HostPageTable & Partial<MemslotWorld>> {
   return {
     id: 'no-stale-mapping',
-    description: 'every present SPTE maps the pfn the host maps at its hva',
+    description: 'every present SPTE maps the pfn the host maps at its hva, in a memslot that exists',
     check(w) {
+      for (let i = 0; i < l.N; i++) {
+        if (w.spte[i] === 0 || !slots || !w.memslotState) continue
+        const s = gfnToMemslot(slots, l.startGfn + i)
+        if (!s || w.memslotState[s.id] === MEMSLOT_NONE) return `gfn ${hex(l.startGfn + i)} maps pfn ${hex(w.spte[i])} but ${s ? `memslot ${s.id} was deleted` : 'no memslot holds it'}`
+      }
       for (let i = 0; i < l.N; i++) {
         if (w.spte[i] !== 0 && w.spte[i] !== w.pte[i]) {
           return `gfn ${hex(l.startGfn + i)} maps pfn ${hex(w.spte[i])} but the host maps ${w.pte[i] ? `pfn ${hex(w.pte[i])}` : 'nothing'} at hva ${hex(l.startUaddr + i)}`

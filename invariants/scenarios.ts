@@ -30,7 +30,7 @@ import { mmioMappingCorrect, noDanglingMmioMapping, regionListRaceFree } from '.
 import { hugeCoverage } from './huge-coverage.js'
 import { ioctlOutcomeDeterministic } from './ioctl-outcome-deterministic.js'
 import { noStaleMappingPages } from './no-stale-mapping.js'
-import { kvmMmuLayout, kvmLocks, kvmMmuNotifier as kvmMmuNotifierModel } from '../model/scenarios/kvm-mmu-notifier/index.js'
+import { kvmMmuLayout, kvmLocks, kvmMmuNotifier as kvmMmuNotifierModel, type KvmMmuContext } from '../model/scenarios/kvm-mmu-notifier/index.js'
 import { inProgressBalanced, kvmMappingWithinFolio, kvmNoFreedPageMapped, kvmNoStaleMapping } from './kvm-invariants.js'
 import {
   hugeMappingAligned,
@@ -132,10 +132,10 @@ export const mshvMmio: Scenario = {
 
 export const kvmMmuNotifier: Scenario = {
   ...kvmMmuNotifierModel,
-  properties(p, _v, _ctx, program) {
+  properties(p, _v, ctx, program) {
     const l = kvmMmuLayout(p)
     return {
-      invariants: [kvmNoStaleMapping(l), kvmNoFreedPageMapped(l), kvmMappingWithinFolio(l), inProgressBalanced(), noSleepInAtomic(threadNamer(program))],
+      invariants: [kvmNoStaleMapping(l, (ctx as KvmMmuContext).slots), kvmNoFreedPageMapped(l), kvmMappingWithinFolio(l), inProgressBalanced(), noSleepInAtomic(threadNamer(program))],
       evidence: [lockOrderConsistent(kvmLocks.decls)],
     }
   },
