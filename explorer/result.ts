@@ -9,6 +9,8 @@ export interface Violation<A> {
   readonly message: string
   readonly init: number
   readonly actions: readonly A[]
+  /** A lasso (`no-livelock`): `actions[cycleStart..]` lead from the state after `actions[0..cycleStart)` back to it, forever. */
+  readonly cycleStart?: number
   /**
    * For an outcome property: the outcome this run ends with; for an evidence
    * property: the fact this run ends showing.

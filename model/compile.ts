@@ -341,6 +341,7 @@ export function compile<G extends Fields>(
       return Buffer.from(b).toString('latin1')
     },
     describe,
+    progress: (a, s) => stepOf(s, a.thread)?.progress === true,
     terminal: terminalState,
     whereIs,
     packed,
