@@ -24,8 +24,11 @@ export function explore<S, A>(model: Model<S, A>, options: ExploreOptions = {}):
 
 /** Adds the livelock search's verdict to a safety search's: a non-progress cycle is a violation; a cut graph leaves an `ok` incomplete. */
 function withLivelock<S, A>(model: Model<S, A>, options: ExploreOptions, found: Exploration<A>): Exploration<A> {
+  const started = performance.now()
   const live = findLivelock(model, { maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates, stop: options.stop })
+  const seconds = (performance.now() - started) / 1000
   const violations = live.violation ? [...found.violations, live.violation] : found.violations
   const incomplete = found.incomplete ?? live.incomplete
-  return { ...found, violations, incomplete, verdict: violations.length > 0 ? 'violation' : incomplete ? 'incomplete' : 'ok' }
+  const stats = { ...found.stats, livelock: { states: live.states, seconds } }
+  return { ...found, stats, violations, incomplete, verdict: violations.length > 0 ? 'violation' : incomplete ? 'incomplete' : 'ok' }
 }

@@ -52,6 +52,8 @@ export interface Stats {
    * stands for, which is the unreduced count when the search is exhaustive.
    */
   readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
+  /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
+  readonly livelock?: { readonly states: number; readonly seconds: number }
 }
 
 export interface Exploration<A> {

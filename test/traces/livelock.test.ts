@@ -12,7 +12,7 @@ import { NO_LIVELOCK } from '../../explorer/livelock.js'
 import { runCheck } from '../../cli/run.js'
 import { renderTrace } from '../../traces/render.js'
 import { replaySteps, replayTrace } from '../../traces/replay.js'
-import { instantiate } from '../../invariants/scenarios.js'
+import { instantiate, kvmMmuNotifier } from '../../invariants/scenarios.js'
 import type { Trace } from '../../traces/format.js'
 import { cliInProcess } from '../support/cli-in-process.js'
 import retryToy from '../fixtures/livelock/retry-toy.js'
@@ -97,5 +97,20 @@ describe('no-livelock on the retry toy', () => {
     const random = await cliInProcess(['check', file, '--livelock', '--mode', 'random'])
     expect(random.status).toBe(2)
     expect(random.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
+describe('no-livelock on kvm-mmu-notifier (progress: kvm_tdp_mmu_map, kvm_mmu_invalidate_end)', () => {
+  // The 2021 core bug: KVM's invalidate_range_start left unpaired after another subscriber's -EAGAIN, so the vCPU's fault retries forever.
+  const params = { pages: 1, oom_reaps: 1, subscribers: 2 }
+  it('finds the vCPU retrying forever in hlist-no-end-after-eagain, and none upstream at the same bounds', () => {
+    const bug = runCheck({ scenario: kvmMmuNotifier, variant: 'hlist-no-end-after-eagain', params, explore: { livelock: true, allViolations: true }, save: false })
+    const lasso = bug.traces.find((t) => t.trace.violation.invariant === NO_LIVELOCK)!.trace
+    const r = replayTrace(lasso)
+    expect(r.reproduced).toBe(true)
+    expect(lasso.steps.slice(lasso.cycleStart).every((s) => s.thread.startsWith('vcpu'))).toBe(true)
+    const upstream = runCheck({ scenario: kvmMmuNotifier, variant: 'upstream', params, explore: { livelock: true }, save: false })
+    expect(upstream.exploration.verdict).toBe('ok')
+    expect(upstream.exploration.stats.livelock!.states).toBeGreaterThan(0)
   })
 })
