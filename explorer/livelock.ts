@@ -38,7 +38,7 @@ export function findLivelock<S, A>(model: Model<S, A>, options: { maxStates?: nu
   const via: number[] = [] // the action index (in model.actions(parent)) that reached the state
   const threadIds = new Map<string, number>()
   const threadOf = (a: A, s: S): number => {
-    const t = model.describe(a, s, s).thread
+    const t = model.threadOf?.(a, s) ?? model.describe(a, s, s).thread
     let id = threadIds.get(t)
     if (id === undefined) threadIds.set(t, (id = threadIds.size))
     return id

@@ -342,6 +342,7 @@ export function compile<G extends Fields>(
     },
     describe,
     progress: (a, s) => stepOf(s, a.thread)?.progress === true,
+    threadOf: (a) => threads[a.thread].name,
     terminal: terminalState,
     whereIs,
     packed,
