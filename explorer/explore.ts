@@ -25,7 +25,12 @@ export function explore<S, A>(model: Model<S, A>, options: ExploreOptions = {}):
 /** Adds the livelock search's verdict to a safety search's: a non-progress cycle is a violation; a cut graph leaves an `ok` incomplete. */
 function withLivelock<S, A>(model: Model<S, A>, options: ExploreOptions, found: Exploration<A>): Exploration<A> {
   const started = performance.now()
-  const live = findLivelock(model, { maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates, stop: options.stop })
+  // --max-seconds bounds the whole run: the cycle search gets what the safety search left.
+  const maxSeconds = options.maxSeconds ?? DEFAULT_BOUNDS.maxSeconds
+  const deadline = started + (maxSeconds - found.stats.seconds) * 1000
+  const stop = (states: number): string | null =>
+    options.stop?.(states) ?? (performance.now() > deadline ? `max-seconds ${maxSeconds} reached in the livelock search` : null)
+  const live = findLivelock(model, { maxStates: options.maxStates ?? DEFAULT_BOUNDS.maxStates, stop })
   const seconds = (performance.now() - started) / 1000
   const violations = live.violation ? [...found.violations, live.violation] : found.violations
   const incomplete = found.incomplete ?? live.incomplete

@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { explore } from '../../explorer/explore.js'
 import { findLivelock, NO_LIVELOCK } from '../../explorer/livelock.js'
 import type { Model } from '../../explorer/model.js'
 
@@ -137,5 +138,16 @@ describe('findLivelock', () => {
     expect(findLivelock(graphModel(4, edges)).violation).toBeNull()
     // Once thread 1 has nowhere to go from 2, the spin is a livelock.
     expect(findLivelock(graphModel(4, edges.slice(0, 4))).violation).not.toBeNull()
+  })
+
+  it('is incomplete, not ok, when a bound cuts the graph before its cycle', () => {
+    const e = (from: number, to: number): Edge => ({ from, to, thread: 0, progress: false })
+    const model = graphModel(4, [e(0, 1), e(1, 2), e(2, 3), e(3, 2)])
+    expect(findLivelock(model).violation).not.toBeNull()
+    const cut = findLivelock(model, { maxStates: 2 })
+    expect(cut.violation).toBeNull()
+    expect(cut.incomplete).toMatch(/max-states 2/)
+    const stopped = explore(model, { livelock: true, stop: (n) => (n > 2 ? 'interrupted' : null) })
+    expect(stopped.verdict).toBe('incomplete')
   })
 })
