@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { NO_LIVELOCK } from '../../explorer/livelock.js'
+import * as api from '../../index.js'
 import { runCheck } from '../../cli/run.js'
 import { renderTrace } from '../../traces/render.js'
 import { replaySteps, replayTrace } from '../../traces/replay.js'
@@ -41,8 +42,11 @@ describe('no-livelock on the retry toy', () => {
     }
   })
 
-  it('is off by default: the same variant is ok without --livelock', () => {
+  it('is off by default: the same variant is ok without --livelock', async () => {
     expect(check('leaks-count', {}).exploration.verdict).toBe('ok')
+    // The public API: the same option.
+    expect((await api.check(retryToy, { variant: 'leaks-count' })).result).toBe('ok')
+    expect((await api.check(retryToy, { variant: 'leaks-count', livelock: true })).invariant).toBe(NO_LIVELOCK)
   })
 
   it('reports none where the invalidation ends (the fault spins only while the invalidator, enabled, is not run)', () => {
