@@ -57,8 +57,15 @@ describe('no-livelock on the retry toy', () => {
     }
   })
 
-  it('finds it with two faults too', () => {
-    expect(check('leaks-count', { livelock: true }, { faults: 2 }).traces[0].trace.violation.invariant).toBe(NO_LIVELOCK)
+  it('finds it with two faults too, the same lasso with symmetry reduction on and off', () => {
+    const on = check('leaks-count', { livelock: true }, { faults: 2 })
+    const off = check('leaks-count', { livelock: true, symmetry: false }, { faults: 2 })
+    expect(on.exploration.stats.symmetry).toBeDefined()
+    expect(on.exploration.stats.states).toBeLessThan(off.exploration.stats.states)
+    expect(on.traces[0].trace.violation.invariant).toBe(NO_LIVELOCK)
+    expect(on.traces[0].trace.steps).toEqual(off.traces[0].trace.steps)
+    expect(on.traces[0].trace.cycleStart).toBe(off.traces[0].trace.cycleStart)
+    for (const symmetry of [true, false]) expect(check('ends', { livelock: true, symmetry }, { faults: 2 }).exploration.verdict).toBe('ok')
   })
 
   it('does not reproduce a lasso whose cycle does not close, whose cycle is unfair, or that takes a progress step', () => {
