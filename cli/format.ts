@@ -6,7 +6,8 @@ export const num = (n: number): string => n.toLocaleString('en-US')
 export function statsLine(s: Stats): string {
   const fp = s.collisionProbability !== undefined ? `; fingerprints: probability a collision hid a state ~ ${s.collisionProbability.toExponential(1)}` : ''
   const sym = s.symmetry ? `; symmetry: ${s.symmetry.renamings} renamings, the states stand for ${num(s.symmetry.orbitStates)}` : ''
-  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)${sym}${fp}`
+  const live = s.livelock ? `; livelock search: ${num(s.livelock.states)} states unreduced, ${s.livelock.seconds.toFixed(2)} s` : ''
+  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)${sym}${fp}${live}`
 }
 
 /** A metric's range: `min..max` (or one value), a share as a percentage. */

@@ -6,6 +6,7 @@ import { mailText } from '../traces/mail.js'
 import { renderTrace } from '../traces/render.js'
 import { replayTrace } from '../traces/replay.js'
 import { BadInput } from '../explorer/errors.js'
+import { NO_LIVELOCK } from '../explorer/livelock.js'
 import { NO_DEADLOCK } from '../explorer/search.js'
 import { EXIT } from './exit.js'
 import { scenarioOfTrace } from './scenarios.js'
@@ -17,7 +18,7 @@ export async function replayReport(file: string, options: { force?: boolean } = 
   const r = replayTrace(trace, scenario)
   // A trace naming a property the model does not check can never reproduce: bad input, not a verdict.
   const m = r.instance.model
-  const known = [...m.invariants.map((i) => i.id), ...(m.outcomes ?? []).map((o) => o.id), ...(m.evidence ?? []).map((e) => e.id), NO_DEADLOCK]
+  const known = [...m.invariants.map((i) => i.id), ...(m.outcomes ?? []).map((o) => o.id), ...(m.evidence ?? []).map((e) => e.id), NO_DEADLOCK, ...(trace.cycleStart !== undefined ? [NO_LIVELOCK] : [])]
   if (!known.includes(trace.violation.invariant)) {
     throw new BadInput(`${file}: names invariant '${trace.violation.invariant}', which ${trace.scenario}/${trace.variant} does not check (it checks: ${known.join(', ')})`)
   }
@@ -32,6 +33,7 @@ export async function replayReport(file: string, options: { force?: boolean } = 
     violations: r.violations,
     steps: r.steps.length,
     recordedSteps: trace.steps.length,
+    ...(trace.cycleStart !== undefined ? { cycleStart: trace.cycleStart } : {}),
   }
 }
 
@@ -46,6 +48,8 @@ export async function replayCommand(file: string, json: boolean, force: boolean)
   } else if (report.reproduced) {
     const v = report.violations.find((x) => x.invariant === report.expected)!
     process.stdout.write(`reproduced: ${v.invariant} after step ${v.step} of ${report.recordedSteps}: ${v.message}\n`)
+  } else if (report.expected === NO_LIVELOCK) {
+    process.stdout.write(`not reproduced: ${NO_LIVELOCK}: the steps from ${report.cycleStart === undefined ? '(no cycleStart recorded)' : report.cycleStart + 1} on do not lead back to the state they start from without a progress step\n`)
   } else if (first) {
     process.stdout.write(`not reproduced: expected ${report.expected}, but ${first.invariant} broke after step ${first.step}: ${first.message}\n`)
   } else {

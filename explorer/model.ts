@@ -93,6 +93,10 @@ export interface Model<S, A> {
   terminal?(s: S): boolean
   /** Where `thread` (or, without one, every thread) is and whether it is blocked: "fault0 is at mutex_lock, blocked". */
   whereIs?(s: S, thread?: string): string
+  /** The thread that takes `a` (as `describe` names it), cheaply: the livelock search asks it of every action. */
+  threadOf?(a: A, s: S): string
+  /** Is `a`, taken in `s`, a progress step? A cycle of steps none of which is one is a livelock (`no-livelock`). */
+  progress?(a: A, s: S): boolean
   /** Optional fast path with exactly the same semantics, on fixed-size byte states. */
   readonly packed?: PackedModel<S>
   /** The kinds of action, for coverage; `classOf` says which one an action is. */

@@ -26,6 +26,8 @@ export interface ExploreOptions {
    * collision may hide a state, with the probability the result reports).
    */
   readonly store?: StoreKind
+  /** Also search for a reachable cycle on which no step is a progress step (`no-livelock`, SPIN's -l); off by default. */
+  readonly livelock?: boolean
   /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */
   readonly symmetry?: boolean
   /** Called about four times a second while the search runs. */

@@ -9,6 +9,8 @@ export interface Violation<A> {
   readonly message: string
   readonly init: number
   readonly actions: readonly A[]
+  /** A lasso (`no-livelock`): `actions[cycleStart..]` lead from the state after `actions[0..cycleStart)` back to it, forever. */
+  readonly cycleStart?: number
   /**
    * For an outcome property: the outcome this run ends with; for an evidence
    * property: the fact this run ends showing.
@@ -50,6 +52,8 @@ export interface Stats {
    * stands for, which is the unreduced count when the search is exhaustive.
    */
   readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
+  /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
+  readonly livelock?: { readonly states: number; readonly seconds: number }
 }
 
 export interface Exploration<A> {

@@ -341,6 +341,8 @@ export function compile<G extends Fields>(
       return Buffer.from(b).toString('latin1')
     },
     describe,
+    progress: (a, s) => stepOf(s, a.thread)?.progress === true,
+    threadOf: (a) => threads[a.thread].name,
     terminal: terminalState,
     whereIs,
     packed,

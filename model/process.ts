@@ -24,6 +24,12 @@ export interface Step<W, L, K extends string = string> {
   /** How a trace shows the step, e.g. `hmm_range_fault(page 2)`; evaluated on the state before it. */
   text?(w: W, me: L, choice: number): string
   /**
+   * A progress step (SPIN's `progress` label): taking it is the work getting
+   * done (a fault that installs its mapping, an invalidation that ends).
+   * `check --livelock` reports a reachable cycle on which no step is one.
+   */
+  readonly progress?: boolean
+  /**
    * For a step made by a helper (`Locks.lockStep`): the labels it may go to,
    * or the functions that compute them, which the build's label check reads
    * instead of the helper's own `run` (see labels.ts).

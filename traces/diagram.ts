@@ -20,6 +20,8 @@ export interface DiagramInput {
   readonly violation: { readonly invariant: string; readonly message: string; readonly step: number } | null
   /** For one run of an outcome property's violation: the outcome this run ends with. */
   readonly outcome?: { readonly invariant: string; readonly outcome: string; readonly message: string }
+  /** A lasso trace: the steps that repeat forever (1-based, inclusive). */
+  readonly cycle?: { readonly from: number; readonly to: number }
 }
 
 export function raceDiagram(input: DiagramInput): string {
@@ -41,6 +43,7 @@ export function raceDiagram(input: DiagramInput): string {
     }
   }
   lines.push('')
+  if (input.cycle) lines.push(`steps ${input.cycle.from}–${input.cycle.to} repeat forever`)
   if (input.outcome) {
     lines.push(...wrap(`ENDS WITH "${input.outcome.outcome}" (${input.outcome.invariant}):`, DIAGRAM_WIDTH))
     lines.push(...wrap(input.outcome.message, DIAGRAM_WIDTH - 2).map((l) => `  ${l}`))

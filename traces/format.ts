@@ -37,6 +37,8 @@ export const traceSchema = z
       .strict(),
     init: z.number().int().nonnegative(),
     steps: z.array(traceStep),
+    /** A lasso (no-livelock): steps[cycleStart..] lead from the state after steps[0..cycleStart) back to it, and repeat forever. */
+    cycleStart: z.number().int().nonnegative().optional(),
     violation: z
       .object({
         invariant: z.string().min(1),

@@ -86,6 +86,7 @@ function reproduce(trace: Trace, params: readonly (readonly [string, number])[],
     ...(trace.search.mode !== 'bfs' ? ['--mode', trace.search.mode] : []),
     ...(trace.search.seed !== null ? ['--seed', String(trace.search.seed)] : []),
     ...params.map(([k, v]) => `--param ${k}=${v}`),
+    ...(trace.cycleStart !== undefined ? ['--livelock'] : []),
   ]
   return [...shellLines(check), ...shellLines(['mapcheck', 'replay', file])]
 }

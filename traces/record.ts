@@ -25,9 +25,10 @@ export function recordTrace(
     s = after
     return { thread, label, choice }
   })
-  const { invariant, outcome } = violation
-  if (exploration.mode !== 'bfs') steps = minimizeSteps(model, violation.init, steps, invariant, outcome)
-  const replay = replaySteps(model, violation.init, steps, invariant, outcome)
+  const { invariant, outcome, cycleStart } = violation
+  // A lasso is already a shortest prefix and a shortest cycle through its state; delta debugging would cut the cycle open.
+  if (exploration.mode !== 'bfs' && cycleStart === undefined) steps = minimizeSteps(model, violation.init, steps, invariant, outcome)
+  const replay = replaySteps(model, violation.init, steps, invariant, outcome, cycleStart)
   if (!replay.reproduced) throw new Error(`recordTrace: the trace does not reproduce ${invariant}`)
   // An outcome property's message is the exploration's (it compares runs); an invariant's is the state's.
   const message = outcome !== undefined ? violation.message : replay.violations.find((v) => v.invariant === invariant)!.message
@@ -42,6 +43,7 @@ export function recordTrace(
     search: { mode: exploration.mode, seed: exploration.seed, path: exploration.path ?? null },
     init: violation.init,
     steps: replay.steps.map((r) => ({ thread: r.label.thread, label: r.label.label, choice: r.label.choice, text: r.label.text })),
+    ...(cycleStart !== undefined ? { cycleStart } : {}),
     violation: outcome !== undefined ? { invariant, message, outcome } : { invariant, message },
   }
 }

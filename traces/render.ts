@@ -17,5 +17,6 @@ export function renderTrace(trace: Trace, scenario?: Scenario): string {
     threadNames: r.instance.model.threadNames,
     violation: seen,
     outcome: outcome !== undefined && r.reproduced ? { invariant, outcome, message } : undefined,
+    ...(r.cycle ? { cycle: r.cycle } : {}),
   })
 }

@@ -1,5 +1,6 @@
 import { BadInput } from '../explorer/errors.js'
 import type { Model, StepLabel } from '../explorer/model.js'
+import { livelockMessage, NO_LIVELOCK } from '../explorer/livelock.js'
 import { deadlockMessage, NO_DEADLOCK } from '../explorer/search.js'
 import { instantiate, type Instance } from '../invariants/scenarios.js'
 import type { Scenario } from '../model/scenario.js'
@@ -29,6 +30,8 @@ export interface Replay<S> {
   readonly reproduced: boolean
   /** When the replay ends in a terminal state: each outcome property's outcome there. */
   readonly outcomes: Readonly<Record<string, string>>
+  /** A lasso trace: the steps that repeat forever (1-based, inclusive), when they return to the cycle's first state with no progress step and no thread left enabled all along but never run. */
+  readonly cycle?: { readonly from: number; readonly to: number }
 }
 
 /** A step of the trace that the model does not offer where the trace says it should. */
@@ -46,7 +49,11 @@ export function replaySteps<S, A>(
   steps: readonly TraceStep[],
   expect?: string,
   expectOutcome?: string,
+  cycleStart?: number,
 ): Replay<S> {
+  if (cycleStart !== undefined && cycleStart >= steps.length) {
+    throw new BadInput(`cycleStart ${cycleStart}: the trace has ${steps.length} steps, so no cycle starts there`)
+  }
   const inits = model.initialStates()
   if (init >= inits.length) throw new BadInput(`initial state ${init} does not exist (the model has ${inits.length})`)
   let s = inits[init]
@@ -60,6 +67,8 @@ export function replaySteps<S, A>(
     return expect !== undefined && seen.has(expect)
   }
   const out: ReplayedStep<S>[] = []
+  let cycleFirst: string | null = cycleStart === 0 ? model.fingerprint(s) : null
+  let progressInCycle = false
   let done = checkAll(s, 0)
   for (let i = 0; !done && i < steps.length; i++) {
     const want = steps[i]
@@ -80,7 +89,9 @@ export function replaySteps<S, A>(
       )
     }
     out.push({ index: i + 1, label: found.label, before: s, after: found.after })
+    if (cycleStart !== undefined && i >= cycleStart && model.progress?.(found.a, s) === true) progressInCycle = true
     s = found.after
+    if (cycleStart !== undefined && i + 1 === cycleStart) cycleFirst = model.fingerprint(s)
     done = checkAll(s, i + 1)
   }
   const ended = !done && model.actions(s).length === 0
@@ -96,9 +107,27 @@ export function replaySteps<S, A>(
     const fact = evidence && expectOutcome !== undefined ? evidence.names.indexOf(expectOutcome) : -1
     return fact >= 0 && evidence!.facts(s).includes(fact)
   }
+  // A lasso reproduces when the whole trace ran, its cycle ends in the state it started from, and no step of it is a progress step.
+  const closes =
+    cycleStart !== undefined && out.length === steps.length && !progressInCycle && model.fingerprint(s) === cycleFirst && fair(model, out.slice(cycleStart))
+  const cycle = closes ? { from: cycleStart + 1, to: steps.length } : undefined
+  if (cycle) {
+    seen.set(NO_LIVELOCK, { invariant: NO_LIVELOCK, message: livelockMessage(cycle.from, cycle.to, model.whereIs?.(s)), step: out.length })
+  }
   const reproduced =
-    expect !== undefined && (evidence ? showsFact() : isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))
-  return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced, outcomes }
+    expect !== undefined &&
+    (expect === NO_LIVELOCK
+      ? cycle !== undefined
+      : evidence ? showsFact() : isOutcome ? outcomes[expect] !== undefined && outcomes[expect] === expectOutcome : seen.has(expect))
+  return { initial: inits[init], steps: out, violations: [...seen.values()], reproduced, outcomes, ...(cycle ? { cycle } : {}) }
+}
+
+/** Weak fairness of a cycle: no thread is enabled in every state of it without taking one of its steps. */
+function fair<S, A>(model: Model<S, A>, cycle: readonly ReplayedStep<S>[]): boolean {
+  const stepped = new Set(cycle.map((r) => r.label.thread))
+  const enabledAt = cycle.map((r) => new Set(model.actions(r.before).map((a) => model.describe(a, r.before, r.before).thread)))
+  const always = [...(enabledAt[0] ?? [])].filter((t) => enabledAt.every((here) => here.has(t)))
+  return always.every((t) => stepped.has(t))
 }
 
 /**
@@ -117,5 +146,5 @@ export function openTrace(trace: Trace, scenario?: Scenario): Instance {
 
 export function replayTrace(trace: Trace, scenario?: Scenario): Replay<unknown> & { instance: Instance } {
   const instance = openTrace(trace, scenario)
-  return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant, trace.violation.outcome) }
+  return { instance, ...replaySteps(instance.model, trace.init, trace.steps, trace.violation.invariant, trace.violation.outcome, trace.cycleStart) }
 }

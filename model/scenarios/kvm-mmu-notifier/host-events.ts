@@ -176,6 +176,8 @@ export function hostEvent(ctx: KvmMmuContext, ev: HostEvent): Process<W, EventLo
     /** kvm_mmu_notifier_invalidate_range_end -> kvm_handle_hva_range: KVM_MMU_LOCK. */
     kvm_mmu_notifier_invalidate_range_end: mmuLock.writeLockStep('kvm_mmu_invalidate_end'),
     kvm_mmu_invalidate_end: {
+      // The invalidation ends (check --livelock): mmu_invalidate_in_progress comes down.
+      progress: true,
       run(w, me) {
         if (hits(w, me).length > 0) mmuInvalidateEnd(w)
         return 'end_write_unlock'

@@ -139,6 +139,8 @@ export function vcpu(ctx: KvmMmuContext): Process<W, VcpuLocals> {
         },
       },
       kvm_tdp_mmu_map: {
+        // The fault's work done (check --livelock): a cycle through it is not a livelock.
+        progress: true,
         run(w, me) {
           kvmTdpMmuMap(l, w, me.gfn, me.level, me.pfn)
           return 'read_unlock'
