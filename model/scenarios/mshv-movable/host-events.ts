@@ -16,7 +16,7 @@ import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.j
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
 import { remapFailureChoices, remapFailureText, strideErrorText, withRemapFailures } from '../../drivers/mshv-regions.js'
-import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
+import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, oldLen, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
 export type Take = 'write' | 'read' | 'read-trylock' | 'none'
@@ -161,7 +161,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     [ev.free]: {
       run(w, me) {
         // folio_put(): a folio goes back to the allocator once nothing maps it.
-        for (let k = 0; k < l.HP; k++) {
+        for (let k = 0; k < me.old.length; k++) {
           if (me.old[k] !== 0 && !isFreed(w, me.old[k]) && !folioMapped(l, w, w, me.old[k])) freeFolio(w, me.old[k], l.H)
           me.old[k] = 0
         }
@@ -196,7 +196,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, oldLen(ctx)), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**
@@ -273,11 +273,23 @@ const subRanges = (l: Layout) => {
  * invalidation of the folio's span), mapped by a PMD or, after
  * __split_huge_pmd or a partial zap, by PTEs.
  */
-const mappedHugeFolios = (l: Layout) => (w: W) => {
+const mappedHugeFolios = (l: Layout) => {
+  const spans = mappedFolioSpans(l)
+  return (w: W) => spans(w).filter((t) => folioOrder(w, t.folio, l.H) !== 0)
+}
+
+/**
+ * Every mapped folio with its whole span in the region (not one run of it:
+ * a partial zap may leave a large folio mapped in several runs). What
+ * migration's try_to_migrate invalidates (try_to_migrate_one: the range
+ * from the folio's first page's address over folio_size, clipped to the
+ * VMA), since remove_migration_ptes then replaces every PTE of the folio.
+ */
+const mappedFolioSpans = (l: Layout) => (w: W) => {
   const out: Target[] = []
   for (let i = 0; i < l.N; i++) {
     const pfn = w.pte[i]
-    if (pfn === 0 || folioOrder(w, pfn, l.H) === 0) continue
+    if (pfn === 0) continue
     const folio = folioHead(w, pfn, l.H)
     if (out.some((t) => t.folio === folio)) continue
     const first = Math.max(i - (pfn - folio), 0)
@@ -324,7 +336,6 @@ function migrate(l: Layout) {
 /** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0.., collapse0.., mapfixed0.., reclaim0... */
 export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
-  const present = mappedFolios(l)
   const anyRange = subRanges(l)
   const kinds: [string, number, HostEvent][] = [
     [
@@ -348,7 +359,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: 'migrate_pages',
         take: 'none',
         nonblock: false,
-        targets: present,
+        targets: mappedFolioSpans(l),
         apply: { label: 'remove_migration_ptes', run: migrate(l) },
         free: 'folio_put',
       },
