@@ -8,7 +8,7 @@
  */
 import { match } from 'ts-pattern'
 import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
-import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
+import { folioMapped, outsidePfns, removeMigrationPtes } from '../../primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
@@ -40,6 +40,8 @@ export interface HostEvent {
    * re-check of the PMD) and gives up when it is gone.
    */
   readonly revalidate?: string
+  /** How many pfns `old` may have to hold (default: one folio's pages, `oldLen`). */
+  readonly oldLen?: number
 }
 
 /**
@@ -196,7 +198,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, oldLen(ctx)), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, ev.oldLen ?? oldLen(ctx)), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**
@@ -317,6 +319,28 @@ function zap(l: Layout) {
       me.old[k] = w.pte[me.lo + k]
       w.pte[me.lo + k] = 0
     }
+  }
+}
+
+/**
+ * The OOM reaper's target: the whole VMA (__oom_reap_task_mm passes
+ * vma->vm_start..vm_end to mmu_notifier_range_init and unmap_page_range),
+ * as region pages [0, N), while the VMA is there (munmap removes it). It
+ * invalidates and walks the VMA whether or not anything is mapped.
+ */
+const wholeVma = (l: Layout) => (w: W): Target[] => (w.vmaPresent ? [{ lo: 0, cnt: l.N, folio: 0 }] : [])
+
+/**
+ * unmap_page_range() over the whole VMA: every PTE of the region (`zap`)
+ * and, with a VMA margin, the pages of an edge THP outside the region,
+ * which are in the VMA too; all recorded in me.old to be freed.
+ */
+function reap(l: Layout) {
+  const clear = zap(l)
+  return (w: W, me: EventLocals) => {
+    clear(w, me)
+    outsidePfns(l, w).forEach((pfn, k) => (me.old[l.N + k] = pfn))
+    if (w.edgeOut) for (let e = 0; e < 2; e++) w.edgeOut[e] = 0
   }
 }
 
@@ -477,8 +501,10 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: '__oom_reap_task_mm',
         take: 'read-trylock',
         nonblock: true,
-        targets: anyRange,
-        apply: { label: 'unmap_page_range', run: zap(l) },
+        targets: wholeVma(l),
+        apply: { label: 'unmap_page_range', run: reap(l) },
+        // The region's pages and, with a VMA margin, an edge THP's pages outside it (fewer than 2^H at each edge).
+        oldLen: Math.max(oldLen(ctx), l.N + (l.vmaMargin ? 2 * l.HP : 0)),
         free: 'tlb_finish_mmu',
       },
     ],

@@ -559,6 +559,32 @@ describe('mshv-movable: 1G folios (--param pud, issue 11)', () => {
   })
 })
 
+describe("mshv-movable: the OOM reaper unmaps the whole VMA (__oom_reap_task_mm: vma->vm_start..vm_end)", () => {
+  const found = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+  const withProbe = (probe: (w: any) => boolean) => ({ ...mshvMovable, properties: () => ({ invariants: [{ id: 'probe', description: 'a probe', check: (w: any) => (probe(w) ? 'reached' : null) }] }) })
+
+  it('every reaper that gets past the trylock invalidates the whole region, mapped or not (its range_start is over pages 0..N-1)', () => {
+    // A reaper in its callback with pages [0, N) pending and nothing else pending: reached only by a reaper over the whole VMA.
+    const wholePending = (w: any) => Array.from(w.invalPending as ArrayLike<number>).every((n) => n === 1) && Array.from(w.pte as ArrayLike<number>).some((p) => p !== 0) && Array.from(w.pte as ArrayLike<number>).some((p) => p === 0)
+    expect(bfs(instantiate(withProbe(wholePending), 'upstream', { zaps: 0, reclaims: 1 }).model).violations.length).toBeGreaterThan(0)
+    // A reaper over a part of the region (the old model) is never reached: a state with some but not all pages pending.
+    const partPending = (w: any) => new Set(Array.from(w.invalPending as ArrayLike<number>)).size > 1
+    expect(bfs(instantiate(withProbe(partPending), 'upstream', { zaps: 0, reclaims: 1 }).model).violations.length).toBe(0)
+  })
+
+  it('verdicts: a reaper no longer leaves a THP partly mapped, so no-freed-page-mapped holds at reclaims=1; its non-blockable callback is reached before anything is mapped', () => {
+    for (const variant of ['v6', 'upstream', 'fixed']) {
+      const inv = found(variant, { reclaims: 1 })
+      expect(inv, variant).toContain('no-stale-mapping')
+      expect(inv, variant).not.toContain('no-freed-page-mapped')
+    }
+    const x = bfs(movable('upstream', { reclaims: 1, deposits: 1 }).model, { allViolations: true })
+    const v = x.violations.find((v) => v.invariant === 'no-sleep-in-atomic')!
+    const { steps } = recordTrace(movable('upstream', { reclaims: 1, deposits: 1 }), x, v)
+    expect(steps[0].text).toMatch(/^__oom_reap_task_mm\(uaddr 0x2\.\.0x5\)/)
+  })
+})
+
 describe('mshv-movable: khugepaged takes mmap_lock for write as an rwsem writer does (the review\'s FV-3 note on rwsem fairness)', () => {
   /** A VP that takes mmap_read_lock again while holding it (a nested down_read / up_read), as a driver calling into code that read-locks the mm would. */
   const nested = {
