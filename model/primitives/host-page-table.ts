@@ -72,7 +72,8 @@ export function faultSmall(pt: HostPageTable, m: Memory, i: number): void {
 }
 
 /**
- * The region pages an order-`order` mTHP faulted at region page i would
+ * The region pages an order-`order` folio (an mTHP, or with a scenario's
+ * `pud` an order-2H 1G folio) faulted at region page i would
  * cover: the 2^order-aligned uaddr range around it (alloc_anon_folio aligns
  * the fault address down to the folio size), or null when it is not
  * allowed: the range must lie inside the VMA (the region) and every PTE in

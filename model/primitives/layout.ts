@@ -22,12 +22,18 @@ export interface Layout {
   readonly vmaMargin: boolean
 }
 
-export function layout(H: number, N: number, gfnOffset: number, uaddrOffset: number, vmaMargin = false): Layout {
+/**
+ * `base`: where the offsets count from, in small pages (2^H by default). A
+ * scenario with 1G folios passes 2^(2H), so that offset 0 puts page 0 at a
+ * 1G-aligned uaddr and gfn and a 1G folio can lie inside the region.
+ */
+export function layout(H: number, N: number, gfnOffset: number, uaddrOffset: number, vmaMargin = false, base = 1 << H): Layout {
   const HP = 1 << H
   if (gfnOffset >= HP || uaddrOffset >= HP) throw new RangeError(`layout: offsets must be below 2^H = ${HP}`)
-  // Any base works; one huge page in keeps gfn/uaddr 0 free of special cases.
-  const startGfn = HP + gfnOffset
-  const startUaddr = HP + uaddrOffset
+  if (base < HP || !isAligned(base, HP)) throw new RangeError(`layout: base ${base} must be a non-zero multiple of 2^H = ${HP}`)
+  // Any base works; one huge page in (or one 1G unit) keeps gfn/uaddr 0 free of special cases.
+  const startGfn = base + gfnOffset
+  const startUaddr = base + uaddrOffset
   const blocks = Math.ceil((uaddrOffset + N) / HP)
   return { H, HP, N, startGfn, startUaddr, blocks, vmaMargin }
 }

@@ -29,11 +29,11 @@ import type { Layout } from '../../primitives/layout.js'
 import { hex, movableLocks, REGION_MUTEX, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The VP's locals for a reclaim: the range it unmaps, cur_seq, the pfns to free, where to go after it, and whether it has reclaimed. */
-export const reclaimLocals = (l: Layout) => ({
+export const reclaimLocals = (l: Layout, oldLen = l.HP) => ({
   rlo: u8(),
   rcnt: u8(),
   rcur: u8(),
-  rold: array(l.HP, u8()),
+  rold: array(oldLen, u8()),
   rback: u8(1),
   reclaimed: u8(1),
 })
@@ -107,7 +107,7 @@ export function reclaimSteps(ctx: MovableContext): Record<string, Step<W, Reclai
         unmapRange(l, w, me.rlo, me.rcnt).forEach((pfn, k) => (me.rold[k] = pfn))
         invalidateRangeEnd(w)
         me.rcur = 0
-        for (let k = 0; k < l.HP; k++) {
+        for (let k = 0; k < me.rold.length; k++) {
           if (me.rold[k] !== 0 && !isFreed(w, me.rold[k]) && !folioMapped(l, w, w, me.rold[k])) freeFolio(w, me.rold[k], l.H)
           me.rold[k] = 0
         }

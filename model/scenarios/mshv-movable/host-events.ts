@@ -8,7 +8,7 @@
  */
 import { match } from 'ts-pattern'
 import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
-import { folioMapped, removeMigrationPtes } from '../../primitives/host-page-table.js'
+import { folioMapped, outsidePfns, removeMigrationPtes } from '../../primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
@@ -16,7 +16,7 @@ import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.j
 import { process, type Process, type Step } from '../../process.js'
 import type { Params } from '../../scenario.js'
 import { remapFailureChoices, remapFailureText, strideErrorText, withRemapFailures } from '../../drivers/mshv-regions.js'
-import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
+import { depositChoices, depositIfAsked, depositText, eventLocals, hex, MMAP_LOCK, oldLen, movableLocks, REGION_MUTEX, type EventLocals, type MovableContext, type MovableWorld as W } from './world.js'
 
 /** How a host mm event takes mmap_lock. */
 export type Take = 'write' | 'read' | 'read-trylock' | 'none'
@@ -40,6 +40,8 @@ export interface HostEvent {
    * re-check of the PMD) and gives up when it is gone.
    */
   readonly revalidate?: string
+  /** How many pfns `old` may have to hold (default: one folio's pages, `oldLen`). */
+  readonly oldLen?: number
 }
 
 /**
@@ -161,7 +163,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     [ev.free]: {
       run(w, me) {
         // folio_put(): a folio goes back to the allocator once nothing maps it.
-        for (let k = 0; k < l.HP; k++) {
+        for (let k = 0; k < me.old.length; k++) {
           if (me.old[k] !== 0 && !isFreed(w, me.old[k]) && !folioMapped(l, w, w, me.old[k])) freeFolio(w, me.old[k], l.H)
           me.old[k] = 0
         }
@@ -196,7 +198,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, ev.oldLen ?? oldLen(ctx)), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**
@@ -273,11 +275,23 @@ const subRanges = (l: Layout) => {
  * invalidation of the folio's span), mapped by a PMD or, after
  * __split_huge_pmd or a partial zap, by PTEs.
  */
-const mappedHugeFolios = (l: Layout) => (w: W) => {
+const mappedHugeFolios = (l: Layout) => {
+  const spans = mappedFolioSpans(l)
+  return (w: W) => spans(w).filter((t) => folioOrder(w, t.folio, l.H) !== 0)
+}
+
+/**
+ * Every mapped folio with its whole span in the region (not one run of it:
+ * a partial zap may leave a large folio mapped in several runs). What
+ * migration's try_to_migrate invalidates (try_to_migrate_one: the range
+ * from the folio's first page's address over folio_size, clipped to the
+ * VMA), since remove_migration_ptes then replaces every PTE of the folio.
+ */
+const mappedFolioSpans = (l: Layout) => (w: W) => {
   const out: Target[] = []
   for (let i = 0; i < l.N; i++) {
     const pfn = w.pte[i]
-    if (pfn === 0 || folioOrder(w, pfn, l.H) === 0) continue
+    if (pfn === 0) continue
     const folio = folioHead(w, pfn, l.H)
     if (out.some((t) => t.folio === folio)) continue
     const first = Math.max(i - (pfn - folio), 0)
@@ -309,6 +323,28 @@ function zap(l: Layout) {
 }
 
 /**
+ * The OOM reaper's target: the whole VMA (__oom_reap_task_mm passes
+ * vma->vm_start..vm_end to mmu_notifier_range_init and unmap_page_range),
+ * as region pages [0, N), while the VMA is there (munmap removes it). It
+ * invalidates and walks the VMA whether or not anything is mapped.
+ */
+const wholeVma = (l: Layout) => (w: W): Target[] => (w.vmaPresent ? [{ lo: 0, cnt: l.N, folio: 0 }] : [])
+
+/**
+ * unmap_page_range() over the whole VMA: every PTE of the region (`zap`)
+ * and, with a VMA margin, the pages of an edge THP outside the region,
+ * which are in the VMA too; all recorded in me.old to be freed.
+ */
+function reap(l: Layout) {
+  const clear = zap(l)
+  return (w: W, me: EventLocals) => {
+    clear(w, me)
+    outsidePfns(l, w).forEach((pfn, k) => (me.old[l.N + k] = pfn))
+    if (w.edgeOut) for (let e = 0; e < 2; e++) w.edgeOut[e] = 0
+  }
+}
+
+/**
  * remove_migration_ptes() after migrate_folio(): every PTE that maps the
  * isolated folio now maps the same offset of a new folio of the same order;
  * the old folio is freed. If the folio was zapped meanwhile, nothing maps it
@@ -324,7 +360,6 @@ function migrate(l: Layout) {
 /** The host mm threads the parameters ask for: zap0.., migrate0.., split0.., fsplit0.., collapse0.., mapfixed0.., reclaim0... */
 export function hostEvents(ctx: MovableContext, p: Params): { name: string; process: Process<W, EventLocals> }[] {
   const { l } = ctx
-  const present = mappedFolios(l)
   const anyRange = subRanges(l)
   const kinds: [string, number, HostEvent][] = [
     [
@@ -348,7 +383,7 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: 'migrate_pages',
         take: 'none',
         nonblock: false,
-        targets: present,
+        targets: mappedFolioSpans(l),
         apply: { label: 'remove_migration_ptes', run: migrate(l) },
         free: 'folio_put',
       },
@@ -466,8 +501,10 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         entry: '__oom_reap_task_mm',
         take: 'read-trylock',
         nonblock: true,
-        targets: anyRange,
-        apply: { label: 'unmap_page_range', run: zap(l) },
+        targets: wholeVma(l),
+        apply: { label: 'unmap_page_range', run: reap(l) },
+        // The region's pages and, with a VMA margin, an edge THP's pages outside it (fewer than 2^H at each edge).
+        oldLen: Math.max(oldLen(ctx), l.N + (l.vmaMargin ? 2 * l.HP : 0)),
         free: 'tlb_finish_mmu',
       },
     ],

@@ -71,6 +71,14 @@ export const mshvMovable: Scenario<MovableContext> = {
       description: 'an mTHP order below H a PTE fault may allocate (alloc_anon_folio, PTE-mapped; 0: none). Needs H >= 2',
     },
     {
+      name: 'pud',
+      default: 0,
+      min: 0,
+      max: 1,
+      description:
+        'a PTE fault may back a 2^(2H)-page aligned unit of the VMA inside the region with one folio of order 2H (a 1G folio, PTE-mapped: the page table has no PUD level); upstream\'s mshv_chunk_stride maps it as 2M chunks',
+    },
+    {
       name: 'direct_reclaim',
       default: 0,
       min: 0,
@@ -97,13 +105,17 @@ export const mshvMovable: Scenario<MovableContext> = {
     const l = movableLayout(p)
     // Frames for every allocation the bounds allow: faults (each event can make pages fault again) and new folios.
     const eventCount = p.zaps + p.migrations + p.collapses + p.reclaims + p.map_fixed
-    const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses)
+    // A 1G folio (pud) is aligned to 2^(2H) pfns: up to twice its size per allocation, per unit of the region, each time it can fault again or migrate.
+    const unit = 1 << (2 * p.H)
+    const pudFrames = p.pud ? 2 * unit * (Math.ceil(l.N / unit) * (1 + eventCount) + p.migrations) : 0
+    const frames = 2 + 2 * HP + 2 * (l.N + HP) * (1 + eventCount) + HP * (p.migrations + p.collapses) + pudFrames
     if (frames > 255) throw new BadInput(`these bounds need ${frames} frames; at most 255 fit a byte: lower pages, H or the event counts`)
     // `map_failures` is read here until MovableContext declares it (mshv-regions.ts RemapFailures).
     const ctx: MovableContext & RemapFailures = {
       l,
       touches: p.touches,
       mthp: p.mthp,
+      pud: p.pud === 1,
       frames,
       deposits: p.deposits === 1,
       directReclaim: p.deposits === 1 && p.direct_reclaim === 1,
@@ -126,7 +138,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       ...vmmMm(ctx, p),
     ].map((t, tid) => ({ ...t, locals: { tid } }))
     return {
-      globals: movableGlobals(ctx.l, ctx.frames, ctx.mthp),
+      globals: movableGlobals(ctx.l, ctx.frames, ctx.pud ? 2 * ctx.l.H : ctx.mthp),
       init(world) {
         const w = world as MovableWorld
         initMemory(w)

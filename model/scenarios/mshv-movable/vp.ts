@@ -21,7 +21,7 @@ import { ACCESS_RW, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
 import { DONE, process, type Process } from '../../process.js'
 import { strideErrorText } from '../../drivers/mshv-regions.js'
 import { mayReclaim, reclaimLocals, reclaimSteps, type ReclaimLocals } from './direct-reclaim.js'
-import { depositChoices, depositIfAsked, depositText, EBUSY, EFAULT, EPERM, hex, MMAP_LOCK, movableLocks, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
+import { depositChoices, depositIfAsked, depositText, EBUSY, EFAULT, EPERM, hex, MMAP_LOCK, movableLocks, oldLen, REGION_MUTEX, vpLocals, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The intercept is over (handled or not): the guest touches its next gfn, or the VP is done. */
 export function interceptDone(ctx: MovableContext, me: VpLocals): 'touch' | typeof DONE {
@@ -87,13 +87,15 @@ type Walk =
  * do_huge_pmd_anonymous_page); an mTHP of the `mthp` order when its aligned
  * range is in the VMA and empty (do_anonymous_page -> alloc_anon_folio).
  */
-type FaultFolio = 'small' | 'thp' | 'mthp'
+type FaultFolio = 'small' | 'thp' | 'mthp' | 'pud'
 
 function faultFolios(ctx: MovableContext, w: W, i: number): FaultFolio[] {
   const { l } = ctx
   const out: FaultFolio[] = ['small']
   if (thpEligible(l, w, blockOf(l, i))) out.push('thp')
   if (ctx.mthp && mthpRange(l, w, i, ctx.mthp)) out.push('mthp')
+  // --param pud: an order-2H folio over the 2^(2H)-aligned unit, PTE-mapped (the page table has no PUD level).
+  if (ctx.pud && mthpRange(l, w, i, 2 * l.H)) out.push('pud')
   return out
 }
 
@@ -115,7 +117,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
   const { l } = ctx
   return process<W, VpLocals>()({
     name: 'vp',
-    locals: { ...vpLocals(l), ...(ctx.directReclaim ? reclaimLocals(l) : {}) },
+    locals: { ...vpLocals(l), ...(ctx.directReclaim ? reclaimLocals(l, oldLen(ctx)) : {}) },
     start: 'touch',
     steps: {
       /** The guest touches a gfn of the region; a missing or no-access SLAT leaf is a GPA intercept. */
@@ -193,6 +195,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
               // HMM_PFN_REQ_FAULT: handle_mm_fault; a PMD-sized fault may allocate a THP for the whole block, a PTE fault an mTHP.
               if (s.folios[choice] === 'thp') faultHuge(l, w, w, blockOf(l, i))
               else if (s.folios[choice] === 'mthp') faultMthp(l, w, w, i, ctx.mthp!)
+              else if (s.folios[choice] === 'pud') faultMthp(l, w, w, i, 2 * l.H)
               else faultSmall(w, w, i)
               me.ret = WALK_AGAIN
               return 'hmm_range_fault'
@@ -217,6 +220,10 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
               if (s.folios[choice] === 'mthp') {
                 const r = mthpRange(l, w, i, ctx.mthp!)!
                 return `hmm_range_fault(${range}): fault uaddr ${ua}, order-${ctx.mthp} mTHP at uaddr ${hex(l.startUaddr + r.first)}..${hex(l.startUaddr + r.first + r.n - 1)}`
+              }
+              if (s.folios[choice] === 'pud') {
+                const r = mthpRange(l, w, i, 2 * l.H)!
+                return `hmm_range_fault(${range}): fault uaddr ${ua}, order-${2 * l.H} (1G) folio at uaddr ${hex(l.startUaddr + r.first)}..${hex(l.startUaddr + r.first + r.n - 1)}`
               }
               return `hmm_range_fault(${range}): fault uaddr ${ua}`
           }

@@ -64,7 +64,8 @@ type W = MovableWorld
 
 /** The layout a parameter set gives, for invariants and tests. */
 export function movableLayout(p: Params): Layout {
-  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset, p.vma_margin === 1)
+  // With 1G folios (pud) the region starts at a 1G-aligned uaddr and gfn (plus the offsets), so one can lie inside it.
+  return layout(p.H, p.pages, p.gfn_offset, p.uaddr_offset, p.vma_margin === 1, p.pud ? 1 << (2 * p.H) : 1 << p.H)
 }
 
 export const hex = (n: number): string => `0x${n.toString(16)}`
@@ -107,7 +108,10 @@ export type VpStep = Step<W, VpLocals, VpLabel | typeof DONE>
 
 // ---- host mm events ---------------------------------------------------------
 
-export const eventLocals = (l: Layout) => ({
+/** The most pages of one folio an unmap may leave to free: a THP's, or with --param pud a 1G folio's. */
+export const oldLen = (ctx: Pick<MovableContext, 'l' | 'pud'>): number => (ctx.pud ? 1 << (2 * ctx.l.H) : ctx.l.HP)
+
+export const eventLocals = (l: Layout, oldLen = l.HP) => ({
   ...lockLocals,
   /** The invalidated range, as region page indices. */
   lo: u8(),
@@ -117,8 +121,8 @@ export const eventLocals = (l: Layout) => ({
   ok: u8(1),
   /** The folio an event works on (migration: the isolated folio's head pfn). */
   folio: u8(),
-  /** The folio(s) to free after invalidate_range_end, if no longer mapped. */
-  old: array(l.HP, u8()),
+  /** The folio(s) to free after invalidate_range_end, if no longer mapped (`oldLen`: a 1G folio's pages with --param pud). */
+  old: array(oldLen, u8()),
 })
 export type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Int16Array }
 
@@ -150,6 +154,12 @@ export interface MovableContext {
   readonly touches: number
   /** The mTHP order a PTE fault may allocate besides order 0 (alloc_anon_folio; 0: none, the default). */
   readonly mthp?: number
+  /**
+   * May a PTE fault back a 2^(2H)-aligned unit of the VMA with one order-2H
+   * folio (a 1G folio: --param pud)? PTE-mapped here: the model's page table
+   * has no PUD level, and what mshv_chunk_stride() sees is the folio's order.
+   */
+  readonly pud?: boolean
   /** Frames for every allocation the bounds allow. */
   readonly frames: number
   /**

@@ -512,6 +512,79 @@ describe('mshv-movable: mTHPs (--param mthp, fidelity review MB-5)', () => {
   })
 })
 
+describe('mshv-movable: 1G folios (--param pud, issue 11)', () => {
+  const found = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+  /** Does some reachable state of `upstream` satisfy the probe? (It is reported as a violation of a probe invariant.) */
+  const reached = (probe: (w: any) => boolean, params: Record<string, number>) => {
+    const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'probe', description: 'a probe', check: (w: any) => (probe(w) ? 'reached' : null) }] }) }
+    return bfs(instantiate(withProbe, 'upstream', params).model).violations.length > 0
+  }
+
+  it("pages[] holds an order-2H folio's pages only with the parameter (H=1: an order-2 folio over a 4-page unit)", () => {
+    const inPages = (w: any) => Array.from(w.pages as ArrayLike<number>).some((pfn) => pfn !== 0 && folioOrder(w, pfn, 1) === 2)
+    expect(reached(inPages, { pud: 1 })).toBe(true)
+    expect(reached(inPages, { pud: 0 })).toBe(false)
+  })
+
+  it("upstream's mshv_chunk_stride maps a 1G folio as 2M leaves (0eaed89c: order >= PMD_ORDER and an aligned pfn stride PTRS_PER_PMD)", () => {
+    const leaf2MOf1G = (w: any) => Array.from(w.slat as ArrayLike<any>).some((e) => e.access === 2 && e.order === 1 && folioOrder(w, e.pfn, 1) === 2)
+    expect(reached(leaf2MOf1G, { pud: 1 })).toBe(true)
+    expect(reached(leaf2MOf1G, { pud: 0 })).toBe(false)
+  })
+
+  it('the posted stride and the PageHead stride fail the fault-path map with -EINVAL on a 1G folio; upstream and its fixes map it', () => {
+    const failing = ['v6', 'no-seq-retry', 'fixed', 'pfn-aligned-stride', 'region-ref', 'fixed-teardown', 'upstream-page-head']
+    for (const variant of catalogMovable.variants.map((v) => v.name)) {
+      const inv = found(variant, { pud: 1 })
+      if (failing.includes(variant)) expect(inv, variant).toContain('map-hypercall-succeeds')
+      else expect(inv, variant).not.toContain('map-hypercall-succeeds')
+      // At the defaults no variant fails a map: the 1G folio is what makes them fail.
+      expect(found(variant, {}), variant).not.toContain('map-hypercall-succeeds')
+    }
+    const x = bfs(movable('v6', { pud: 1 }).model, { allViolations: true })
+    const { steps } = recordTrace(movable('v6', { pud: 1 }), x, x.violations.find((v) => v.invariant === 'map-hypercall-succeeds')!)
+    expect(steps.some((s) => /order-2 \(1G\) folio/.test(s.text ?? ''))).toBe(true)
+    expect(steps.at(-1)!.text).toMatch(/an order-2 folio, gfn 0x[0-9a-f]+\) = -EINVAL$/)
+  })
+
+  it("migration invalidates a partly zapped folio's whole span (try_to_migrate_one), not one run of it: upstream-fixed holds with a 1G folio, a zap and a migration", () => {
+    // Before, migrate_pages invalidated only the run it picked while remove_migration_ptes moved every PTE of the folio:
+    // a gfn of the other run kept mapping the old pfn (no-stale-mapping at 32 steps).
+    expect(found('upstream-fixed', { pud: 1, migrations: 1 })).toEqual([])
+    expect(found('upstream', { pud: 1, migrations: 1 })).toContain('no-stale-mapping')
+  })
+
+  it('the two backends agree with 1G folios, a split_folio and a migration', () => {
+    expectBackendsAgree(movable('upstream', { pud: 1, migrations: 1, folio_splits: 1 }).model, { runs: 40, seed: 3, maxLength: 70 })
+  })
+})
+
+describe("mshv-movable: the OOM reaper unmaps the whole VMA (__oom_reap_task_mm: vma->vm_start..vm_end)", () => {
+  const found = (variant: string, params: Record<string, number>) => bfs(movable(variant, params).model, { allViolations: true }).violations.map((v) => v.invariant)
+  const withProbe = (probe: (w: any) => boolean) => ({ ...mshvMovable, properties: () => ({ invariants: [{ id: 'probe', description: 'a probe', check: (w: any) => (probe(w) ? 'reached' : null) }] }) })
+
+  it('every reaper that gets past the trylock invalidates the whole region, mapped or not (its range_start is over pages 0..N-1)', () => {
+    // A reaper in its callback with pages [0, N) pending and nothing else pending: reached only by a reaper over the whole VMA.
+    const wholePending = (w: any) => Array.from(w.invalPending as ArrayLike<number>).every((n) => n === 1) && Array.from(w.pte as ArrayLike<number>).some((p) => p !== 0) && Array.from(w.pte as ArrayLike<number>).some((p) => p === 0)
+    expect(bfs(instantiate(withProbe(wholePending), 'upstream', { zaps: 0, reclaims: 1 }).model).violations.length).toBeGreaterThan(0)
+    // A reaper over a part of the region (the old model) is never reached: a state with some but not all pages pending.
+    const partPending = (w: any) => new Set(Array.from(w.invalPending as ArrayLike<number>)).size > 1
+    expect(bfs(instantiate(withProbe(partPending), 'upstream', { zaps: 0, reclaims: 1 }).model).violations.length).toBe(0)
+  })
+
+  it('verdicts: a reaper no longer leaves a THP partly mapped, so no-freed-page-mapped holds at reclaims=1; its non-blockable callback is reached before anything is mapped', () => {
+    for (const variant of ['v6', 'upstream', 'fixed']) {
+      const inv = found(variant, { reclaims: 1 })
+      expect(inv, variant).toContain('no-stale-mapping')
+      expect(inv, variant).not.toContain('no-freed-page-mapped')
+    }
+    const x = bfs(movable('upstream', { reclaims: 1, deposits: 1 }).model, { allViolations: true })
+    const v = x.violations.find((v) => v.invariant === 'no-sleep-in-atomic')!
+    const { steps } = recordTrace(movable('upstream', { reclaims: 1, deposits: 1 }), x, v)
+    expect(steps[0].text).toMatch(/^__oom_reap_task_mm\(uaddr 0x2\.\.0x5\)/)
+  })
+})
+
 describe('mshv-movable: khugepaged takes mmap_lock for write as an rwsem writer does (the review\'s FV-3 note on rwsem fairness)', () => {
   /** A VP that takes mmap_read_lock again while holding it (a nested down_read / up_read), as a driver calling into code that read-locks the mm would. */
   const nested = {
