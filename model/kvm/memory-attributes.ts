@@ -18,6 +18,7 @@
  * blocks are `levels[k]` pages, their flags at `mixedOffset[k]` in
  * `lpageMixed`.
  */
+import { alignDown } from '../primitives/layout.js'
 import { mmuInvalidateRangeAdd, type KvmInvalidation } from './invalidation.js'
 
 export interface LpageLevels {
@@ -34,7 +35,6 @@ export interface AttributeWorld {
   lpageMixed: number[] | Int16Array
 }
 
-const alignDown = (x: number, n: number): number => x - (x % n)
 const cell = (l: LpageLevels, level: number, gfn: number): number => l.mixedOffset[level] + Math.floor(gfn / l.levels[level])
 
 /** hugepage_test_mixed(slot, gfn, level). */

@@ -11,6 +11,7 @@
  * interleave, as the rwlock guarantees, and nothing in them sleeps.
  */
 import { kvmInvalidationFields, type KvmInvalidation, type RetryGfn } from '../../kvm/invalidation.js'
+import { alignDown } from '../../primitives/layout.js'
 import { array, struct, u8, type ValueOf } from '../../schema.js'
 
 export const SHARED = 0
@@ -98,7 +99,8 @@ export interface ConversionContext {
   readonly mmu_invalidate_retry_gfn: RetryGfn
 }
 
-export const alignDown = (x: number, n: number): number => x - (x % n)
+// Every size here (a folio, a leaf) is a power of two: the layout primitive's mask does.
+export { alignDown }
 
 /** The folio containing page p: [first, first + n). */
 export const folioOf = (w: ConversionWorld, p: number): { first: number; n: number } => {
@@ -111,15 +113,6 @@ export function folioPoisoned(w: ConversionWorld, p: number): boolean {
   const { first, n } = folioOf(w, p)
   for (let g = first; g < first + n; g++) if (w.hwpoison[g]) return true
   return false
-}
-
-/** lpage_info_slot(gfn, slot, level)'s KVM_LPAGE_MIXED_FLAG cell (level >= 1). */
-export const mixedCell = (l: ConversionLayout, level: number, gfn: number): number => l.mixedOffset[level] + Math.floor(gfn / l.levels[level])
-
-/** hugepage_has_attrs: do the gfns of the level's block at `start` share one attribute? */
-export function blockHomogeneous(l: ConversionLayout, w: ConversionWorld, level: number, start: number): boolean {
-  for (let g = start; g < start + l.levels[level]; g++) if (w.attr[g] !== w.attr[start]) return false
-  return true
 }
 
 /** Demote every leaf of more than `to` pages in [lo, hi) to leaves of `to` pages (tdx_sept_split_private_spte / tdp_mmu_split_huge_page). */
