@@ -54,39 +54,33 @@ describe('lpage_info mixed flags (kvm_arch_post_set_memory_attributes)', () => {
 })
 
 describe('kvm_arch_pre_set_memory_attributes: the straddling hugepages', () => {
-  it('adds the head and tail hugepages of a range that only partly covers them, at every level', () => {
+  /** A world whose gfn `g` was made shared, with its flags updated (post_set). */
+  const sharedAt = (g: number) => {
     const w = world()
+    w.attr[g] = S
+    kvmArchPostSetMemoryAttributes(l, w, g, g + 1)
+    return w
+  }
+  /** kvm_pre_set_memory_attributes on [start, end) in a fresh invalidation: the range it leaves. */
+  const preSet = (w: AttributeWorld & KvmInvalidation, start: number, end: number): number[] => {
     mmuInvalidateBegin(w)
-    mmuInvalidateRangeAdd(w, 5, 6)
-    kvmArchPreSetHugepageRanges(l, w, 5, 6)
-    expect([w.mmuInvalidateRangeStart, w.mmuInvalidateRangeEnd]).toEqual([0, 16])
+    expect(w.mmuInvalidateRangeStart).toBe(INVALID_GPA)
+    mmuInvalidateRangeAdd(w, start, end)
+    kvmArchPreSetHugepageRanges(l, w, start, end)
+    return [w.mmuInvalidateRangeStart, w.mmuInvalidateRangeEnd]
+  }
+
+  it('adds the head and tail hugepages of a range that only partly covers them, at every level', () => {
+    expect(preSet(world(), 5, 6)).toEqual([0, 16])
   })
 
   it('skips a hugepage that is already mixed (no hugepage can be created there anyway)', () => {
-    const w = world()
-    w.attr[15] = S
-    kvmArchPostSetMemoryAttributes(l, w, 15, 16)
-    mmuInvalidateBegin(w)
-    mmuInvalidateRangeAdd(w, 5, 6)
-    kvmArchPreSetHugepageRanges(l, w, 5, 6)
-    expect([w.mmuInvalidateRangeStart, w.mmuInvalidateRangeEnd]).toEqual([4, 8])
+    expect(preSet(sharedAt(15), 5, 6)).toEqual([4, 8])
   })
 
   it('adds nothing for a range that is exactly a hugepage, and both ends of a range spanning two', () => {
-    const w = world()
-    w.attr[0] = S
-    kvmArchPostSetMemoryAttributes(l, w, 0, 1) // the 16-page block is mixed: only the 4-page level counts
-    mmuInvalidateBegin(w)
-    expect(w.mmuInvalidateRangeStart).toBe(INVALID_GPA)
-    mmuInvalidateRangeAdd(w, 4, 8)
-    kvmArchPreSetHugepageRanges(l, w, 4, 8)
-    expect([w.mmuInvalidateRangeStart, w.mmuInvalidateRangeEnd]).toEqual([4, 8])
-    const v = world()
-    v.attr[0] = S
-    kvmArchPostSetMemoryAttributes(l, v, 0, 1)
-    mmuInvalidateBegin(v)
-    mmuInvalidateRangeAdd(v, 6, 10)
-    kvmArchPreSetHugepageRanges(l, v, 6, 10)
-    expect([v.mmuInvalidateRangeStart, v.mmuInvalidateRangeEnd]).toEqual([4, 12])
+    // gfn 0 shared: the 16-page block is mixed, so only the 4-page level counts.
+    expect(preSet(sharedAt(0), 4, 8)).toEqual([4, 8])
+    expect(preSet(sharedAt(0), 6, 10)).toEqual([4, 12])
   })
 })
