@@ -18,52 +18,78 @@ export interface HostPageTable {
   pte: number[] | Int16Array
   pmd: number[] | Int16Array
   /**
-   * With a VMA margin (l.vmaMargin): per region edge (0: the block of page
-   * 0, 1: the block of page N - 1, as edgeBlocks), the pfn mapped at that
-   * block's first uaddr while its pages outside the region are mapped (a
-   * THP that straddles the edge: those pages are pfn .. in order), else 0.
-   * Nothing in the model touches the VMA outside the region but the THP
-   * that put them there: they stay mapped, keeping their folio from being
-   * freed, until khugepaged or a migration replaces the whole folio.
+   * With a VMA margin (l.vmaMargin): the PTEs of the VMA's pages outside
+   * the region that share a huge-aligned block with it (`outsideIndices`),
+   * 0 = none. Only a folio that straddles a region edge maps them (a THP
+   * over an edge block, or an mTHP whose aligned range starts before page 0
+   * or ends after page N - 1): nothing in the model touches the VMA outside
+   * the region otherwise. They keep their folio from being freed until the
+   * OOM reaper (the whole VMA), khugepaged or a migration replaces them.
    */
-  edgeOut?: number[] | Int16Array
+  outPte?: number[] | Int16Array
 }
 
-/** The host page table's fields for a VMA larger than the region. */
-export const vmaEdgeFields = () => ({ edgeOut: array(2, u8()) })
-
-/** The pfns mapped outside the region at its edges (see HostPageTable.edgeOut). */
-export function outsidePfns(l: Layout, pt: HostPageTable): number[] {
-  if (!pt.edgeOut) return []
+/**
+ * The VMA pages outside the region in its edge blocks, as extended region
+ * indices (negative before page 0, N and up after page N - 1), in uaddr
+ * order: `outPte[k]` is the PTE of `outsideIndices(l)[k]`.
+ */
+export function outsideIndices(l: Layout): number[] {
+  const [left, right] = edgeBlocks(l)
   const out: number[] = []
-  edgeBlocks(l).forEach((b, e) => {
-    const base = pt.edgeOut![e]
-    if (b < 0 || base === 0) return
-    const first = blockFirstIndex(l, b)
-    for (let k = 0; k < l.HP; k++) if (first + k < 0 || first + k >= l.N) out.push(base + k)
-  })
+  if (left >= 0) for (let j = blockFirstIndex(l, left); j < 0; j++) out.push(j)
+  if (right >= 0) for (let j = l.N; j < blockFirstIndex(l, right) + l.HP; j++) out.push(j)
   return out
+}
+
+/** The host page table's fields for a VMA larger than the region: one PTE per outside page of an edge block. */
+export const vmaEdgeFields = (l: Layout) => ({ outPte: array(outsideIndices(l).length, u8()) })
+
+/** Region pages [0, N) and, with a VMA margin, the edge blocks' pages outside it. */
+function inTable(l: Layout, pt: HostPageTable, j: number): boolean {
+  if (j >= 0 && j < l.N) return true
+  if (!pt.outPte) return false
+  const first = blockFirstIndex(l, 0)
+  return (j < 0 && j >= first) || (j >= l.N && j < l.N + pt.outPte.length - (first < 0 ? -first : 0))
+}
+
+/** The outPte slot of an outside extended index j. */
+const outSlot = (l: Layout, j: number): number => (j < 0 ? j - Math.min(blockFirstIndex(l, 0), 0) : j - l.N + Math.max(-blockFirstIndex(l, 0), 0))
+
+/** The PTE at extended index j (a region page, or an edge block's page outside it; 0 where the table has none). */
+export function pteAt(l: Layout, pt: HostPageTable, j: number): number {
+  if (j >= 0 && j < l.N) return pt.pte[j]
+  return inTable(l, pt, j) ? pt.outPte![outSlot(l, j)] : 0
+}
+
+/** Sets the PTE at extended index j, which must be in the table. */
+export function setPteAt(l: Layout, pt: HostPageTable, j: number, pfn: number): void {
+  if (j >= 0 && j < l.N) pt.pte[j] = pfn
+  else if (inTable(l, pt, j)) pt.outPte![outSlot(l, j)] = pfn
+  else throw new RangeError(`setPteAt: uaddr index ${j} is outside the VMA the model has`)
+}
+
+/** The pfns mapped outside the region at its edges (see HostPageTable.outPte). */
+export function outsidePfns(l: Layout, pt: HostPageTable): number[] {
+  return pt.outPte ? Array.from(pt.outPte).filter((pfn) => pfn !== 0) : []
 }
 
 /** Can the page fault at block b allocate a THP (do_huge_pmd_anonymous_page)? Aligned, inside the VMA, and nothing mapped there yet. */
 export function thpEligible(l: Layout, pt: HostPageTable, b: number): boolean {
   if (!blockInVma(l, b)) return false
   const first = blockFirstIndex(l, b)
-  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) if (pt.pte[k] !== 0) return false
-  // An edge block's pages outside the region must be none too.
-  return edgeBlocks(l).every((eb, e) => eb !== b || !pt.edgeOut || pt.edgeOut[e] === 0)
+  // With a margin, an edge block's pages outside the region must be none too.
+  for (let k = 0; k < l.HP; k++) if (pteAt(l, pt, first + k) !== 0) return false
+  return true
 }
 
 /** Faults in block b with a fresh THP mapped by a PMD. */
 export function faultHuge(l: Layout, pt: HostPageTable, m: Memory, b: number): void {
   const head = allocHuge(m, l.H)
   const first = blockFirstIndex(l, b)
-  for (let k = Math.max(first, 0); k < Math.min(first + l.HP, l.N); k++) pt.pte[k] = head + (k - first)
-  pt.pmd[b] = 1
   // A block that straddles an edge (a VMA margin): the THP's pages outside the region are mapped by the same PMD.
-  edgeBlocks(l).forEach((eb, e) => {
-    if (eb === b && pt.edgeOut) pt.edgeOut[e] = head
-  })
+  for (let k = 0; k < l.HP; k++) if (inTable(l, pt, first + k)) setPteAt(l, pt, first + k, head + k)
+  pt.pmd[b] = 1
 }
 
 /** Faults in one small page (handle_pte_fault on an empty PTE). */
@@ -76,15 +102,16 @@ export function faultSmall(pt: HostPageTable, m: Memory, i: number): void {
  * `pud` an order-2H 1G folio) faulted at region page i would
  * cover: the 2^order-aligned uaddr range around it (alloc_anon_folio aligns
  * the fault address down to the folio size), or null when it is not
- * allowed: the range must lie inside the VMA (the region) and every PTE in
- * it must be none (pte_range_none), as alloc_anon_folio ->
- * thp_vma_suitable_order / pte_range_none require.
+ * allowed: the range must lie inside the VMA and every PTE in it must be
+ * none (pte_range_none), as alloc_anon_folio -> thp_vma_suitable_order /
+ * pte_range_none require. The VMA is the region, or with a margin also the
+ * edge blocks' pages outside it: an mTHP smaller than a PMD then may
+ * straddle page 0 or page N - 1 (`first` < 0, or first + n > N).
  */
 export function mthpRange(l: Layout, pt: HostPageTable, i: number, order: number): { first: number; n: number } | null {
   const n = 1 << order
   const first = ((l.startUaddr + i) & ~(n - 1)) - l.startUaddr
-  if (first < 0 || first + n > l.N) return null
-  for (let k = 0; k < n; k++) if (pt.pte[first + k] !== 0) return null
+  for (let k = 0; k < n; k++) if (!inTable(l, pt, first + k) || pteAt(l, pt, first + k) !== 0) return null
   return { first, n }
 }
 
@@ -93,16 +120,17 @@ export function faultMthp(l: Layout, pt: HostPageTable, m: Memory, i: number, or
   const r = mthpRange(l, pt, i, order)
   if (!r) throw new Error(`faultMthp: no order-${order} folio fits at region page ${i}`)
   const head = allocFolio(m, order, l.H)
-  for (let k = 0; k < r.n; k++) pt.pte[r.first + k] = head + k
+  for (let k = 0; k < r.n; k++) setPteAt(l, pt, r.first + k, head + k)
 }
 
 /** Checks the host rule: a PMD maps exactly one huge folio, head at the block's first uaddr. */
 export function pmdWellFormed(l: Layout, pt: HostPageTable, m: Memory, b: number): boolean {
   if (pt.pmd[b] !== 1) return true
   const first = blockFirstIndex(l, b)
-  const head = pt.pte[first]
+  // An edge block's first page may be outside the region (a VMA margin): its PTE is in outPte.
+  const head = pteAt(l, pt, first)
   if (head === 0 || m.frame[head] !== FRAME_HUGE || folioHead(m, head, l.H) !== head) return false
-  for (let k = 1; k < l.HP; k++) if (pt.pte[first + k] !== head + k) return false
+  for (let k = 1; k < l.HP; k++) if (pteAt(l, pt, first + k) !== head + k) return false
   return true
 }
 
@@ -215,7 +243,13 @@ export function removeMigrationPtes(l: Layout, pt: HostPageTable, m: Memory, hea
     if (fresh === 0) fresh = allocFolio(m, order, l.H)
     pt.pte[i] = fresh + (pfn - head)
   }
-  // The folio's pages outside the region (a THP straddling an edge) move with it.
-  if (fresh !== 0 && pt.edgeOut) for (let e = 0; e < 2; e++) if (pt.edgeOut[e] >= head && pt.edgeOut[e] < head + n) pt.edgeOut[e] = fresh + (pt.edgeOut[e] - head)
+  // The folio's pages outside the region (a folio straddling an edge) move with it.
+  const out = pt.outPte ?? []
+  for (let k = 0; k < out.length; k++) {
+    const pfn = out[k]
+    if (pfn < head || pfn >= head + n) continue
+    if (fresh === 0) fresh = allocFolio(m, order, l.H)
+    out[k] = fresh + (pfn - head)
+  }
   return fresh
 }

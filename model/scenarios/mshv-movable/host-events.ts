@@ -8,8 +8,8 @@
  */
 import { match } from 'ts-pattern'
 import { allocHuge, folioHead, folioOrder, folioPages, freeFolio, isFreed, splitFolio } from '../../primitives/folio.js'
-import { folioMapped, outsidePfns, removeMigrationPtes } from '../../primitives/host-page-table.js'
-import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from '../../primitives/layout.js'
+import { folioMapped, outsideIndices, pteAt, removeMigrationPtes, setPteAt } from '../../primitives/host-page-table.js'
+import { blockFirstIndex, blockInVma, blockOf, type Layout } from '../../primitives/layout.js'
 import { invalidateRangeEnd, invalidateRangeStart, setSeq } from '../../primitives/mmu-notifier.js'
 import { useRegion } from '../../primitives/region.js'
 import { HV_MAP_GPA_NO_ACCESS, HV_STATUS_SUCCESS } from '../../primitives/slat.js'
@@ -339,8 +339,11 @@ function reap(l: Layout) {
   const clear = zap(l)
   return (w: W, me: EventLocals) => {
     clear(w, me)
-    outsidePfns(l, w).forEach((pfn, k) => (me.old[l.N + k] = pfn))
-    if (w.edgeOut) for (let e = 0; e < 2; e++) w.edgeOut[e] = 0
+    if (!w.outPte) return
+    for (let k = 0; k < w.outPte.length; k++) {
+      me.old[l.N + k] = w.outPte[k]
+      w.outPte[k] = 0
+    }
   }
 }
 
@@ -459,16 +462,10 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
             const b = blockOf(l, me.lo)
             const first = blockFirstIndex(l, b)
             const fresh = allocHuge(w, l.H)
-            const outside = edgeBlocks(l).findIndex((eb) => eb === b)
-            const base = outside >= 0 && w.edgeOut ? w.edgeOut[outside] : 0
             for (let k = 0; k < l.HP; k++) {
-              const i = first + k
-              if (i >= 0 && i < l.N) {
-                me.old[k] = w.pte[i]
-                w.pte[i] = fresh + k
-              } else me.old[k] = base ? base + k : 0
+              me.old[k] = pteAt(l, w, first + k)
+              setPteAt(l, w, first + k, fresh + k)
             }
-            if (outside >= 0 && w.edgeOut) w.edgeOut[outside] = fresh
             w.pmd[b] = 1
           },
         },
@@ -503,8 +500,8 @@ export function hostEvents(ctx: MovableContext, p: Params): { name: string; proc
         nonblock: true,
         targets: wholeVma(l),
         apply: { label: 'unmap_page_range', run: reap(l) },
-        // The region's pages and, with a VMA margin, an edge THP's pages outside it (fewer than 2^H at each edge).
-        oldLen: Math.max(oldLen(ctx), l.N + (l.vmaMargin ? 2 * l.HP : 0)),
+        // The region's pages and, with a VMA margin, the edge blocks' pages outside it (fewer than 2^H at each edge).
+        oldLen: Math.max(oldLen(ctx), l.N + outsideIndices(l).length),
         free: 'tlb_finish_mmu',
       },
     ],

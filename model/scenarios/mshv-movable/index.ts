@@ -91,7 +91,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       default: 0,
       min: 0,
       max: 1,
-      description: "the VMA extends past the region's first and last blocks (VMMs map more than one region per VMA), so a THP may straddle the region's first or last page",
+      description: "the VMA extends past the region's first and last blocks (VMMs map more than one region per VMA), so a THP (or with mthp an mTHP) may straddle the region's first or last page",
     },
   ],
   variants: [{ name: 'v6', description: 'as posted in [PATCH v6 5/5]', expect: { violates: ['no-stale-mapping'] } }, ...movablePatches],

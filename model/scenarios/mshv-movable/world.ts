@@ -38,7 +38,7 @@ export function movableGlobals(l: Layout, frames: number, mthp = 0) {
     ...memoryFields(frames, mthp),
     ...hostPageTableFields(l),
     // Only with a VMA margin, so that the default model keeps its shape.
-    ...(l.vmaMargin ? vmaEdgeFields() : {}),
+    ...(l.vmaMargin ? vmaEdgeFields(l) : {}),
     ...vmaFields(),
     ...slatFields(l),
     ...notifierFields(),

@@ -8,7 +8,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { allocHuge, allocSmall, folioHead, folioOrder, FRAME_HUGE, initMemory, type Memory, splitFolio } from '../../../model/primitives/folio.js'
-import { faultHuge, faultMthp, faultSmall, folioMapped, type HostPageTable, mthpRange, outsidePfns, pmdWellFormed, removeMigrationPtes, thpEligible, unmapRange } from '../../../model/primitives/host-page-table.js'
+import { faultHuge, faultMthp, faultSmall, folioMapped, type HostPageTable, mthpRange, outsideIndices, outsidePfns, pmdWellFormed, pteAt, removeMigrationPtes, setPteAt, thpEligible, unmapRange } from '../../../model/primitives/host-page-table.js'
 import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout, layout } from '../../../model/primitives/layout.js'
 
 const memory = (frames: number): Memory => {
@@ -368,10 +368,24 @@ describe('mTHP faults (alloc_anon_folio: the aligned range in the VMA, every PTE
   })
 })
 
-describe('a VMA larger than the region (layout vmaMargin): THPs straddling the region edges', () => {
+describe('a VMA larger than the region (layout vmaMargin): folios straddling the region edges', () => {
   // H=1, 2 pages at uaddr offset 1: page 0 is the second page of block 0, page 1 the first of block 1.
   const l = layout(1, 2, 0, 1, true)
-  const tableM = (): HostPageTable => ({ ...table(l), edgeOut: [0, 0] })
+  const tableM = (lay: Layout = l): HostPageTable => ({ ...table(lay), outPte: new Array(outsideIndices(lay).length).fill(0) })
+
+  it('the outside pages are those of the edge blocks: before page 0 and after page N - 1, none for an aligned region', () => {
+    expect(outsideIndices(l)).toEqual([-1, 2])
+    expect(outsideIndices(layout(2, 4, 0, 1, true))).toEqual([-1, 4, 5, 6])
+    expect(outsideIndices(layout(2, 4, 0, 0, true))).toEqual([])
+    const l4 = layout(2, 4, 0, 1, true)
+    const pt = tableM(l4)
+    setPteAt(l4, pt, 5, 9)
+    expect(pt.outPte).toEqual([0, 0, 9, 0])
+    expect(pteAt(l4, pt, 5)).toBe(9)
+    expect(pteAt(l4, pt, 7)).toBe(0)
+    expect(() => setPteAt(l4, pt, 7, 1)).toThrow(/outside the VMA/)
+    expect(() => setPteAt(l4, pt, -2, 1)).toThrow(/outside the VMA/)
+  })
 
   it('both edge blocks are in the VMA only with the margin, and each is eligible for a THP while nothing is mapped in it', () => {
     expect(edgeBlocks(l)).toEqual([0, 1])
@@ -381,27 +395,60 @@ describe('a VMA larger than the region (layout vmaMargin): THPs straddling the r
     expect(thpEligible(l, tableM(), 0)).toBe(true)
   })
 
-  it('a straddling THP maps its in-region page by the PMD, records its outside page, keeps its folio mapped after the region page is unmapped, and moves with a migration', () => {
+  it('a straddling THP maps its in-region page by the PMD, maps its outside page, keeps its folio mapped after the region page is unmapped, and moves with a migration', () => {
     const pt = tableM()
     const m = memory(32)
     faultHuge(l, pt, m, 0)
-    const head = pt.edgeOut![0]
+    const head = pteAt(l, pt, -1)
     expect(pt.pte[0]).toBe(head + 1)
     expect(pt.pmd[0]).toBe(1)
+    expect(pmdWellFormed(l, pt, m, 0)).toBe(true)
     expect(outsidePfns(l, pt)).toEqual([head])
     // The block is no longer eligible even with its region page unmapped: the outside page is still mapped.
     unmapRange(l, pt, 0, 1)
     expect(thpEligible(l, pt, 0)).toBe(false)
     expect(folioMapped(l, pt, m, head + 1)).toBe(true)
-    // Without the margin's record the folio would look unmapped: the check can fail.
-    expect(folioMapped(l, { ...pt, edgeOut: [0, 0] }, m, head + 1)).toBe(false)
+    // Without the outside PTEs the folio would look unmapped: the check can fail.
+    expect(folioMapped(l, { ...pt, outPte: [0, 0] }, m, head + 1)).toBe(false)
     const pt2 = tableM()
     faultHuge(l, pt2, m, 1)
     const h2 = pt2.pte[1]
-    expect(pt2.edgeOut).toEqual([0, h2])
+    expect(pt2.outPte).toEqual([0, h2 + 1])
     expect(outsidePfns(l, pt2)).toEqual([h2 + 1])
     const fresh = removeMigrationPtes(l, pt2, m, h2)
-    expect(pt2.edgeOut).toEqual([0, fresh])
+    expect(pt2.outPte).toEqual([0, fresh + 1])
     expect(folioMapped(l, pt2, m, h2)).toBe(false)
+  })
+
+  describe('mTHPs (H=2, order 1) across an edge', () => {
+    // 4 pages at uaddr offset 1: block 0 holds outside page -1 and pages 0..2; block 1 holds page 3 and outside pages 4..6.
+    const l2 = layout(2, 4, 0, 1, true)
+
+    it("an mTHP's aligned range may start before page 0 or end after page N - 1 only with the margin", () => {
+      const m = memory(64)
+      expect(mthpRange(l2, tableM(l2), 0, 1)).toEqual({ first: -1, n: 2 })
+      expect(mthpRange(layout(2, 4, 0, 1), table(layout(2, 4, 0, 1)), 0, 1)).toBeNull()
+      expect(mthpRange(l2, tableM(l2), 2, 1)).toEqual({ first: 1, n: 2 })
+      expect(mthpRange(l2, tableM(l2), 3, 1)).toEqual({ first: 3, n: 2 })
+      const pt = tableM(l2)
+      faultMthp(l2, pt, m, 0, 1)
+      const head = pteAt(l2, pt, -1)
+      // Region page 0 maps the mTHP's tail; its head is mapped outside the region.
+      expect(folioOrder(m, head, l2.H)).toBe(1)
+      expect(pt.pte[0]).toBe(head + 1)
+      // The other edge: page 3 and outside page 4.
+      faultMthp(l2, pt, m, 3, 1)
+      expect(pteAt(l2, pt, 4)).toBe(pt.pte[3] + 1)
+      expect(outsidePfns(l2, pt)).toEqual([head, pt.pte[3] + 1])
+      // pte_range_none: an mTHP over a mapped outside page is refused, and so is a THP over the block.
+      expect(thpEligible(l2, pt, 0)).toBe(false)
+      unmapRange(l2, pt, 0, 1)
+      expect(mthpRange(l2, pt, 0, 1)).toBeNull()
+      expect(folioMapped(l2, pt, m, head)).toBe(true)
+      // Migration moves the outside page with the rest of the folio.
+      const fresh = removeMigrationPtes(l2, pt, m, head)
+      expect(pteAt(l2, pt, -1)).toBe(fresh)
+      expect(folioMapped(l2, pt, m, head)).toBe(false)
+    })
   })
 })

@@ -4,7 +4,7 @@ import { bfs } from '../../../explorer/bfs.js'
 import { dfs } from '../../../explorer/dfs.js'
 import { instantiate, mshvMovable as catalogMovable } from '../../../invariants/scenarios.js'
 import { chunkStride } from '../../../model/drivers/mshv-regions.js'
-import { folioOrder, FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
+import { folioHead, folioOrder, FRAME_FREED, FRAME_HUGE, FRAME_SMALL } from '../../../model/primitives/folio.js'
 import { EBUSY, mshvMovable, movableLocks, MMAP_LOCK, REGION_MUTEX, type MovableContext } from '../../../model/scenarios/mshv-movable/index.js'
 import { resolveParams, type Scenario } from '../../../model/scenario.js'
 import { recordTrace } from '../../../traces/record.js'
@@ -668,10 +668,37 @@ describe('mshv-movable: a VMA larger than the region (--param vma_margin, fideli
     for (const ev of events) {
       expect(broken('upstream-fixed', { ...params, ...ev }), JSON.stringify(ev)).toEqual([])
     }
-    // A probe: after the zap has freed what it freed, the THP's head (outside the region) is never freed while its edge record maps it.
-    const freedWhileOutside = (w: any) => w.edgeOut && Array.from(w.edgeOut as ArrayLike<number>).some((base: number) => base !== 0 && w.frame[base] === FRAME_FREED)
+    // A probe: after the zap has freed what it freed, the THP's head (outside the region) is never freed while its outside PTE maps it.
+    const freedWhileOutside = (w: any) => w.outPte && Array.from(w.outPte as ArrayLike<number>).some((pfn: number) => pfn !== 0 && w.frame[pfn] === FRAME_FREED)
     const withProbe = { ...mshvMovable, properties: () => ({ invariants: [{ id: 'outside-freed', description: 'a probe', check: (w: any) => (freedWhileOutside(w) ? 'freed' : null) }] }) }
     expect(bfs(instantiate(withProbe, 'upstream-fixed', { ...params, zaps: 1 }).model).violations).toEqual([])
+  })
+
+  it("an mTHP straddling either edge is reached only with the margin: region page 0 maps an mTHP's tail whose head is outside, page N - 1 an mTHP's head whose tail is outside", () => {
+    // H=2, order-1 mTHPs, 2 pages at uaddr offset 1: page 0's mTHP range is pages -1..0, page 1's is 1..2.
+    const params = { H: 2, mthp: 1, pages: 2, uaddr_offset: 1, zaps: 0 }
+    const small = (w: any, pfn: number) => pfn !== 0 && w.frame[pfn] !== FRAME_HUGE && folioOrder(w, pfn, 2) === 1
+    const probes = {
+      'left-tail': (w: any) => small(w, w.pte[0]) && folioHead(w, w.pte[0], 2) !== w.pte[0] && w.outPte[0] === folioHead(w, w.pte[0], 2),
+      'right-head': (w: any) => small(w, w.pte[1]) && folioHead(w, w.pte[1], 2) === w.pte[1] && w.outPte[1] === w.pte[1] + 1,
+    }
+    const reached = (margin: number) => {
+      const withProbe = {
+        ...mshvMovable,
+        properties: () => ({ invariants: Object.entries(probes).map(([id, p]) => ({ id, description: 'a probe', check: (w: any) => (w.outPte && p(w) ? 'reached' : null) })) }),
+      }
+      return bfs(instantiate(withProbe, 'upstream', { ...params, vma_margin: margin }).model, { allViolations: true }).violations.map((v) => v.invariant).sort()
+    }
+    expect(reached(1)).toEqual(['left-tail', 'right-head'])
+    expect(reached(0)).toEqual([])
+  })
+
+  it('with straddling mTHPs, every host event keeps upstream and upstream-fixed whole, and the posted stride still fails on an in-region mTHP as without the margin', () => {
+    const params = { H: 2, mthp: 1, pages: 2, uaddr_offset: 1, vma_margin: 1 }
+    const events: Record<string, number>[] = [{ zaps: 1 }, { zaps: 0, migrations: 1 }, { zaps: 0, folio_splits: 1 }, { zaps: 0, collapses: 1, touches: 2 }, { zaps: 0, reclaims: 1 }]
+    for (const ev of events) for (const v of ['upstream', 'upstream-fixed']) expect(broken(v, { ...params, ...ev }), `${v} ${JSON.stringify(ev)}`).toEqual([])
+    const three = { H: 2, mthp: 1, pages: 3, uaddr_offset: 1 }
+    expect(broken('v6', { ...three, vma_margin: 1 })).toEqual(broken('v6', { ...three, vma_margin: 0 }))
   })
 
   it('the two backends agree with a margin and host events', () => {
