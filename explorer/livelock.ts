@@ -12,13 +12,19 @@
  * algorithm on that subgraph; a component with an edge inside it holds a
  * non-progress cycle. It works on the model's states themselves, never on
  * symmetry-reduced representatives (a cycle of representatives need not be a
- * cycle of real states), so it is sound whatever the safety search reduces.
+ * cycle of real states), so it is sound whatever the safety search reduces;
+ * like the safety search it runs on packed states (see `findLivelock`).
  *
  * The answer is a lasso: the shortest prefix to the nearest state on any
  * fair non-progress cycle, then such a cycle through that state.
  */
-import type { Model } from './model.js'
+import { BitLayout } from './bit-layout.js'
+import { BadInput } from './errors.js'
+import { IntList } from './int-list.js'
+import type { Model, PackedModel } from './model.js'
+import { intern } from './packing.js'
 import type { Violation } from './result.js'
+import { NO_PARENT, StateStore } from './state-store.js'
 
 export const NO_LIVELOCK = 'no-livelock'
 
@@ -30,95 +36,115 @@ export interface LivelockResult<A> {
   readonly states: number
 }
 
+/** Threads per state as a bit mask: the fairness bookkeeping's limit. */
+const MAX_THREADS = 32
+
+/**
+ * The search runs on the packed view, as the safety search does: states
+ * bit-packed in a `StateStore` (full, exact: a fingerprint collision here
+ * could merge two states into a false cycle), the graph's non-progress
+ * edges in flat arrays. A packed model says which thread took each step
+ * (`PackedModel.stepThread`); any other model is searched through its
+ * object form (`packedOf`'s interning adapter, asking `Model.threadOf`).
+ */
 export function findLivelock<S, A>(model: Model<S, A>, options: { maxStates?: number; stop?: (states: number) => string | null } = {}): LivelockResult<A> {
   const maxStates = options.maxStates ?? 5_000_000
-  const index = new Map<string, number>()
-  const states: S[] = []
-  const parent: number[] = []
-  const via: number[] = [] // the action index (in model.actions(parent)) that reached the state
-  const threadIds = new Map<string, number>()
-  const threadOf = (a: A, s: S): number => {
-    const t = model.threadOf?.(a, s) ?? model.describe(a, s, s).thread
-    let id = threadIds.get(t)
-    if (id === undefined) threadIds.set(t, (id = threadIds.size))
-    return id
-  }
-  // Non-progress edges, per state: target, action index, thread; and the threads enabled in the state.
-  const out: number[][] = []
-  const outK: number[][] = []
-  const outT: number[][] = []
-  const enabled: Set<number>[] = []
-  const add = (s: S, from: number, k: number): number => {
-    const fp = model.fingerprint(s)
-    const seen = index.get(fp)
-    if (seen !== undefined) return seen
-    const i = states.length
-    index.set(fp, i)
-    states.push(s)
-    parent.push(from)
-    via.push(k)
-    out.push([])
-    outK.push([])
-    outT.push([])
-    enabled.push(new Set())
-    return i
-  }
-  model.initialStates().forEach((s, n) => add(s, -1, n))
+  const own = model.packed
+  const packed: PackedModel<S> = own?.stepThread && own.stepProgress ? own : intern(model)
+  const layout = BitLayout.of(packed)
+  const store = new StateStore(layout.words)
+  const words = new Uint32Array(layout.words)
+  const curWords = new Uint32Array(layout.words)
+  // Per state: the action index (in model.actions(parent)) that reached it, or the initial state's number.
+  const via = new IntList()
+  let init = 0
+  packed.initial(() => {
+    if (!layout.pack(packed.next, words)) throw new RangeError(`${model.name}: an initial state has a cell outside its range`)
+    if (store.insert(words, NO_PARENT) >= 0) via.push(init)
+    init++
+  })
+  // The non-progress edges, grouped by source in expansion order (CSR): first[i] .. first[i + 1].
+  const first = new IntList()
+  const to = new IntList()
+  const ks = new IntList()
+  const ts = new IntList()
+  // Per expanded state: the threads with a step enabled there (progress or not).
+  const enabled = new IntList()
+  let threads = 0
   let incomplete: string | null = null
-  let expanded = 0
-  for (; expanded < states.length; expanded++) {
-    if (states.length >= maxStates) {
-      incomplete = `max-states ${maxStates} reached in the livelock search`
+  let i = 0
+  let mask = 0
+  const emit = (k: number): void => {
+    const t = packed.stepThread!()
+    if (t >= MAX_THREADS) throw new BadInput(`--livelock: ${model.name} has more than ${MAX_THREADS} threads, which the fairness bookkeeping does not support`)
+    if (t >= threads) threads = t + 1
+    mask |= 1 << t
+    // A successor outside the state space (a cell out of range) is the safety search's field-in-range violation, not a state.
+    if (!layout.pack(packed.next, words)) return
+    let j = store.insert(words, i)
+    if (j >= 0) via.push(k)
+    else j = -j - 1
+    if (packed.stepProgress!()) return
+    to.push(j)
+    ks.push(k)
+    ts.push(t)
+  }
+  for (; i < store.size; i++) {
+    if (store.size >= maxStates || store.full) {
+      incomplete = `max-states ${Math.min(maxStates, store.size)} reached in the livelock search`
       break
     }
-    const stop = options.stop?.(states.length)
+    const stop = options.stop?.(store.size)
     if (stop) {
       incomplete = stop
       break
     }
-    const i = expanded
-    const s = states[i]
-    model.actions(s).forEach((a, k) => {
-      const t = threadOf(a, s)
-      enabled[i].add(t)
-      const j = add(model.next(s, a), i, k)
-      if (model.progress?.(a, s) === true) return
-      out[i].push(j)
-      outK[i].push(k)
-      outT[i].push(t)
-    })
+    store.get(i, curWords)
+    layout.unpack(curWords, 0, packed.cur)
+    first.push(to.length)
+    mask = 0
+    packed.expand(emit)
+    enabled.push(mask)
   }
+  first.push(to.length)
   // Only expanded states have edges: a cut search finds the cycles among them, which are real all the same.
-  const graph: Graph = { out, outK, outT, enabled, threads: threadIds.size }
+  const graph: Graph = { nodes: enabled.length, first: first.view(), to: to.view(), k: ks.view(), thread: ts.view(), enabled: enabled.view(), threads }
   const lasso = fairCycle(graph)
-  if (lasso === null) return { violation: null, incomplete, states: states.length }
+  if (lasso === null) return { violation: null, incomplete, states: store.size }
   const { start, cycle } = lasso
   const prefix: number[] = []
-  for (let i = start; parent[i] !== -1; i = parent[i]) prefix.push(via[i])
-  prefix.reverse()
   let root = start
-  while (parent[root] !== -1) root = parent[root]
-  const init = via[root]
-  const ks = [...prefix, ...cycle]
-  let s = model.initialStates()[init]
+  for (; store.parent(root) !== NO_PARENT; root = store.parent(root)) prefix.push(via.get(root))
+  prefix.reverse()
+  const initial = via.get(root)
+  const steps = [...prefix, ...cycle]
+  let s = model.initialStates()[initial]
   const actions: A[] = []
-  for (const k of ks) {
+  for (const k of steps) {
     const a = model.actions(s)[k]
     actions.push(a)
     s = model.next(s, a)
   }
-  const message = livelockMessage(prefix.length + 1, ks.length, model.whereIs?.(states[start]))
-  return { violation: { invariant: NO_LIVELOCK, message, init, actions, cycleStart: prefix.length }, incomplete, states: states.length }
+  store.get(start, curWords)
+  const startCells = new Int16Array(packed.stateBytes)
+  layout.unpack(curWords, 0, startCells)
+  const message = livelockMessage(prefix.length + 1, steps.length, model.whereIs?.(packed.decode(startCells)))
+  return { violation: { invariant: NO_LIVELOCK, message, init: initial, actions, cycleStart: prefix.length }, incomplete, states: store.size }
 }
 
-/** The non-progress subgraph of a state graph, nodes numbered in BFS order. */
+/**
+ * The non-progress subgraph of a state graph, nodes numbered in BFS order,
+ * edges grouped by source: node v's are `first[v] .. first[v + 1]`.
+ */
 export interface Graph {
-  /** Per node: targets, action indices, and the thread (0..threads-1) of each non-progress edge. */
-  readonly out: readonly (readonly number[])[]
-  readonly outK: readonly (readonly number[])[]
-  readonly outT: readonly (readonly number[])[]
-  /** Per node: the threads with a step enabled there (progress or not). */
-  readonly enabled: readonly ReadonlySet<number>[]
+  readonly nodes: number
+  readonly first: Int32Array
+  /** Per edge: its target (a target >= nodes was not expanded: a cut search), action index and thread (0..threads-1). */
+  readonly to: Int32Array
+  readonly k: Int32Array
+  readonly thread: Int32Array
+  /** Per node: the threads with a step enabled there (progress or not), as a bit mask. */
+  readonly enabled: Int32Array
   readonly threads: number
 }
 
@@ -134,50 +160,46 @@ export interface Graph {
  * disabled or one of its steps. Null when there is none.
  */
 export function fairCycle(g: Graph): { start: number; cycle: number[]; nodes: number[] } | null {
-  const comp = tarjan(g.out)
-  const n = g.out.length
-  // Per component: has an internal edge; which threads are covered (disabled somewhere, or step inside).
-  const internal = new Map<number, boolean>()
-  const covered = new Map<number, Set<number>>()
+  const { comp, count } = tarjan(g)
+  const n = g.nodes
+  const all = g.threads === 32 ? -1 : (1 << g.threads) - 1
+  // Per component: has an internal edge; which threads are covered (disabled somewhere, or a step inside).
+  const internal = new Uint8Array(count)
+  const covered = new Int32Array(count)
   for (let v = 0; v < n; v++) {
     const c = comp[v]
-    let cov = covered.get(c)
-    if (!cov) covered.set(c, (cov = new Set()))
-    for (let t = 0; t < g.threads; t++) if (!g.enabled[v].has(t)) cov.add(t)
-    g.out[v].forEach((w, e) => {
-      if (comp[w] !== c) return
-      internal.set(c, true)
-      cov!.add(g.outT[v][e])
-    })
+    covered[c] |= ~g.enabled[v] & all
+    for (let e = g.first[v]; e < g.first[v + 1]; e++) {
+      const w = g.to[e]
+      if (w >= n || comp[w] !== c) continue
+      internal[c] = 1
+      covered[c] |= 1 << g.thread[e]
+    }
   }
   let start = -1
-  for (let v = 0; v < n && start < 0; v++) {
-    const c = comp[v]
-    if (internal.get(c) && covered.get(c)!.size === g.threads) start = v
-  }
+  for (let v = 0; v < n && start < 0; v++) if (internal[comp[v]] && covered[comp[v]] === all) start = v
   if (start < 0) return null
   const c = comp[start]
-  const pending = new Set<number>()
-  for (let t = 0; t < g.threads; t++) pending.add(t)
+  let pending = all
   const visit = (v: number): void => {
-    for (let t = 0; t < g.threads; t++) if (!g.enabled[v].has(t)) pending.delete(t)
+    pending &= g.enabled[v]
   }
   const cycle: number[] = []
   const nodes: number[] = [start]
   visit(start)
   let cur = start
   // A walk: the nearest node or edge that covers a pending thread, until none is pending and the walk is back at start.
-  while (pending.size > 0 || cur !== start || cycle.length === 0) {
-    const done = pending.size === 0
+  while (pending !== 0 || cur !== start || cycle.length === 0) {
+    const done = pending === 0
     const path = bfsIn(g, comp, c, cur, (v, e) => {
-      if (done) return e >= 0 && g.out[v][e] === start
-      if (e < 0) return [...pending].some((t) => !g.enabled[v].has(t))
-      return pending.has(g.outT[v][e])
+      if (done) return e >= 0 && g.to[e] === start
+      if (e < 0) return (pending & ~g.enabled[v]) !== 0
+      return (pending & (1 << g.thread[e])) !== 0
     })
-    for (const [v, e] of path) {
-      cycle.push(g.outK[v][e])
-      pending.delete(g.outT[v][e])
-      cur = g.out[v][e]
+    for (const e of path) {
+      cycle.push(g.k[e])
+      pending &= ~(1 << g.thread[e])
+      cur = g.to[e]
       nodes.push(cur)
       visit(cur)
     }
@@ -188,88 +210,104 @@ export function fairCycle(g: Graph): { start: number; cycle: number[]; nodes: nu
 
 /**
  * Shortest path within component `c` from `from` to the first node (e < 0)
- * or edge (v, e) that `goal` accepts, as (node, edge index) pairs, ending
- * with the accepted edge when it was an edge. `from` itself is never a node goal.
+ * or edge e (of node v) that `goal` accepts, as edge indices, ending with
+ * the accepted edge when it was an edge. `from` itself is never a node goal.
  */
-function bfsIn(g: Graph, comp: Int32Array, c: number, from: number, goal: (v: number, e: number) => boolean): [number, number][] {
-  const prev = new Map<number, [number, number]>()
+function bfsIn(g: Graph, comp: Int32Array, c: number, from: number, goal: (v: number, e: number) => boolean): number[] {
+  // Node -> the edge that reached it.
+  const prev = new Map<number, number>()
   const queue = [from]
   const seen = new Set([from])
-  const pathTo = (v: number): [number, number][] => {
-    const p: [number, number][] = []
+  const pathTo = (v: number): number[] => {
+    const p: number[] = []
     for (let x = v; x !== from; ) {
-      const step = prev.get(x)!
-      p.push(step)
-      x = step[0]
+      const e = prev.get(x)!
+      p.push(e)
+      x = source(g, e)
     }
     return p.reverse()
   }
   for (let q = 0; q < queue.length; q++) {
     const v = queue[q]
     if (q > 0 && goal(v, -1)) return pathTo(v)
-    for (let e = 0; e < g.out[v].length; e++) {
-      const w = g.out[v][e]
-      if (comp[w] !== c) continue
-      if (goal(v, e)) return [...pathTo(v), [v, e]]
+    for (let e = g.first[v]; e < g.first[v + 1]; e++) {
+      const w = g.to[e]
+      if (w >= g.nodes || comp[w] !== c) continue
+      if (goal(v, e)) return [...pathTo(v), e]
       if (seen.has(w)) continue
       seen.add(w)
-      prev.set(w, [v, e])
+      prev.set(w, e)
       queue.push(w)
     }
   }
   throw new Error('fairCycle: a strongly connected component has no path to its goal')
 }
 
+/** The node edge e leaves (binary search in `first`). */
+function source(g: Graph, e: number): number {
+  let lo = 0
+  let hi = g.nodes - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1
+    if (g.first[mid] <= e) lo = mid
+    else hi = mid - 1
+  }
+  return lo
+}
+
 export function livelockMessage(from: number, to: number, where?: string): string {
   return `steps ${from}–${to} repeat forever and none of them is a progress step${where ? `; where the cycle starts: ${where}` : ''}`
 }
 
-/** Strongly connected components (Tarjan's algorithm, iterative): component number per node. */
-export function tarjan(out: readonly (readonly number[])[]): Int32Array {
-  const n = out.length
+/** Strongly connected components (Tarjan's algorithm, iterative): component number per node, and how many. */
+export function tarjan(g: Pick<Graph, 'nodes' | 'first' | 'to'>): { comp: Int32Array; count: number } {
+  const n = g.nodes
   const idx = new Int32Array(n).fill(-1)
   const low = new Int32Array(n)
   const comp = new Int32Array(n).fill(-1)
   const onStack = new Uint8Array(n)
-  const stack: number[] = []
-  const call: number[] = [] // node
-  const edge: number[] = [] // next edge to try
+  const stack = new Int32Array(n)
+  let sp = 0
+  const call = new Int32Array(n) // node
+  const edge = new Int32Array(n) // next edge to try
+  let depth = 0
   let counter = 0
   let comps = 0
   for (let r = 0; r < n; r++) {
     if (idx[r] >= 0) continue
-    call.push(r)
-    edge.push(0)
+    call[0] = r
+    edge[0] = g.first[r]
+    depth = 1
     idx[r] = low[r] = counter++
-    stack.push(r)
+    stack[sp++] = r
     onStack[r] = 1
-    while (call.length > 0) {
-      const v = call[call.length - 1]
-      const e = edge[edge.length - 1]
-      if (e < out[v].length) {
-        edge[edge.length - 1] = e + 1
-        const w = out[v][e]
+    while (depth > 0) {
+      const v = call[depth - 1]
+      const e = edge[depth - 1]
+      if (e < g.first[v + 1]) {
+        edge[depth - 1] = e + 1
+        const w = g.to[e]
         if (w >= n) continue // not expanded (a cut search)
         if (idx[w] < 0) {
           idx[w] = low[w] = counter++
-          stack.push(w)
+          stack[sp++] = w
           onStack[w] = 1
-          call.push(w)
-          edge.push(0)
+          call[depth] = w
+          edge[depth] = g.first[w]
+          depth++
         } else if (onStack[w]) {
           low[v] = Math.min(low[v], idx[w])
         }
         continue
       }
-      call.pop()
-      edge.pop()
-      if (call.length > 0) {
-        const u = call[call.length - 1]
+      depth--
+      if (depth > 0) {
+        const u = call[depth - 1]
         low[u] = Math.min(low[u], low[v])
       }
       if (low[v] === idx[v]) {
         for (;;) {
-          const w = stack.pop()!
+          const w = stack[--sp]
           onStack[w] = 0
           comp[w] = comps
           if (w === v) break
@@ -278,6 +316,5 @@ export function tarjan(out: readonly (readonly number[])[]): Int32Array {
       }
     }
   }
-  return comp
+  return { comp, count: comps }
 }
-

@@ -157,6 +157,14 @@ export interface PackedModel<S> {
   facts?(i: number): readonly number[]
   /** Is `cur` terminal? */
   terminal(): boolean
+  /**
+   * During `emit`: the thread that took the step (a small number, the same
+   * for a thread in every state) and whether it is a progress step
+   * (`Model.progress`). The livelock search reads them; without them it
+   * searches the model through `Model.threadOf` and `Model.progress`.
+   */
+  stepThread?(): number
+  stepProgress?(): boolean
   /** Renamings of interchangeable threads the state space is closed under (symmetry reduction). */
   readonly symmetry?: PackedSymmetry
 }

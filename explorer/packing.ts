@@ -10,7 +10,8 @@ export function packedOf<S, A>(model: Model<S, A>): PackedModel<S> {
   return model.packed ?? intern(model)
 }
 
-function intern<S, A>(model: Model<S, A>): PackedModel<S> {
+/** The interning adapter, even for a model that has a packed form of its own. */
+export function intern<S, A>(model: Model<S, A>): PackedModel<S> {
   const states: S[] = []
   const ids = new Map<string, number>()
   // An id is four byte-sized cells, most significant first.
@@ -31,6 +32,10 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
     return id
   }
   const terminal = model.terminal
+  // The step `emit` is called for, for stepThread/stepProgress (asked only by the livelock search).
+  let stepState: S | undefined
+  let stepAction: A | undefined
+  const threadIds = new Map<string, number>()
   return {
     stateBytes: 4,
     cur,
@@ -46,12 +51,21 @@ function intern<S, A>(model: Model<S, A>): PackedModel<S> {
     expand(emit) {
       const s = states[get(cur)]
       const actions = model.actions(s)
+      stepState = s
       for (let k = 0; k < actions.length; k++) {
+        stepAction = actions[k]
         put(next, idOf(model.next(s, actions[k])))
         emit(k, model.classOf ? model.classOf(actions[k], s) : 0)
       }
       return actions.length
     },
+    stepThread() {
+      const name = model.threadOf ? model.threadOf(stepAction!, stepState!) : model.describe(stepAction!, stepState!, stepState!).thread
+      let id = threadIds.get(name)
+      if (id === undefined) threadIds.set(name, (id = threadIds.size))
+      return id
+    },
+    stepProgress: () => model.progress?.(stepAction!, stepState!) === true,
     holds: (i) => model.invariants[i].check(states[get(next)]) === null,
     facts: (i) => model.evidence![i].facts(states[get(next)]),
     terminal: () => (terminal ? terminal.call(model, states[get(cur)]) : false),

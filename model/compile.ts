@@ -255,6 +255,9 @@ export function compile<G extends Fields>(
       cells: cellList,
       init,
     })
+    // The step being emitted, for stepThread/stepProgress.
+    let stepT = 0
+    let stepIsProgress = false
     const outOfRange = (): boolean => {
       for (let i = 0; i < stateBytes; i++) if (nxt[i] > cellMax[i] || nxt[i] < cellMin[i]) return true
       return false
@@ -282,6 +285,8 @@ export function compile<G extends Fields>(
           if (step.guard !== undefined && !step.guard(c.w, me)) continue
           const choices = step.choices === undefined ? 1 : step.choices(c.w, me)
           const cls = th.classes[cur[base[t]]]
+          stepT = t
+          stepIsProgress = step.progress === true
           for (let ch = 0; ch < choices; ch++) {
             nxt.set(cur)
             let to: string
@@ -298,6 +303,8 @@ export function compile<G extends Fields>(
         return k
       },
       outOfRange,
+      stepThread: () => stepT,
+      stepProgress: () => stepIsProgress,
       holds: (i) => checks[i](n.w) === null,
       measure: (i) => measures[i](n.w),
       facts: (i) => evidenceFacts[i](n.w),

@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest'
 import { explore } from '../../explorer/explore.js'
 import { findLivelock, NO_LIVELOCK } from '../../explorer/livelock.js'
 import type { Model } from '../../explorer/model.js'
+import { instantiate } from '../../invariants/scenarios.js'
+import retryToy from '../fixtures/livelock/retry-toy.js'
 
 interface Edge {
   readonly from: number
@@ -149,5 +151,33 @@ describe('findLivelock', () => {
     expect(cut.incomplete).toMatch(/max-states 2/)
     const stopped = explore(model, { livelock: true, stop: (n) => (n > 2 ? 'interrupted' : null) })
     expect(stopped.verdict).toBe('incomplete')
+  })
+})
+
+describe('findLivelock on packed states (the compiled models) and on objects (interned) agree', () => {
+  // The same model searched twice: through its packed form (stepThread/stepProgress) and through its
+  // object form alone (Model.threadOf/progress, interned). Same states, same lasso, or none in both.
+  const cases: [Parameters<typeof instantiate>[0], string, Record<string, number>][] = [
+    [retryToy, 'leaks-count', { faults: 2 }],
+    [retryToy, 'ends', { faults: 2 }],
+    ['kvm-mmu-notifier', 'hlist-no-end-after-eagain', { pages: 1, oom_reaps: 1, subscribers: 2 }],
+    ['kvm-mmu-notifier', 'upstream', { pages: 1, oom_reaps: 1, subscribers: 2 }],
+    ['mshv-movable', 'upstream-fixed', {}],
+  ]
+  it.each(cases)('%s %s', (scenario, variant, params) => {
+    const model = instantiate(scenario, variant, params).model
+    expect(model.packed?.stepThread).toBeDefined()
+    const packed = findLivelock(model)
+    const objects = findLivelock({ ...model, packed: undefined })
+    expect(packed.states).toBe(objects.states)
+    expect(packed.incomplete).toBeNull()
+    expect(packed.violation?.actions ?? null).toEqual(objects.violation?.actions ?? null)
+    expect(packed.violation?.cycleStart).toBe(objects.violation?.cycleStart)
+    expect(packed.violation?.message).toBe(objects.violation?.message)
+  })
+
+  it('both forms found a livelock where one is seeded (the cases above are not all "none")', () => {
+    expect(findLivelock(instantiate(retryToy, 'leaks-count', {}).model).violation).not.toBeNull()
+    expect(findLivelock(instantiate('kvm-mmu-notifier', 'hlist-no-end-after-eagain', { pages: 1, oom_reaps: 1, subscribers: 2 }).model).violation).not.toBeNull()
   })
 })
