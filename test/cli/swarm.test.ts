@@ -267,23 +267,39 @@ describe('a swarm of 8 bounded shards on a seeded bug', () => {
 })
 
 describe('check --shard: bad input, before any search', () => {
-  it('k >= n, n = 0, not a number, the variable missing, --shard-base alone: one line, exit 2, no file', () => {
+  const expectOneLine = (r: { status: number | null; stdout: string; stderr: string }, pattern: RegExp): void => {
+    expect(r.status, r.stderr).toBe(2)
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(pattern)
+    expect(r.stdout).toBe('')
+  }
+
+  it('spawned: k >= n, the variable missing: one line, exit 2, no file', () => {
     const dir = tempDir()
-    const cases: [string[], Record<string, string>, RegExp][] = [
-      [['--shard', '8/8'], {}, /--shard 8\/8: k = 8 gives shard 8, but there are 8 shards/],
-      [['--shard', '0/0'], {}, /n must be at least 1/],
-      [['--shard', 'two/8'], {}, /expected k\/n/],
-      [['--shard', 'env/8'], {}, /none of JOB_COMPLETION_INDEX/],
-      [['--shard', 'env/8'], { JOB_COMPLETION_INDEX: 'x' }, /JOB_COMPLETION_INDEX="x" is not a non-negative integer/],
-      [['--shard-base', '1'], {}, /--shard-base applies to --shard only/],
-    ]
-    for (const [args, vars, pattern] of cases) {
-      const r = mapcheckWith(['check', ...small, ...args], dir, vars)
-      expect(r.status, r.stderr).toBe(2)
-      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
-      expect(r.stderr).toMatch(pattern)
-      expect(r.stdout).toBe('')
-      expect(readdirSync(dir)).toEqual([])
+    expectOneLine(mapcheckWith(['check', ...small, '--shard', '8/8'], dir), /--shard 8\/8: k = 8 gives shard 8, but there are 8 shards/)
+    expectOneLine(mapcheckWith(['check', ...small, '--shard', 'env/8'], dir), /none of JOB_COMPLETION_INDEX/)
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('n = 0, not a number, a bad variable, --shard-base alone: one line, exit 2, no file', async () => {
+    const dir = tempDir()
+    const out = join(dir, 'r.json')
+    const saved = Object.fromEntries(Object.entries(process.env).filter(([k]) => LAUNCHER_VARS.test(k)))
+    for (const k of Object.keys(saved)) delete process.env[k]
+    try {
+      const cases: [string[], RegExp][] = [
+        [['--shard', '0/0'], /n must be at least 1/],
+        [['--shard', 'two/8'], /expected k\/n/],
+        [['--shard', '3/8', '--shard-base', 'one'], /--shard-base one: expected a non-negative integer/],
+        [['--shard-base', '1'], /--shard-base applies to --shard only/],
+      ]
+      for (const [args, pattern] of cases) expectOneLine(await cliInProcess(['check', ...small, ...args, '--out', out]), pattern)
+      process.env.JOB_COMPLETION_INDEX = 'x'
+      expectOneLine(await cliInProcess(['check', ...small, '--shard', 'env/8', '--out', out]), /JOB_COMPLETION_INDEX="x" is not a non-negative integer/)
+    } finally {
+      delete process.env.JOB_COMPLETION_INDEX
+      Object.assign(process.env, saved)
     }
+    expect(readdirSync(dir)).toEqual([])
   })
 })
