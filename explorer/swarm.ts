@@ -69,8 +69,8 @@ export function shardPlan(k: number, n: number, base: SwarmBase = {}): ShardPlan
   const seed = mix32(mix32(base.seed ?? 0) + k)
   const fingerprint = base.store === 'fingerprint'
   if (k === 0) return { k, n, mode: base.mode ?? 'bfs', order: 'natural', seed, maxDepth: null, hashSeed: null }
-  // Fingerprints rebuild traces by BFS only: a fingerprint swarm varies order and hash function.
-  const kinds = base.mode === 'bfs' || fingerprint ? ['bfs'] : base.mode === 'random' ? ['random'] : base.mode === 'dfs' ? ['dfs', 'dfs-limited'] : ['dfs', 'dfs-limited', 'random']
+  // Fingerprints rebuild traces by BFS only: a fingerprint swarm varies order and hash function (a mode the user fixed is kept, and refused by the search as in check).
+  const kinds = base.mode === 'bfs' || (fingerprint && base.mode === undefined) ? ['bfs'] : base.mode === 'random' ? ['random'] : base.mode === 'dfs' ? ['dfs', 'dfs-limited'] : ['dfs', 'dfs-limited', 'random']
   const kind = kinds[(k - 1) % kinds.length]
   const rung = DEPTH_LADDER[Math.floor((k - 1) / kinds.length) % DEPTH_LADDER.length]
   const maxDepth = kind === 'dfs-limited' ? Math.min(rung, base.maxDepth ?? rung) : null

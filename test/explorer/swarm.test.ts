@@ -41,6 +41,8 @@ describe('shardPlan', () => {
       const fp = shardPlan(k, 8, { store: 'fingerprint' })
       expect(fp.mode).toBe('bfs')
       expect(fp.hashSeed).toBe(k === 0 ? null : fp.seed)
+      // A DFS the user asked for stays one (and the search refuses it with fingerprints, as check does).
+      expect(shardPlan(k, 8, { store: 'fingerprint', mode: 'dfs' }).mode).toBe('dfs')
     }
   })
 
