@@ -111,6 +111,14 @@ describe('the Kubernetes manifest and the Slurm script', () => {
     expect(slurm.out).toContain('$SLURM_ARRAY_TASK_ID')
     const n = Number(/--shard env\/(\d+)/.exec(job.argv.join(' '))![1])
     expect(manifest.spec.completions).toBe(n)
+    // What the API server would refuse or a pod would trip on: podFailurePolicy needs restartPolicy Never and names
+    // this container; the result files land on the mounted volume.
+    const pod = manifest.spec.template.spec
+    expect(pod.restartPolicy).toBe('Never')
+    for (const rule of manifest.spec.podFailurePolicy.rules) expect(rule.onExitCodes.containerName).toBe(container.name)
+    const mount = container.volumeMounts[0]
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toContain(mount.name)
+    expect(job.out.startsWith(`${mount.mountPath}/`)).toBe(true)
     const [from, to] = /#SBATCH --array=(\d+)-(\d+)\n/.exec(slurmScript)!.slice(1).map(Number)
     expect(to - from + 1).toBe(n)
     // The GNU parallel launch in the guide: the same command, the shard from parallel's input.
