@@ -9,7 +9,7 @@
  * exit 2, nothing written.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseYAML } from 'confbox'
@@ -302,6 +302,11 @@ describe('check --shard: bad input, before any search', () => {
         [['--shard-base', '1'], /--shard-base applies to --shard only/],
       ]
       for (const [args, pattern] of cases) expectOneLine(await cliInProcess(['check', ...small, ...args, '--out', out]), pattern)
+      // A result file that cannot be written: the search ran, its file did not land, nothing half-written.
+      writeFileSync(join(dir, 'file'), '')
+      expectOneLine(await cliInProcess(['check', ...small, '--shard', '0/2', '--out', join(dir, 'file/r.json'), '--json']), /cannot write .*file\/r\.json/)
+      expect(readdirSync(dir)).toEqual(['file'])
+      rmSync(join(dir, 'file'))
       process.env.JOB_COMPLETION_INDEX = 'x'
       expectOneLine(await cliInProcess(['check', ...small, '--shard', 'env/8', '--out', out]), /JOB_COMPLETION_INDEX="x" is not a non-negative integer/)
     } finally {
