@@ -73,6 +73,7 @@ export type { Exploration, Violation, Verdict, Mode } from './explorer/result.js
 export { explore } from './explorer/explore.js'
 export { findLivelock, NO_LIVELOCK } from './explorer/livelock.js'
 export { BadInput, ModelError } from './explorer/errors.js'
+export { shardPlan, shardOptions, type ShardPlan } from './explorer/swarm.js'
 
 // The commands as functions
 export { check, compare, expectVerdicts, loadScenarios, replay, VerdictMismatch } from './cli/api.js'
@@ -81,3 +82,5 @@ export type { Mismatch, MismatchKind } from './cli/expectations.js'
 export type { CheckOptions } from './cli/api.js'
 export type { CheckReport } from './cli/check.js'
 export type { Comparison, VariantRow } from './cli/compare.js'
+export { mergeShards, type Merged } from './cli/merge.js'
+export { loadShardResult, type ShardResult } from './traces/shard-result.js'

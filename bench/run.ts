@@ -10,6 +10,7 @@
  *   npm run bench -- --no-spin          mapcheck only
  *   npm run bench -- --mshv none|default|all   the mshv-movable section (default: all; small: default)
  *   npm run bench -- --reductions none|small|all   the reductions section, each case off and on (default: all; small: small)
+ *   npm run bench -- --swarm on|off     the swarm section: 8 shards on a seeded bug, merged (default: on; small: off)
  *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
  *                                       one mapcheck run, JSON (what the parent forks)
  *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--store full|fingerprint]
@@ -37,6 +38,7 @@ import {
   type ScenarioRun,
 } from './mshv.js'
 import { REDUCTION_CASES, REDUCTION_SMALL_CASES, reductionsFailed, reductionsTable, runReductions, type ReductionCase, type ReductionResult } from './reductions.js'
+import { runSwarmBench, SWARM_CASE, swarmFailed, swarmTable, type SwarmBench } from './swarm.js'
 import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
 
 const SMALL: readonly Size[] = [
@@ -169,6 +171,7 @@ interface Options {
   readonly spin: boolean
   readonly mshv: readonly Record<string, number>[]
   readonly reductions: readonly ReductionCase[]
+  readonly swarm: boolean
 }
 
 type Parsed = Options | { one: Size; store: StoreKind } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
@@ -184,6 +187,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   let store: StoreKind = 'full'
   let symmetry = true
   let reductions: 'none' | 'small' | 'all' | null = null
+  let swarm: boolean | null = null
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -208,6 +212,11 @@ function parseArgs(argv: readonly string[]): Parsed {
       if (v !== 'none' && v !== 'small' && v !== 'all') throw new Error(`--reductions: expected none, small or all, not '${v}'`)
       reductions = v
     }
+    else if (a === '--swarm') {
+      const v = value()
+      if (v !== 'on' && v !== 'off') throw new Error(`--swarm: expected on or off, not '${v}'`)
+      swarm = v === 'on'
+    }
     else if (a === '--json') json = true
     else if (a === '--no-spin') spin = false
     else if (a === '--mshv') {
@@ -219,9 +228,10 @@ function parseArgs(argv: readonly string[]): Parsed {
       sizes = v === 'small' ? SMALL : v === 'all' ? ALL : v.split('/').map(parseSize)
       mshv ??= v === 'small' ? 'default' : null
       reductions ??= v === 'small' ? 'small' : null
+      swarm ??= v === 'small' ? false : null
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--reductions none|small|all] [--json] [--no-spin]\n' +
+        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--reductions none|small|all] [--swarm on|off] [--json] [--no-spin]\n' +
           '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n' +
           '       bench --one-scenario NAME/VARIANT[:k=v,...] [--first]\n' +
           '                                 (one search in this process, JSON; all violations unless --first)\n',
@@ -233,7 +243,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   if (oneScenario !== null) return { oneScenario, first, store, symmetry }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : REDUCTION_CASES
-  return { sizes, json, spin, mshv: sets, reductions: cases }
+  return { sizes, json, spin, mshv: sets, reductions: cases, swarm: swarm ?? true }
 }
 
 function machine() {
@@ -312,6 +322,8 @@ function main(): number {
 
   const mshv: MshvResult[] = runMshv(opts.mshv, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
   const reduced: ReductionResult[] = runReductions(opts.reductions, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
+  // The CLI bundle beside this one (dist/mapcheck.js): the swarm runs as a user launches it.
+  const swarm: SwarmBench | { error: string } | null = opts.swarm ? runSwarmBench(fileURLToPath(new URL('./mapcheck.js', import.meta.url)), SWARM_CASE, (msg) => progress(msg, opts.json)) : null
 
   const target = results.find((r) => key(r.size) === key(TARGET))
   const targets = judge(target)
@@ -320,7 +332,8 @@ function main(): number {
     results.some((r) => !ok(r.fingerprint) || r.fingerprint.verdict !== 'ok' || (ok(r.mapcheck) && r.fingerprint.states !== r.mapcheck.states)) ||
     results.some((r) => Object.values(r.spin).some((s) => !ok(s))) ||
     mshvFailed(mshv) ||
-    reductionsFailed(reduced)
+    reductionsFailed(reduced) ||
+    swarmFailed(swarm)
 
   if (opts.json) {
     const doc = {
@@ -332,12 +345,14 @@ function main(): number {
       targets,
       mshvMovable: mshv,
       reductions: reduced,
+      swarm,
     }
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
   } else {
     process.stdout.write(table(results, tools, spinNote, targets))
     if (mshv.length > 0) process.stdout.write(`\n${mshvTable(mshv)}`)
     if (reduced.length > 0) process.stdout.write(`\n${reductionsTable(reduced)}`)
+    if (swarm !== null) process.stdout.write(`\n${swarmTable(swarm)}`)
   }
   return failed ? 1 : 0
 }

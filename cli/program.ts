@@ -19,6 +19,9 @@ import { layoutCommand } from './layout.js'
 import { reportCommand } from './report.js'
 import { resolveVariant } from '../model/scenario.js'
 import { listCommand } from './list.js'
+import { mergeCommand } from './merge.js'
+import { shardCommand } from './shard.js'
+import { parseShard } from './shard-spec.js'
 import { sweepCommand } from './sweep.js'
 import { builtIns, openScenario, openScenarios } from './scenarios.js'
 import { defaultMaxMemory, searchStop, sizeOption, sizeText } from './stop.js'
@@ -110,8 +113,21 @@ withBounds(
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
+    .option('--shard <k/n>', 'swarm: run the k-th (from 0) of n diversified searches and write its result file (--out, default <scenario>-<variant>-shard-<k>-of-<n>.json) for `mapcheck merge`; env/n takes k from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or PARALLEL_SEQ, env:NAME/n from NAME; --seed seeds the whole swarm')
+    .option('--shard-base <b>', "--shard: the number of the first shard, when k does not count from 0 (GNU parallel's {#}: 1)")
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string }, cmd: Command) => {
+  if (o.shardBase !== undefined && o.shard === undefined) throw new BadInput('--shard-base applies to --shard only')
+  if (o.shard !== undefined) {
+    // Parsed before the scenario is opened: a bad shard is refused without a search.
+    const shard = parseShard(o.shard, process.env, o.shardBase)
+    const seed = intOption('seed', o.seed)
+    if (seed !== undefined && seed > MAX_SEED) throw new BadInput(`--seed ${o.seed}: expected an integer 0..${MAX_SEED}`)
+    const explore: ExploreOptions = { ...bounds(o), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, livelock: !!o.livelock }
+    const mode = cmd.getOptionValueSource('mode') === 'default' ? undefined : o.mode
+    status = shardCommand({ scenario: await openScenario(scenario), variant: o.variant, params: o.param, explore, shard, base: { mode, maxDepth: explore.maxDepth, store: o.store, seed }, out: o.out, html: o.html, json: !!o.json })
+    return
+  }
   if (o.mode !== 'random') {
     const flag = o.seed !== undefined ? '--seed' : o.runs !== undefined ? '--runs' : undefined
     if (flag) throw new BadInput(`${flag} applies to --mode random only; ${o.mode} explores every state and draws nothing`)
@@ -164,6 +180,15 @@ withMatrixFlags(withBounds(
 )).action(async (scenario: string, o: BoundFlags & { param: Record<string, string>; variant?: string[]; json?: boolean; traceDir?: string; strict?: boolean }) => {
   status = sweepCommand(await openScenario(scenario), o.param, bounds(o), !!o.json, o.variant, { traceDir: o.traceDir, strict: !!o.strict })
 })
+
+program
+  .command('merge <files...>')
+  .description('swarm: combine the result files of check --shard k/n into one verdict (violation if a shard found one; ok if a shard was exhaustive; else incomplete) and the shortest trace of each broken invariant')
+  .option('--trace-dir <dir>', 'where to write the chosen traces', 'traces')
+  .option('--json', 'print JSON')
+  .action(async (files: string[], o: { traceDir: string; json?: boolean }) => {
+    status = await mergeCommand({ files, json: !!o.json, traceDir: o.traceDir })
+  })
 
 program
   .command('replay <trace>')

@@ -6,10 +6,12 @@ import type { Model } from './model.js'
 import { findLivelock } from './livelock.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { randomSearch } from './random.js'
+import { reorderSuccessors } from './swarm.js'
 import type { Exploration } from './result.js'
 
 /** Explores `model` in the given mode (BFS by default). */
-export function explore<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+export function explore<S, A>(given: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  const model = options.successorSeed === undefined ? given : reorderSuccessors(given, options.successorSeed)
   if (options.store === 'fingerprint' && (options.mode ?? 'bfs') !== 'bfs') {
     throw new BadInput(`--store fingerprint: only a BFS search can rebuild traces from fingerprints, not --mode ${options.mode}`)
   }

@@ -52,8 +52,14 @@ export class FingerprintStore {
   /** Lookups that found the fingerprint already stored (TLC: generated - distinct). */
   duplicates = 0
 
-  constructor(words: number, options: { initialCapacity?: number } = {}) {
+  /** The two hash functions' seeds (a swarm shard's `hashSeed` varies both, so its collisions are not another shard's). */
+  private readonly seedHigh: number
+  private readonly seedLow: number
+
+  constructor(words: number, options: { initialCapacity?: number; hashSeed?: number } = {}) {
     this.words = words
+    this.seedHigh = (SEED_HIGH ^ (options.hashSeed ?? 0)) >>> 0
+    this.seedLow = (SEED_LOW ^ Math.imul(options.hashSeed ?? 0, 0x85ebca6b)) >>> 0
     let cap = 1 << 12
     while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
     const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
@@ -69,8 +75,8 @@ export class FingerprintStore {
    */
   insert(b: ArrayLike<number>, parent: number, _depth: number, k: number): number {
     const n = this.words
-    const hi = hashWords(b, 0, n, SEED_HIGH)
-    let lo = hashWords(b, 0, n, SEED_LOW)
+    const hi = hashWords(b, 0, n, this.seedHigh)
+    let lo = hashWords(b, 0, n, this.seedLow)
     if (hi === 0 && lo === 0) lo = 1
     const table = this.table
     const mask = this.mask

@@ -30,6 +30,10 @@ export interface ExploreOptions {
   readonly livelock?: boolean
   /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */
   readonly symmetry?: boolean
+  /** Swarm shards (explorer/swarm.ts): emit each state's successors in an order shuffled from this seed (absent: the model's order). */
+  readonly successorSeed?: number
+  /** Swarm shards: seed the fingerprint store's hash function (`store: 'fingerprint'` only; absent: the default). */
+  readonly hashSeed?: number
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

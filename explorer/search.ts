@@ -66,7 +66,7 @@ export class Search<S, A> {
     this.saved = new Int16Array(this.packed.stateBytes)
     if (options.store === 'fingerprint') {
       if (trackDepth) throw new BadInput('--store fingerprint: only a BFS search can rebuild traces from fingerprints (use --mode bfs)')
-      this.store = new FingerprintStore(this.layout.words)
+      this.store = new FingerprintStore(this.layout.words, { hashSeed: options.hashSeed })
     } else {
       this.store = new StateStore(this.layout.words, { trackDepth })
     }

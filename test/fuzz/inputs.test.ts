@@ -209,14 +209,15 @@ const value = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 6 }),
 )
 const option = fc.oneof(
-  fc.tuple(fc.constantFrom('--variant', '--mode', '--seed', '--runs', '--max-depth', '--max-states', '--max-seconds', '--max-memory', '--format'), value).map((x) => [...x]),
+  fc.tuple(fc.constantFrom('--variant', '--mode', '--seed', '--runs', '--max-depth', '--max-states', '--max-seconds', '--max-memory', '--format', '--shard-base'), value).map((x) => [...x]),
+  fc.tuple(fc.constant('--shard'), fc.constantFrom('0/2', '1/2', '2/2', '0/0', 'env/2', 'env:NOSUCH/2', '{#}/2', 'x/y'), fc.option(value)).map(([o, k, v]) => [o, v === null ? k : `${k}${v}`]),
   fc.tuple(fc.constant('--param'), fc.constantFrom('P', 'V', 'pages', 'uaddr_offset', 'H', 'nosuch', '='), value).map(([o, k, v]) => [o, `${k}=${v}`]),
   fc.constantFrom(['--json'], ['--all-violations'], ['--strict'], ['--force'], ['--help'], ['--nosuch'], ['-x']),
   fc.constantFrom(['--out', 'o.json'], ['--out', '.'], ['--out', '/proc/o.json'], ['--trace-dir', 'td'], ['--trace-dir', '/proc/td']),
 )
 const argvArb = fc
   .tuple(
-    fc.constantFrom('check', 'compare', 'sweep', 'list', 'replay', 'show', 'layout', 'corpus', 'nosuch', '--version', ''),
+    fc.constantFrom('check', 'compare', 'sweep', 'list', 'replay', 'show', 'layout', 'corpus', 'merge', 'nosuch', '--version', ''),
     scenarioArg,
     fc.array(option, { maxLength: 4 }),
   )
@@ -226,14 +227,16 @@ const argvArb = fc
     return ['check', 'compare', 'sweep'].includes(command) ? [...argv, '--max-states', '300'] : command === '' || command === 'corpus' ? ['list', ...argv] : argv
   })
 
-/** Files a command line may write: what --out or --trace-dir names, and check's traces/. */
+/** Files a command line may write: what --out or --trace-dir names, check's traces/ (merge's too), and a shard's default result file. */
 function allowedBy(argv: readonly string[]): (f: string) => boolean {
   const out = argv.indexOf('--out') >= 0 ? argv[argv.lastIndexOf('--out') + 1] : undefined
   const traceDir = argv.indexOf('--trace-dir') >= 0 ? argv[argv.lastIndexOf('--trace-dir') + 1] : undefined
   return (f) =>
     (out !== undefined && f.startsWith(out.replace(/\.json$/, ''))) ||
     (traceDir !== undefined && (f === traceDir || f.startsWith(`${traceDir}/`))) ||
-    (argv[0] === 'check' && out === undefined && (f === 'traces' || f.startsWith('traces/')))
+    (argv[0] === 'check' && out === undefined && (f === 'traces' || f.startsWith('traces/'))) ||
+    (argv[0] === 'merge' && traceDir === undefined && (f === 'traces' || f.startsWith('traces/'))) ||
+    (argv[0] === 'check' && out === undefined && argv.includes('--shard') && /-shard-\d+-of-\d+\.json$/.test(f))
 }
 
 describe('fuzz: command lines', () => {
