@@ -1,0 +1,331 @@
+import { growableBuffer, growBuffer, MAX_GROWABLE_BYTES as MAX_BYTES } from './growable.js'
+import { hashWords, NO_PARENT } from './state-store.js'
+
+/**
+ * The visited set of the parallel BFS, shared by every worker thread: a
+ * lock-free open-addressing table over an arena of states, both in growable
+ * SharedArrayBuffers (one per array, so a worker's views stay fixed-length:
+ * V8's length-tracking views over a growable buffer are ~50x slower).
+ *
+ * - The arena holds, per state index: its packed words, its parent's index,
+ *   and the BFS key of its parent edge (the parent's position in its level,
+ *   the action's index). Indices are handed out by an atomic counter, so
+ *   every state a level discovers has an index >= the counter at the level's
+ *   start: "new in this level" needs no flag.
+ * - A table slot holds 6 bits of the hash and index + 1 (as StateStore); an
+ *   insert writes the state into a fresh arena record first, then publishes
+ *   it with compareExchange on the empty slot. A loser keeps its record as a
+ *   spare for its next insert: no lock, no spinning on a half-written state.
+ * - Determinism: a state reached again in the level that found it keeps the
+ *   least (parent position, action) edge, as the sequential BFS (which
+ *   expands parents in that order) would; the edge is updated under a
+ *   per-state lock taken by compareExchange on the position (-1 = held).
+ *   So the parallel BFS's levels, sorted by that key, are exactly the
+ *   sequential BFS's, and so are its traces.
+ * - Growing the table needs every writer still: an insert that takes the
+ *   load past its bound asks for a pause; each worker reaches the pause
+ *   before its next insert (or while idle), and the last one rehashes.
+ */
+const INDEX_BITS = 26
+const INDEX_MASK = (1 << INDEX_BITS) - 1
+export const MAX_SHARED_STATES = INDEX_MASK - 1
+/** Arena record: the state's words, then these. */
+const PARENT = 0
+const POS = 1
+const K = 2
+const EXTRA = 3
+const LOCKED = -1
+
+/** Control cells. */
+const NEXT = 0 // next arena index
+const COUNT = 1 // states stored
+const MASK = 2 // table mask
+const PAUSE = 3 // a rehash is asked for
+const ARRIVED = 4 // workers at the pause
+const EPOCH = 5 // rehashes done (what waiters wait on)
+const PARTIES = 6 // threads that must reach a pause
+const ARENA_LOCK = 7
+const CONTROL = 8
+
+/** What a worker needs to open the same store. */
+export interface SharedStoreBuffers {
+  readonly words: number
+  readonly control: SharedArrayBuffer
+  readonly arena: SharedArrayBuffer
+  readonly table: SharedArrayBuffer
+}
+
+export class SharedStore {
+  readonly words: number
+  private readonly stride: number
+  private readonly control: Int32Array
+  private readonly arenaBuf: SharedArrayBuffer
+  private readonly tableBuf: SharedArrayBuffer
+  private arena!: Uint32Array
+  private arenaI!: Int32Array
+  /** States the arena views cover. */
+  private capacity = 0
+  private table!: Uint32Array
+  private mask = 0
+  /** An arena record this thread allocated and wrote but lost the race to publish. */
+  private spare = -1
+
+  static create(words: number): SharedStore {
+    const stride = words + EXTRA
+    const control = new SharedArrayBuffer(CONTROL * 4)
+    const arena = growableBuffer(stride * 4 * 4096, Math.floor(MAX_BYTES / (stride * 4)) * stride * 4)
+    const table = growableBuffer(4 * 4096)
+    const c = new Int32Array(control)
+    c[MASK] = 4096 - 1
+    c[PARTIES] = 1
+    return new SharedStore({ words, control, arena, table })
+  }
+
+  constructor(readonly buffers: SharedStoreBuffers) {
+    this.words = buffers.words
+    this.stride = this.words + EXTRA
+    this.control = new Int32Array(buffers.control)
+    this.arenaBuf = buffers.arena
+    this.tableBuf = buffers.table
+    this.refreshArena()
+    this.refreshTable()
+  }
+
+  private refreshArena(): void {
+    const n = this.arenaBuf.byteLength / 4
+    this.arena = new Uint32Array(this.arenaBuf, 0, n)
+    this.arenaI = new Int32Array(this.arenaBuf, 0, n)
+    this.capacity = Math.floor(n / this.stride)
+  }
+
+  private refreshTable(): void {
+    this.table = new Uint32Array(this.tableBuf, 0, this.tableBuf.byteLength / 4)
+    this.mask = Atomics.load(this.control, MASK)
+  }
+
+  /** Re-reads the table and arena after other threads grew them. */
+  refresh(): void {
+    this.refreshTable()
+    this.refreshArena()
+  }
+
+  /** States stored. */
+  get size(): number {
+    return Atomics.load(this.control, COUNT)
+  }
+
+  /** The next arena index: every state inserted from now on has an index at least this. */
+  get next(): number {
+    return Atomics.load(this.control, NEXT)
+  }
+
+  get full(): boolean {
+    return this.size >= MAX_SHARED_STATES
+  }
+
+  get bytes(): number {
+    return this.arenaBuf.byteLength + this.tableBuf.byteLength
+  }
+
+  /** How many threads insert concurrently (each must reach a pause for the table to grow). */
+  set parties(n: number) {
+    Atomics.store(this.control, PARTIES, n)
+  }
+
+  /** A new level: spares belong to the level that allocated them (their index would look old). */
+  dropSpare(): void {
+    this.spare = -1
+  }
+
+  /**
+   * Inserts `b` (found as successor `k` of the state at `pos` in its level,
+   * stored as `parent`) unless stored. Returns the new index, or -(index + 1)
+   * of the equal stored state; in that case, when the state is new in this
+   * level (index >= `levelBase`) and (pos, k) is less than its edge, the
+   * edge becomes (pos, k): `improved` then says so.
+   */
+  insert(b: Uint32Array, parent: number, pos: number, k: number, levelBase: number): number {
+    if (Atomics.load(this.control, PAUSE) !== 0) this.pausePoint()
+    const n = this.words
+    const h = hashWords(b, 0, n)
+    const tag = (h >>> INDEX_BITS) << INDEX_BITS
+    let slot = h & this.mask
+    for (;;) {
+      const e = Atomics.load(this.table, slot)
+      if (e === 0) {
+        let idx = this.spare
+        if (idx < 0) idx = this.allocate()
+        const off = idx * this.stride
+        const arena = this.arena
+        for (let i = 0; i < n; i++) arena[off + i] = b[i]
+        arena[off + n + PARENT] = parent
+        this.arenaI[off + n + POS] = pos
+        this.arenaI[off + n + K] = k
+        if (Atomics.compareExchange(this.table, slot, 0, (tag | (idx + 1)) >>> 0) === 0) {
+          this.spare = -1
+          const count = Atomics.add(this.control, COUNT, 1) + 1
+          if (count * 4 > this.table.length * 3 - 4 * 64 && Atomics.compareExchange(this.control, PAUSE, 0, 1) === 0) this.askPause()
+          return idx
+        }
+        this.spare = idx
+        continue
+      }
+      if ((e & ~INDEX_MASK) === tag) {
+        const idx = (e & INDEX_MASK) - 1
+        if (this.equals(idx, b)) {
+          this.improved = idx >= levelBase && this.lower(idx, parent, pos, k)
+          return -(idx + 1)
+        }
+      }
+      slot = (slot + 1) & this.mask
+    }
+  }
+
+  /** Whether the last insert that found a stored state moved that state's edge to its own. */
+  improved = false
+
+  /** Looks `b` up: its index, or -1. */
+  find(b: Uint32Array): number {
+    const n = this.words
+    const h = hashWords(b, 0, n)
+    const tag = (h >>> INDEX_BITS) << INDEX_BITS
+    for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
+      const e = Atomics.load(this.table, slot)
+      if (e === 0) return -1
+      if ((e & ~INDEX_MASK) === tag) {
+        const idx = (e & INDEX_MASK) - 1
+        if (this.equals(idx, b)) return idx
+      }
+    }
+  }
+
+  /** Makes (pos, k) the edge of `idx` if it is less than the current one. */
+  private lower(idx: number, parent: number, pos: number, k: number): boolean {
+    const at = idx * this.stride + this.words
+    const a = this.arenaI
+    for (;;) {
+      const cur = Atomics.load(a, at + POS)
+      // The same parent is expanded by one thread, in action order: an equal position has a lower k already.
+      if (cur !== LOCKED && cur <= pos) return false
+      if (cur === LOCKED || Atomics.compareExchange(a, at + POS, cur, LOCKED) !== cur) continue
+      a[at + K] = k
+      this.arena[at + PARENT] = parent
+      Atomics.store(a, at + POS, pos)
+      return true
+    }
+  }
+
+  /** The edge of `idx`: its parent's position in the parent's level, and the action's index. */
+  edgePos(idx: number): number {
+    return this.arenaI[idx * this.stride + this.words + POS]
+  }
+
+  edgeK(idx: number): number {
+    return this.arenaI[idx * this.stride + this.words + K]
+  }
+
+  parent(idx: number): number {
+    return this.arena[idx * this.stride + this.words + PARENT]
+  }
+
+  /** Copies state `idx`'s words into `out`. */
+  get(idx: number, out: Uint32Array | number[]): void {
+    if (idx >= this.capacity) this.refreshArena()
+    const off = idx * this.stride
+    for (let i = 0; i < this.words; i++) out[i] = this.arena[off + i]
+  }
+
+  /** The chain of indices from an initial state to `idx`. */
+  path(idx: number): number[] {
+    const out: number[] = []
+    for (let i = idx; i !== NO_PARENT; i = this.parent(i)) out.push(i)
+    return out.reverse()
+  }
+
+  private equals(idx: number, b: Uint32Array): boolean {
+    if (idx >= this.capacity) this.refreshArena()
+    const off = idx * this.stride
+    for (let i = 0; i < this.words; i++) if (this.arena[off + i] !== b[i]) return false
+    return true
+  }
+
+  private allocate(): number {
+    const idx = Atomics.add(this.control, NEXT, 1)
+    if (idx >= MAX_SHARED_STATES) throw new RangeError(`the shared visited set holds at most ${MAX_SHARED_STATES} states`)
+    if (idx >= this.capacity) {
+      const need = (idx + 1) * this.stride * 4
+      if (this.arenaBuf.byteLength < need) {
+        while (Atomics.compareExchange(this.control, ARENA_LOCK, 0, 1) !== 0);
+        try {
+          growBuffer(this.arenaBuf, need, this.stride * 4)
+        } finally {
+          Atomics.store(this.control, ARENA_LOCK, 0)
+        }
+      }
+      this.refreshArena()
+    }
+    return idx
+  }
+
+  private askPause(): void {
+    // Only this thread inserts: grow now.
+    if (Atomics.load(this.control, PARTIES) <= 1) return this.pausePoint()
+    Atomics.notify(this.control, EPOCH)
+  }
+
+  /** Is a rehash asked for? Idle workers wait on `waitCell` and come here when woken. */
+  get pauseAsked(): boolean {
+    return Atomics.load(this.control, PAUSE) !== 0
+  }
+
+  /**
+   * Every inserting thread stops here before its next insert while a
+   * rehash is asked for; the last to arrive rehashes. The round cannot
+   * end without this thread, so the epoch read after seeing the request is
+   * the round's.
+   */
+  pausePoint(): void {
+    const c = this.control
+    if (Atomics.load(c, PAUSE) === 0) return
+    const epoch = Atomics.load(c, EPOCH)
+    if (Atomics.add(c, ARRIVED, 1) + 1 === Atomics.load(c, PARTIES)) {
+      this.rehash()
+      Atomics.store(c, ARRIVED, 0)
+      Atomics.store(c, PAUSE, 0)
+      Atomics.add(c, EPOCH, 1)
+      Atomics.notify(c, EPOCH)
+    } else {
+      while (Atomics.load(c, EPOCH) === epoch) Atomics.wait(c, EPOCH, epoch, 50)
+    }
+    this.refreshTable()
+    this.refreshArena()
+  }
+
+  /** Waits (at most `ms`) for a rehash request, so an idle worker can take part in it. */
+  idleWait(ms: number): void {
+    const epoch = Atomics.load(this.control, EPOCH)
+    if (Atomics.load(this.control, PAUSE) !== 0) return this.pausePoint()
+    Atomics.wait(this.control, EPOCH, epoch, ms)
+    this.pausePoint()
+  }
+
+  private rehash(): void {
+    const old = new Uint32Array(this.tableBuf, 0, this.tableBuf.byteLength / 4).slice()
+    if (old.length * 8 > MAX_BYTES) throw new RangeError('the shared visited set cannot grow further')
+    growBuffer(this.tableBuf, old.length * 8)
+    const table = new Uint32Array(this.tableBuf, 0, old.length * 2)
+    table.fill(0)
+    const mask = table.length - 1
+    this.refreshArena()
+    const n = this.words
+    for (let s = 0; s < old.length; s++) {
+      const e = old[s]
+      if (e === 0) continue
+      const idx = (e & INDEX_MASK) - 1
+      let slot = hashWords(this.arena, idx * this.stride, n) & mask
+      while (table[slot] !== 0) slot = (slot + 1) & mask
+      table[slot] = e
+    }
+    Atomics.store(this.control, MASK, mask)
+  }
+}
