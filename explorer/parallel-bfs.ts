@@ -34,7 +34,7 @@ import { growableBuffer, growBuffer } from './growable.js'
 import { ModelError } from './errors.js'
 import type { Model } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
-import { C, HALT, OP, type LevelMessage, type WorkerInit, type WorkerMessage } from './parallel-protocol.js'
+import { C, HALT, OP, type LevelMessage, type SearchSetup, type WorkerInit, type WorkerMessage } from './parallel-protocol.js'
 import type { StoreView } from './path.js'
 import type { ModelRecipe } from './recipe.js'
 import type { Exploration } from './result.js'
@@ -77,12 +77,47 @@ class Counted implements StoreView {
   }
 }
 
+/** Worker threads, kept from one search to the next on this thread (a matrix runs many). */
 interface Pool {
   readonly workers: Worker[]
   readonly ports: MessagePort[]
   readonly cmd: Int32Array
-  readonly frontier: [SharedArrayBuffer, SharedArrayBuffer]
-  readonly chunks: SharedArrayBuffer
+}
+
+let idle: Pool | null = null
+
+/** A pool of `n` workers: the one kept, or a new one. */
+function takePool(n: number): Pool {
+  const kept = idle
+  idle = null
+  if (kept && kept.workers.length === n) return kept
+  if (kept) endPool(kept)
+  const cmd = new Int32Array(new SharedArrayBuffer(64 * 4))
+  const entry = new URL(`./parallel-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url)
+  const workers: Worker[] = []
+  const ports: MessagePort[] = []
+  for (let i = 0; i < n; i++) {
+    const { port1, port2 } = new MessageChannel()
+    const init: WorkerInit = { mapcheckParallel: true, cmd: cmd.buffer as SharedArrayBuffer, port: port2 }
+    const options = { workerData: init, transferList: [port2] }
+    // From source, a worker needs tsx's hooks of its own (as cli/worker.ts does).
+    const worker = fromSource
+      ? new Worker(`import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`, { ...options, eval: true })
+      : new Worker(entry, options)
+    // Idle workers must not keep the process alive; their errors come through the port.
+    worker.unref()
+    worker.on('error', () => {})
+    workers.push(worker)
+    ports.push(port1)
+  }
+  return { workers, ports, cmd }
+}
+
+function endPool(pool: Pool): void {
+  pool.cmd[C.OP] = OP.QUIT
+  Atomics.add(pool.cmd, C.GEN, 1)
+  Atomics.notify(pool.cmd, C.GEN)
+  for (const p of pool.ports) p.close()
 }
 
 class Coordinator<S, A> {
@@ -95,6 +130,10 @@ class Coordinator<S, A> {
   /** A replay must not stop for time or an interrupt that already ended the level. */
   private replaying = false
   private pool: Pool | null = null
+  /** The pool cannot be trusted after an error: it is ended, not kept. */
+  private broken = false
+  private frontierBufs: [SharedArrayBuffer, SharedArrayBuffer] | null = null
+  private chunkBuf: SharedArrayBuffer | null = null
   private levels = 0
   private replayed = 0
   /** What the workers were last told was seen first. */
@@ -126,8 +165,11 @@ class Coordinator<S, A> {
   run(): Exploration<A> {
     try {
       return this.search_()
+    } catch (e) {
+      this.broken = true
+      throw e
     } finally {
-      this.stopPool()
+      this.releasePool()
     }
   }
 
@@ -225,14 +267,16 @@ class Coordinator<S, A> {
     const pool = (this.pool ??= this.startPool())
     const { search, store, view } = this
     const { cmd } = pool
+    const frontierBufs = this.frontierBufs!
+    const chunkBuf = this.chunkBuf!
     const n = frontier.length
     const levelBase = store.next
     const chunk = Math.max(16, Math.min(1024, Math.floor(n / (this.workers * 64))))
     const chunks = Math.ceil(n / chunk)
-    grow(pool.frontier[this.cur], n * 4)
-    new Uint32Array(pool.frontier[this.cur], 0, n).set(frontier)
-    grow(pool.chunks, chunks * 4)
-    new Int32Array(pool.chunks, 0, chunks).fill(0)
+    grow(frontierBufs[this.cur], n * 4)
+    new Uint32Array(frontierBufs[this.cur], 0, n).set(frontier)
+    grow(chunkBuf, chunks * 4)
+    new Int32Array(chunkBuf, 0, chunks).fill(0)
     const known = JSON.stringify(search.known())
     const message: LevelMessage = { cur: this.cur, ...(known !== this.told ? { known: search.known() } : {}) }
     this.told = known
@@ -282,16 +326,16 @@ class Coordinator<S, A> {
       }
     }
     this.phase(pool, OP.COUNT, depth, n)
-    const counts = new Int32Array(pool.chunks, 0, chunks)
+    const counts = new Int32Array(chunkBuf, 0, chunks)
     let total = 0
     for (let c = 0; c < chunks; c++) {
       const k = counts[c]
       counts[c] = total
       total += k
     }
-    grow(pool.frontier[this.cur === 0 ? 1 : 0], total * 4)
+    grow(frontierBufs[this.cur === 0 ? 1 : 0], total * 4)
     this.phase(pool, OP.PLACE, depth, n)
-    const next = new Uint32Array(pool.frontier[this.cur === 0 ? 1 : 0], 0, total).slice()
+    const next = new Uint32Array(frontierBufs[this.cur === 0 ? 1 : 0], 0, total).slice()
     // A replayed level counted its states as it went.
     if (!replay) view.size += total
     this.cur = this.cur === 0 ? 1 : 0
@@ -331,68 +375,55 @@ class Coordinator<S, A> {
     for (const port of pool.ports) {
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
         const msg = m.message as WorkerMessage
-        if (msg.kind === 'error') throw workerError(msg)
+        if (msg.kind === 'error') {
+          this.broken = true
+          throw workerError(msg)
+        }
         tallies.push(msg.tally)
       }
     }
     return tallies
   }
 
+  /** Takes a pool and sets up this search on it: each worker rebuilds the model. */
   private startPool(): Pool {
-    const cmd = new Int32Array(new SharedArrayBuffer(64 * 4))
-    const frontier: [SharedArrayBuffer, SharedArrayBuffer] = [growable(), growable()]
-    const chunks = growable()
-    const entry = new URL(`./parallel-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url)
-    const workers: Worker[] = []
-    const ports: MessagePort[] = []
-    for (let i = 0; i < this.workers; i++) {
-      const { port1, port2 } = new MessageChannel()
-      const init: WorkerInit = {
-        mapcheckParallel: true,
-        recipe: this.recipe,
-        store: this.store.buffers,
-        cmd: cmd.buffer as SharedArrayBuffer,
-        frontier,
-        chunks,
-        port: port2,
-        symmetry: this.options.symmetry !== false,
-        allViolations: !!this.options.allViolations,
-        name: this.model.name,
-        stateBytes: this.search.packed.stateBytes,
-      }
-      const options = { workerData: init, transferList: [port2] }
-      // From source, a worker needs tsx's hooks of its own (as cli/worker.ts does).
-      const worker = fromSource
-        ? new Worker(`import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`, { ...options, eval: true })
-        : new Worker(entry, options)
-      worker.unref()
-      // Errors are reported through the port; this keeps an unhandled 'error' event from killing the process.
-      worker.on('error', () => {})
-      workers.push(worker)
-      ports.push(port1)
-    }
-    const pool = { workers, ports, cmd, frontier, chunks }
+    const pool = takePool(this.workers)
     this.pool = pool
-    // Wait for every worker to have built its model (or failed to).
-    for (;;) {
-      for (const port of ports) {
-        const m = receiveMessageOnPort(port)
-        if (m && (m.message as WorkerMessage).kind === 'error') throw workerError(m.message as WorkerMessage & { kind: 'error' })
-      }
-      const ready = Atomics.load(cmd, C.READY)
-      if (ready >= this.workers) break
-      Atomics.wait(cmd, C.READY, ready, 50)
+    this.frontierBufs = [growable(), growable()]
+    this.chunkBuf = growable()
+    const setup: SearchSetup = {
+      recipe: this.recipe,
+      store: this.store.buffers,
+      frontier: this.frontierBufs,
+      chunks: this.chunkBuf,
+      symmetry: this.options.symmetry !== false,
+      allViolations: !!this.options.allViolations,
+      name: this.model.name,
+      stateBytes: this.search.packed.stateBytes,
     }
+    for (const p of pool.ports) p.postMessage(setup)
+    this.phase(pool, OP.SETUP, 0, 0)
     return pool
   }
 
-  private stopPool(): void {
+  /** Ends this search on the pool (its buffers let go) and keeps the pool for the next search. */
+  private releasePool(): void {
     const pool = this.pool
     if (!pool) return
-    pool.cmd[C.OP] = OP.QUIT
-    Atomics.add(pool.cmd, C.GEN, 1)
-    Atomics.notify(pool.cmd, C.GEN)
-    for (const p of pool.ports) p.close()
+    this.pool = null
+    if (!this.broken) {
+      try {
+        this.phase(pool, OP.END, 0, 0)
+      } catch {
+        this.broken = true
+      }
+    }
+    if (this.broken) {
+      endPool(pool)
+    } else {
+      if (idle) endPool(idle)
+      idle = pool
+    }
   }
 }
 

@@ -17,7 +17,6 @@ export const C = {
   DONE: 2,
   /** Workers done inserting (phase A); they wait for each other, taking part in table rehashes. */
   INSERTED: 3,
-  READY: 4,
   DEPTH: 5,
   /** Parents in the level. */
   N: 6,
@@ -34,18 +33,23 @@ export const C = {
   SIZE: 14,
 } as const
 
-export const OP = { EXPAND: 1, COUNT: 2, PLACE: 3, QUIT: 4 } as const
+export const OP = { SETUP: 1, EXPAND: 2, COUNT: 3, PLACE: 4, END: 5, QUIT: 6 } as const
 export const HALT = { NONE: 0, VIOLATION: 1, MAX_STATES: 2, STOP: 3 } as const
 
+/** A pool's worker, for its whole life (it serves one search after another). */
 export interface WorkerInit {
   readonly mapcheckParallel: true
+  readonly cmd: SharedArrayBuffer
+  readonly port: MessagePort
+}
+
+/** One search, sent with OP.SETUP. */
+export interface SearchSetup {
   readonly recipe: ModelRecipe
   readonly store: SharedStoreBuffers
-  readonly cmd: SharedArrayBuffer
   /** Growable: the level's parents (state indices), the next level, each chunk's count then offset. */
   readonly frontier: readonly [SharedArrayBuffer, SharedArrayBuffer]
   readonly chunks: SharedArrayBuffer
-  readonly port: MessagePort
   readonly symmetry: boolean
   readonly allViolations: boolean
   readonly name: string

@@ -1,6 +1,8 @@
 /**
- * A worker thread of the parallel BFS (parallel-bfs.ts): rebuilds the model
- * from its recipe, then runs the phases the coordinator starts. Phase
+ * A worker thread of the parallel BFS (parallel-bfs.ts). A pool's workers
+ * live on from one search to the next (starting a thread and loading the
+ * model's modules costs more than a small search); each search begins with
+ * SETUP, where the worker rebuilds the model from its recipe. Then phase
  * EXPAND claims chunks of the level's parents, expands them and inserts the
  * successors into the shared visited set, noting for each chunk the states
  * whose edge it holds; COUNT keeps those whose edge is still its own (the
@@ -11,7 +13,8 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads'
 import { isModelError } from './errors.js'
-import { C, HALT, OP, type LevelMessage, type WorkerInit, type WorkerMessage } from './parallel-protocol.js'
+import type { Model } from './model.js'
+import { C, HALT, OP, type LevelMessage, type SearchSetup, type WorkerInit, type WorkerMessage } from './parallel-protocol.js'
 import { modelOf } from './recipe.js'
 import { Search } from './search.js'
 import { SharedStore } from './shared-store.js'
@@ -23,9 +26,7 @@ function post(m: WorkerMessage): void {
   init.port.postMessage(m)
 }
 
-function fail(e: unknown): void {
-  const err = e instanceof Error ? e : new Error(String(e))
-  post({ kind: 'error', name: err.name, message: err.message, stack: err.stack, trace: isModelError(err) ? err.trace : undefined })
+function done(): void {
   Atomics.add(cmd, C.DONE, 1)
   Atomics.notify(cmd, C.DONE)
 }
@@ -54,14 +55,23 @@ class Candidates {
   }
 }
 
-async function main(): Promise<void> {
-  const model = await modelOf(init.recipe)
-  const store = new SharedStore(init.store)
-  const search = new Search(model, { symmetry: init.symmetry, allViolations: init.allViolations }, false, store)
-  if (model.name !== init.name || search.packed.stateBytes !== init.stateBytes || search.layout.words !== store.words) {
-    throw new Error(`parallel BFS: the model recipe built ${model.name} (${search.packed.stateBytes} cells), not the model searched (${init.name}, ${init.stateBytes} cells)`)
+/** Models built, by recipe: a matrix checks many variants, each of them perhaps more than once. */
+const models = new Map<string, Model<unknown, unknown>>()
+
+/** One search's phases. */
+async function session(setup: SearchSetup) {
+  const key = JSON.stringify(setup.recipe)
+  let model = models.get(key)
+  if (!model) {
+    model = await modelOf(setup.recipe)
+    models.set(key, model)
   }
-  const { packed, words } = search
+  const store = new SharedStore(setup.store)
+  const search = new Search(model, { symmetry: setup.symmetry, allViolations: setup.allViolations }, false, store)
+  if (model.name !== setup.name || search.packed.stateBytes !== setup.stateBytes || search.layout.words !== store.words) {
+    throw new Error(`parallel BFS: the model recipe built ${model.name} (${search.packed.stateBytes} cells), not the model searched (${setup.name}, ${setup.stateBytes} cells)`)
+  }
+  const { words } = search
   const covered = search.coverage.counts
   const cands = new Candidates()
   let parent = 0
@@ -79,9 +89,9 @@ async function main(): Promise<void> {
     }
   }
   let cur: 0 | 1 = 0
-  const view = (i: 0 | 1): Uint32Array => new Uint32Array(init.frontier[i], 0, init.frontier[i].byteLength / 4)
+  const view = (i: 0 | 1): Uint32Array => new Uint32Array(setup.frontier[i], 0, setup.frontier[i].byteLength / 4)
 
-  const expandLevel = (): void => {
+  const expand = (): void => {
     const n = cmd[C.N]
     const chunk = cmd[C.CHUNK]
     const maxStates = cmd[C.MAX_STATES]
@@ -105,15 +115,15 @@ async function main(): Promise<void> {
         if (count === 0) search.noActions(parent)
       }
       cands.chunks.push({ c, start: first, end: cands.length })
-      if (!init.allViolations && search.violated) Atomics.compareExchange(cmd, C.HALT, HALT.NONE, HALT.VIOLATION)
+      if (!setup.allViolations && search.violated) Atomics.compareExchange(cmd, C.HALT, HALT.NONE, HALT.VIOLATION)
       if (store.size >= maxStates || store.full) Atomics.compareExchange(cmd, C.HALT, HALT.NONE, HALT.MAX_STATES)
     }
     if (search.events !== before) Atomics.store(cmd, C.EVENTS, 1)
     post({ kind: 'tally', tally: search.takeTally() })
   }
 
-  const countLevel = (): void => {
-    const counts = new Int32Array(init.chunks, 0, init.chunks.byteLength / 4)
+  const count = (): void => {
+    const counts = new Int32Array(setup.chunks, 0, setup.chunks.byteLength / 4)
     for (const ch of cands.chunks) {
       let kept = ch.start
       for (let i = ch.start; i < ch.end; i++) {
@@ -125,8 +135,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const placeLevel = (): void => {
-    const offsets = new Int32Array(init.chunks, 0, init.chunks.byteLength / 4)
+  const place = (): void => {
+    const offsets = new Int32Array(setup.chunks, 0, setup.chunks.byteLength / 4)
     const next = view(cur === 0 ? 1 : 0)
     for (const ch of cands.chunks) {
       let at = offsets[ch.c]
@@ -134,42 +144,61 @@ async function main(): Promise<void> {
     }
   }
 
-  Atomics.add(cmd, C.READY, 1)
-  Atomics.notify(cmd, C.READY)
+  return {
+    level(m: LevelMessage): void {
+      cur = m.cur
+      if (m.known) search.learn(m.known)
+    },
+    expand,
+    count,
+    place,
+    /** After EXPAND: wait for every worker to be done inserting, taking part in the rehashes they ask for. */
+    settle(parties: number): void {
+      Atomics.add(cmd, C.INSERTED, 1)
+      while (Atomics.load(cmd, C.INSERTED) < parties) {
+        store.pausePoint()
+        Atomics.wait(cmd, C.INSERTED, Atomics.load(cmd, C.INSERTED), 1)
+      }
+      store.pausePoint()
+    },
+  }
+}
+
+async function main(): Promise<void> {
+  let current: Awaited<ReturnType<typeof session>> | null = null
   let gen = 0
   for (;;) {
     while (Atomics.load(cmd, C.GEN) === gen) Atomics.wait(cmd, C.GEN, gen, 1000)
     gen = Atomics.load(cmd, C.GEN)
     const op = cmd[C.OP]
     if (op === OP.QUIT) return
-    for (let m = receiveMessageOnPort(init.port); m; m = receiveMessageOnPort(init.port)) {
-      const level = m.message as LevelMessage
-      cur = level.cur
-      if (level.known) search.learn(level.known)
-    }
-    if (op === OP.EXPAND) {
-      try {
-        expandLevel()
-      } finally {
-        // Wait for every worker to be done inserting, taking part in the rehashes they ask for.
-        const parties = cmd[C.SIZE]
-        Atomics.add(cmd, C.INSERTED, 1)
-        while (Atomics.load(cmd, C.INSERTED) < parties) {
-          store.pausePoint()
-          Atomics.wait(cmd, C.INSERTED, Atomics.load(cmd, C.INSERTED), 1)
-        }
-        store.pausePoint()
+    try {
+      for (let m = receiveMessageOnPort(init.port); m; m = receiveMessageOnPort(init.port)) {
+        const msg = m.message as SearchSetup | LevelMessage
+        if ('recipe' in msg) current = await session(msg)
+        else current!.level(msg)
       }
-    } else if (op === OP.COUNT) {
-      countLevel()
-    } else if (op === OP.PLACE) {
-      placeLevel()
+      if (op === OP.EXPAND) {
+        try {
+          current!.expand()
+        } finally {
+          current!.settle(cmd[C.SIZE])
+        }
+      } else if (op === OP.COUNT) {
+        current!.count()
+      } else if (op === OP.PLACE) {
+        current!.place()
+      } else if (op === OP.END) {
+        // The search's buffers (its visited set) are freed once no thread holds them.
+        current = null
+      }
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e))
+      post({ kind: 'error', name: err.name, message: err.message, stack: err.stack, trace: isModelError(err) ? err.trace : undefined })
+      current = null
     }
-    Atomics.add(cmd, C.DONE, 1)
-    Atomics.notify(cmd, C.DONE)
+    done()
   }
 }
 
-if ((workerData as WorkerInit | undefined)?.mapcheckParallel) {
-  main().catch(fail)
-}
+if ((workerData as WorkerInit | undefined)?.mapcheckParallel) void main()
