@@ -15,6 +15,7 @@ import { explore } from '../../explorer/explore.js'
 import type { ExploreOptions } from '../../explorer/options.js'
 import type { Exploration } from '../../explorer/result.js'
 import { catalog, instantiate, type Instance } from '../../invariants/scenarios.js'
+import { mapcheck, tempDir } from '../support/cli.js'
 
 /** Everything a search reports but its timing, memory and the parallel note. */
 function comparable(e: Exploration<unknown>) {
@@ -152,5 +153,33 @@ describe('parallel BFS: a review file', () => {
     expect(two.exploration.stats.parallel!.levels).toBeGreaterThan(0)
     expect(comparable(two.exploration)).toEqual(comparable(one.exploration))
     expect(two.traces.map((t) => t.trace.steps)).toEqual(one.traces.map((t) => t.trace.steps))
+  })
+})
+
+describe('parallel BFS: the command line', () => {
+  it('bad --workers values: one line on stderr, exit 2', () => {
+    const dir = tempDir()
+    for (const w of ['0', '-2', 'two', '1.5', '']) {
+      const r = mapcheck(['check', 'fault-invalidate', `--workers=${w}`], dir)
+      expect(r.status, w).toBe(2)
+      expect(r.stderr.trim().split('\n'), w).toEqual([`mapcheck: --workers ${w}: expected an integer >= 1`])
+    }
+    const r = mapcheck(['compare', 'fault-invalidate', '--workers', '0'], dir)
+    expect(r.status).toBe(2)
+  })
+
+  it('check --workers 2 on the reference model (4,2,1,2,1, symmetry off): the counts of --workers 1 and SPIN, its levels expanded by the workers', () => {
+    const dir = tempDir()
+    const args = ['check', 'fault-invalidate', '--param', 'P=4', '--param', 'K=2', '--no-symmetry', '--json']
+    const [one, two] = ['1', '2'].map((w) => mapcheck([...args, '--workers', w], dir))
+    expect(one.status).toBe(0)
+    expect(two.status).toBe(0)
+    const [a, b] = [one, two].map((r) => JSON.parse(r.stdout) as { stats: { states: number; transitions: number; maxDepth: number; parallel?: { workers: number; levels: number } } })
+    expect(b.stats.states).toBe(177_898)
+    expect(b.stats.transitions).toBe(348_758)
+    expect([b.stats.states, b.stats.transitions, b.stats.maxDepth]).toEqual([a.stats.states, a.stats.transitions, a.stats.maxDepth])
+    expect(a.stats.parallel).toBeUndefined()
+    expect(b.stats.parallel!.workers).toBe(2)
+    expect(b.stats.parallel!.levels).toBeGreaterThan(0)
   })
 })
