@@ -270,6 +270,8 @@ class Coordinator<S, A> {
     const frontierBufs = this.frontierBufs!
     const chunkBuf = this.chunkBuf!
     const n = frontier.length
+    // This thread's spare indices and uncounted states (from the levels it expanded itself) settled first.
+    store.dropSpare()
     const levelBase = store.next
     const chunk = Math.max(16, Math.min(1024, Math.floor(n / (this.workers * 64))))
     const chunks = Math.ceil(n / chunk)

@@ -118,6 +118,7 @@ async function session(setup: SearchSetup) {
       if (!setup.allViolations && search.violated) Atomics.compareExchange(cmd, C.HALT, HALT.NONE, HALT.VIOLATION)
       if (store.size >= maxStates || store.full) Atomics.compareExchange(cmd, C.HALT, HALT.NONE, HALT.MAX_STATES)
     }
+    store.flush()
     if (search.events !== before) Atomics.store(cmd, C.EVENTS, 1)
     post({ kind: 'tally', tally: search.takeTally() })
   }

@@ -36,16 +36,18 @@ const K = 2
 const EXTRA = 3
 const LOCKED = -1
 
-/** Control cells. */
+/** Control cells, a cache line (16 cells) apart: the counters are written by every thread, PAUSE read at every insert. */
 const NEXT = 0 // next arena index
-const COUNT = 1 // states stored
-const MASK = 2 // table mask
-const PAUSE = 3 // a rehash is asked for
-const ARRIVED = 4 // workers at the pause
-const EPOCH = 5 // rehashes done (what waiters wait on)
-const PARTIES = 6 // threads that must reach a pause
-const ARENA_LOCK = 7
-const CONTROL = 8
+const COUNT = 16 // states stored
+const MASK = 32 // table mask
+const PAUSE = 48 // a rehash is asked for
+const ARRIVED = 64 // workers at the pause
+const EPOCH = 80 // rehashes done (what waiters wait on)
+const PARTIES = 96 // threads that must reach a pause
+const ARENA_LOCK = 112
+const CONTROL = 128
+/** Arena indices a thread takes at a time, and states it counts before adding them to COUNT: the counters' cache lines are touched once per this many inserts. */
+const BLOCK = 64
 
 /** What a worker needs to open the same store. */
 export interface SharedStoreBuffers {
@@ -69,6 +71,11 @@ export class SharedStore {
   private mask = 0
   /** An arena record this thread allocated and wrote but lost the race to publish. */
   private spare = -1
+  /** This thread's block of arena indices [blockNext, blockEnd). */
+  private blockNext = 0
+  private blockEnd = 0
+  /** States this thread stored and has not yet added to COUNT. */
+  private uncounted = 0
 
   static create(words: number): SharedStore {
     const stride = words + EXTRA
@@ -109,12 +116,12 @@ export class SharedStore {
     this.refreshArena()
   }
 
-  /** States stored. */
+  /** States stored (by every thread, as far as each has counted them: see `flush`). */
   get size(): number {
-    return Atomics.load(this.control, COUNT)
+    return Atomics.load(this.control, COUNT) + this.uncounted
   }
 
-  /** The next arena index: every state inserted from now on has an index at least this. */
+  /** The next arena index: after `dropSpare` (by every thread), every state inserted from now on has an index at least this. */
   get next(): number {
     return Atomics.load(this.control, NEXT)
   }
@@ -132,9 +139,21 @@ export class SharedStore {
     Atomics.store(this.control, PARTIES, n)
   }
 
-  /** A new level: spares belong to the level that allocated them (their index would look old). */
+  /** A new level: spare indices belong to the level that allocated them (they would look old); the states stored are counted. */
   dropSpare(): void {
     this.spare = -1
+    this.blockNext = this.blockEnd = 0
+    this.flush()
+  }
+
+  /** Adds the states this thread stored to the shared count; asks for a rehash when the table is getting full. */
+  flush(): void {
+    if (this.uncounted === 0) return
+    const count = Atomics.add(this.control, COUNT, this.uncounted) + this.uncounted
+    this.uncounted = 0
+    // Room for what every thread may store before it reaches the pause (a block's worth, uncounted, each).
+    const room = this.table.length * 3 - 4 * BLOCK * (Atomics.load(this.control, PARTIES) + 1)
+    if (count * 4 > room && Atomics.compareExchange(this.control, PAUSE, 0, 1) === 0) this.askPause()
   }
 
   /**
@@ -150,8 +169,11 @@ export class SharedStore {
     const h = hashWords(b, 0, n)
     const tag = (h >>> INDEX_BITS) << INDEX_BITS
     let slot = h & this.mask
+    const table = this.table
     for (;;) {
-      const e = Atomics.load(this.table, slot)
+      // A plain read: a slot, once set, never changes (until a rehash, which no insert overlaps); a stale 0 makes the
+      // compareExchange below fail. The arena record it names was written before it was published, and is read through it.
+      const e = table[slot]
       if (e === 0) {
         let idx = this.spare
         if (idx < 0) idx = this.allocate()
@@ -161,10 +183,9 @@ export class SharedStore {
         arena[off + n + PARENT] = parent
         this.arenaI[off + n + POS] = pos
         this.arenaI[off + n + K] = k
-        if (Atomics.compareExchange(this.table, slot, 0, (tag | (idx + 1)) >>> 0) === 0) {
+        if (Atomics.compareExchange(table, slot, 0, (tag | (idx + 1)) >>> 0) === 0) {
           this.spare = -1
-          const count = Atomics.add(this.control, COUNT, 1) + 1
-          if (count * 4 > this.table.length * 3 - 4 * 64 && Atomics.compareExchange(this.control, PAUSE, 0, 1) === 0) this.askPause()
+          if (++this.uncounted === BLOCK) this.flush()
           return idx
         }
         this.spare = idx
@@ -250,10 +271,13 @@ export class SharedStore {
   }
 
   private allocate(): number {
-    const idx = Atomics.add(this.control, NEXT, 1)
-    if (idx >= MAX_SHARED_STATES) throw new RangeError(`the shared visited set holds at most ${MAX_SHARED_STATES} states`)
-    if (idx >= this.capacity) {
-      const need = (idx + 1) * this.stride * 4
+    if (this.blockNext < this.blockEnd) return this.blockNext++
+    const idx = Atomics.add(this.control, NEXT, BLOCK)
+    if (idx + BLOCK > MAX_SHARED_STATES) throw new RangeError(`the shared visited set holds at most ${MAX_SHARED_STATES} states`)
+    this.blockNext = idx + 1
+    this.blockEnd = idx + BLOCK
+    if (idx + BLOCK > this.capacity) {
+      const need = (idx + BLOCK) * this.stride * 4
       if (this.arenaBuf.byteLength < need) {
         while (Atomics.compareExchange(this.control, ARENA_LOCK, 0, 1) !== 0);
         try {

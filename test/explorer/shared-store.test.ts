@@ -26,6 +26,8 @@ describe('SharedStore', () => {
   it("keeps the least (parent position, action) edge of a state new in the level, and leaves an older level's alone", () => {
     const store = SharedStore.create(3)
     const root = store.insert(state(0), NO_PARENT, 0, 0, 0)
+    // A new level: the indices it hands out from now on are all at least `next`.
+    store.dropSpare()
     const levelBase = store.next
     const a = store.insert(state(1), root, 5, 2, levelBase)
     expect([store.edgePos(a), store.edgeK(a)]).toEqual([5, 2])
@@ -38,6 +40,7 @@ describe('SharedStore', () => {
     expect(store.insert(state(1), root, 3, 6, levelBase)).toBe(-(a + 1))
     expect(store.improved).toBe(false)
     // A state of an earlier level keeps its edge whatever reaches it now.
+    store.dropSpare()
     expect(store.insert(state(0), a, 0, 0, store.next)).toBe(-(root + 1))
     expect(store.improved).toBe(false)
     expect(store.path(a)).toEqual([root, a])
