@@ -127,8 +127,6 @@ class Coordinator<S, A> {
   private readonly started = performance.now()
   private readonly maxSeconds: number
   private readonly maxStates: number
-  /** A replay must not stop for time or an interrupt that already ended the level. */
-  private replaying = false
   private pool: Pool | null = null
   /** The pool cannot be trusted after an error: it is ended, not kept. */
   private broken = false
@@ -151,10 +149,7 @@ class Coordinator<S, A> {
     this.store = SharedStore.create(BitLayout.of(model.packed!).words)
     this.view = new Counted(this.store)
     // Time is checked here (once per parent, and while workers run), as `stop`: the search's own clock is off.
-    const stop = (states: number): string | null => {
-      if (this.replaying) return null
-      return options.stop?.(states) ?? (this.elapsed() > this.maxSeconds ? `max-seconds ${this.maxSeconds} reached` : null)
-    }
+    const stop = (states: number): string | null => options.stop?.(states) ?? (this.elapsed() > this.maxSeconds ? `max-seconds ${this.maxSeconds} reached` : null)
     this.search = new Search(model, { ...options, stop, maxSeconds: Infinity }, false, this.view)
   }
 
@@ -302,19 +297,16 @@ class Coordinator<S, A> {
     const end = Math.min(n, Atomics.load(cmd, C.NEXT_CHUNK) * chunk)
     const halt = Atomics.load(cmd, C.HALT)
     const reason = this.haltReason
-    const replay = Atomics.load(cmd, C.EVENTS) !== 0 || halt === HALT.MAX_STATES || halt === HALT.VIOLATION
+    const replay = Atomics.load(cmd, C.EVENTS) !== 0 || halt !== HALT.NONE
     if (replay) {
-      // A first sighting, or a stop the sequential BFS makes after one parent: replay the level in order.
+      // A first sighting, or a stop the sequential BFS makes after some parent: replay the level in order. A bound
+      // (an interrupt, time, memory) is asked again on the way, and stops the replay where it would have stopped
+      // the sequential search: the count it names is the count reported.
       this.replayed++
-      this.replaying = true
-      let r
-      try {
-        r = this.sequentialLevel(frontier, end, depth, levelBase, true)
-      } finally {
-        this.replaying = false
-      }
+      const r = this.sequentialLevel(frontier, end, depth, levelBase, true)
       if (r.stopped || halt !== HALT.NONE) {
-        if (reason !== null) search.incomplete ??= reason
+        // Not stopped on the way (the bound no longer says so, or the prefix ended first): the reason the workers stopped.
+        if (!r.stopped && reason !== null) search.incomplete ??= reason
         return null
       }
     } else {
