@@ -82,6 +82,8 @@ interface MapcheckRun extends Stats {
   readonly storeBytesPerState: number
   readonly heapUsedBytes: number
   readonly arrayBuffersBytes: number
+  /** CPU seconds (user + system, every thread of the process) during the search: / seconds, the cores it got. */
+  readonly cpuSeconds: number
 }
 
 interface SizeResult {
@@ -125,8 +127,10 @@ function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
+  const cpu = process.cpuUsage()
   // Workers > 1: the parallel BFS, its workers in this process (their memory in its RSS).
   const r = workers > 1 ? explore(model, { store, symmetry: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, symmetry: false })
+  const used = process.cpuUsage(cpu)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
   const { states } = r.stats
@@ -145,6 +149,7 @@ function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
     storeBytesPerState: r.stats.storeBytes / states,
     heapUsedBytes: mem.heapUsed,
     arrayBuffersBytes: mem.arrayBuffers,
+    cpuSeconds: (used.user + used.system) / 1e6,
   }
 }
 
@@ -386,7 +391,8 @@ function judge(r: SizeResult | undefined): Target[] {
     if (!ok(r.par2) || !ok(nr) || r.par2SpeedRatio === null) return { name, value: null, limit: 1, met: null, text: 'not judged (no SPIN NOREDUCE figure, or the run failed)' }
     const met = r.par2SpeedRatio >= 1
     const single = r.speedRatio === null ? '' : ` (1 thread: ${r.speedRatio.toFixed(3)})`
-    const text = `${int(r.par2.statesPerSecond)} vs ${int(nr.statesPerSecond!)}: ratio ${r.par2SpeedRatio.toFixed(3)}${single} -> ${met ? 'MET' : 'NOT MET'}`
+    const cores = `; the search got ${(r.par2.cpuSeconds / r.par2.seconds).toFixed(2)} cores (1 thread: ${ok(mc) ? (mc.cpuSeconds / mc.seconds).toFixed(2) : '-'})`
+    const text = `${int(r.par2.statesPerSecond)} vs ${int(nr.statesPerSecond!)}: ratio ${r.par2SpeedRatio.toFixed(3)}${single}${cores} -> ${met ? 'MET' : 'NOT MET'}`
     return { name, value: r.par2SpeedRatio, limit: 1, met, text }
   })()
   const memory: Target = (() => {

@@ -24,7 +24,9 @@ import { hashWords, NO_PARENT } from './state-store.js'
  *   sequential BFS's, and so are its traces.
  * - Growing the table needs every writer still: an insert that takes the
  *   load past its bound asks for a pause; each worker reaches the pause
- *   before its next insert (or while idle), and the last one rehashes.
+ *   before its next insert (or while idle), and they all rehash, each a
+ *   stripe of the old table, into the other of two table buffers, twice
+ *   the size (the old one is the next rehash's target).
  */
 const INDEX_BITS = 26
 const INDEX_MASK = (1 << INDEX_BITS) - 1
@@ -45,7 +47,11 @@ const ARRIVED = 64 // workers at the pause
 const EPOCH = 80 // rehashes done (what waiters wait on)
 const PARTIES = 96 // threads that must reach a pause
 const ARENA_LOCK = 112
-const CONTROL = 128
+const CUR = 128 // which table buffer is in use
+const STAGE = 144 // the rehash's target is ready
+const ZEROED = 160 // parties done clearing their stripe of the target
+const MOVED = 176 // parties done moving their stripe of the old table
+const CONTROL = 192
 /** Arena indices a thread takes at a time, and states it counts before adding them to COUNT: the counters' cache lines are touched once per this many inserts. */
 const BLOCK = 64
 
@@ -54,7 +60,8 @@ export interface SharedStoreBuffers {
   readonly words: number
   readonly control: SharedArrayBuffer
   readonly arena: SharedArrayBuffer
-  readonly table: SharedArrayBuffer
+  /** Two: the table in use (CUR) and the next rehash's target. */
+  readonly tables: readonly [SharedArrayBuffer, SharedArrayBuffer]
 }
 
 export class SharedStore {
@@ -62,7 +69,7 @@ export class SharedStore {
   private readonly stride: number
   private readonly control: Int32Array
   private readonly arenaBuf: SharedArrayBuffer
-  private readonly tableBuf: SharedArrayBuffer
+  private readonly tables: readonly [SharedArrayBuffer, SharedArrayBuffer]
   private arena!: Uint32Array
   private arenaI!: Int32Array
   /** States the arena views cover. */
@@ -81,11 +88,11 @@ export class SharedStore {
     const stride = words + EXTRA
     const control = new SharedArrayBuffer(CONTROL * 4)
     const arena = growableBuffer(stride * 4 * 4096, Math.floor(MAX_BYTES / (stride * 4)) * stride * 4)
-    const table = growableBuffer(4 * 4096)
+    const tables = [growableBuffer(4 * 4096), growableBuffer(4096)] as const
     const c = new Int32Array(control)
     c[MASK] = 4096 - 1
     c[PARTIES] = 1
-    return new SharedStore({ words, control, arena, table })
+    return new SharedStore({ words, control, arena, tables })
   }
 
   constructor(readonly buffers: SharedStoreBuffers) {
@@ -93,7 +100,7 @@ export class SharedStore {
     this.stride = this.words + EXTRA
     this.control = new Int32Array(buffers.control)
     this.arenaBuf = buffers.arena
-    this.tableBuf = buffers.table
+    this.tables = buffers.tables
     this.refreshArena()
     this.refreshTable()
   }
@@ -106,8 +113,8 @@ export class SharedStore {
   }
 
   private refreshTable(): void {
-    this.table = new Uint32Array(this.tableBuf, 0, this.tableBuf.byteLength / 4)
     this.mask = Atomics.load(this.control, MASK)
+    this.table = new Uint32Array(this.tables[Atomics.load(this.control, CUR)], 0, this.mask + 1)
   }
 
   /** Re-reads the table and arena after other threads grew them. */
@@ -131,7 +138,7 @@ export class SharedStore {
   }
 
   get bytes(): number {
-    return this.arenaBuf.byteLength + this.tableBuf.byteLength
+    return this.arenaBuf.byteLength + this.tables[0].byteLength + this.tables[1].byteLength
   }
 
   /** How many threads insert concurrently (each must reach a pause for the table to grow). */
@@ -297,23 +304,52 @@ export class SharedStore {
     Atomics.notify(this.control, EPOCH)
   }
 
-  /** Is a rehash asked for? Idle workers wait on `waitCell` and come here when woken. */
-  get pauseAsked(): boolean {
-    return Atomics.load(this.control, PAUSE) !== 0
-  }
-
   /**
    * Every inserting thread stops here before its next insert while a
-   * rehash is asked for; the last to arrive rehashes. The round cannot
-   * end without this thread, so the epoch read after seeing the request is
-   * the round's.
+   * rehash is asked for, and takes its part: the last to arrive makes the
+   * other table buffer twice the size; each clears, then fills, its stripe.
+   * The round cannot end without this thread, so the epoch read after
+   * seeing the request is the round's.
    */
   pausePoint(): void {
     const c = this.control
     if (Atomics.load(c, PAUSE) === 0) return
     const epoch = Atomics.load(c, EPOCH)
-    if (Atomics.add(c, ARRIVED, 1) + 1 === Atomics.load(c, PARTIES)) {
-      this.rehash()
+    const parties = Atomics.load(c, PARTIES)
+    const me = Atomics.add(c, ARRIVED, 1)
+    const from = Atomics.load(c, CUR)
+    const oldLen = Atomics.load(c, MASK) + 1
+    const newLen = oldLen * 2
+    if (newLen * 4 > MAX_BYTES) throw new RangeError('the shared visited set cannot grow further')
+    const leader = me === parties - 1
+    if (leader) {
+      growBuffer(this.tables[1 - from], newLen * 4)
+      Atomics.store(c, ZEROED, 0)
+      Atomics.store(c, MOVED, 0)
+      Atomics.store(c, STAGE, 1)
+      Atomics.notify(c, STAGE)
+    } else {
+      while (Atomics.load(c, STAGE) === 0) Atomics.wait(c, STAGE, 0, 50)
+    }
+    const old = new Uint32Array(this.tables[from], 0, oldLen)
+    const next = new Uint32Array(this.tables[1 - from], 0, newLen)
+    next.fill(0, Math.floor((newLen * me) / parties), Math.floor((newLen * (me + 1)) / parties))
+    this.barrier(ZEROED, parties)
+    this.refreshArena()
+    const mask = newLen - 1
+    const n = this.words
+    for (let s = Math.floor((oldLen * me) / parties), end = Math.floor((oldLen * (me + 1)) / parties); s < end; s++) {
+      const e = old[s]
+      if (e === 0) continue
+      const idx = (e & INDEX_MASK) - 1
+      let slot = hashWords(this.arena, idx * this.stride, n) & mask
+      while (Atomics.compareExchange(next, slot, 0, e) !== 0) slot = (slot + 1) & mask
+    }
+    this.barrier(MOVED, parties)
+    if (leader) {
+      Atomics.store(c, MASK, mask)
+      Atomics.store(c, CUR, 1 - from)
+      Atomics.store(c, STAGE, 0)
       Atomics.store(c, ARRIVED, 0)
       Atomics.store(c, PAUSE, 0)
       Atomics.add(c, EPOCH, 1)
@@ -325,31 +361,10 @@ export class SharedStore {
     this.refreshArena()
   }
 
-  /** Waits (at most `ms`) for a rehash request, so an idle worker can take part in it. */
-  idleWait(ms: number): void {
-    const epoch = Atomics.load(this.control, EPOCH)
-    if (Atomics.load(this.control, PAUSE) !== 0) return this.pausePoint()
-    Atomics.wait(this.control, EPOCH, epoch, ms)
-    this.pausePoint()
-  }
-
-  private rehash(): void {
-    const old = new Uint32Array(this.tableBuf, 0, this.tableBuf.byteLength / 4).slice()
-    if (old.length * 8 > MAX_BYTES) throw new RangeError('the shared visited set cannot grow further')
-    growBuffer(this.tableBuf, old.length * 8)
-    const table = new Uint32Array(this.tableBuf, 0, old.length * 2)
-    table.fill(0)
-    const mask = table.length - 1
-    this.refreshArena()
-    const n = this.words
-    for (let s = 0; s < old.length; s++) {
-      const e = old[s]
-      if (e === 0) continue
-      const idx = (e & INDEX_MASK) - 1
-      let slot = hashWords(this.arena, idx * this.stride, n) & mask
-      while (table[slot] !== 0) slot = (slot + 1) & mask
-      table[slot] = e
-    }
-    Atomics.store(this.control, MASK, mask)
+  /** Arrives at counter `at` and waits for every party. */
+  private barrier(at: number, parties: number): void {
+    const c = this.control
+    Atomics.add(c, at, 1)
+    for (let v = Atomics.load(c, at); v < parties; v = Atomics.load(c, at)) Atomics.wait(c, at, v, 1)
   }
 }
