@@ -55,17 +55,14 @@ class Candidates {
   }
 }
 
-/** Models built, by recipe: a matrix checks many variants, each of them perhaps more than once. */
-const models = new Map<string, Model<unknown, unknown>>()
+/** The model last built, by recipe (the same search run again reuses it; a sweep's many points do not pile up). */
+let last: { key: string; model: Model<unknown, unknown> } | null = null
 
 /** One search's phases. */
 async function session(setup: SearchSetup) {
   const key = JSON.stringify(setup.recipe)
-  let model = models.get(key)
-  if (!model) {
-    model = await modelOf(setup.recipe)
-    models.set(key, model)
-  }
+  if (last?.key !== key) last = { key, model: await modelOf(setup.recipe) }
+  const model = last.model
   const store = new SharedStore(setup.store)
   const search = new Search(model, { symmetry: setup.symmetry, allViolations: setup.allViolations }, false, store)
   if (model.name !== setup.name || search.packed.stateBytes !== setup.stateBytes || search.layout.words !== store.words) {

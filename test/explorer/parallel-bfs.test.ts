@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { scenarioRecipe } from '../../cli/model-recipe.js'
 import { runCheck } from '../../cli/run.js'
 import { openScenarios } from '../../cli/scenarios.js'
+import { isModelError, type ModelError } from '../../explorer/errors.js'
 import { explore } from '../../explorer/explore.js'
 import type { ExploreOptions } from '../../explorer/options.js'
 import type { Exploration } from '../../explorer/result.js'
@@ -181,5 +182,33 @@ describe('parallel BFS: the command line', () => {
     expect(a.stats.parallel).toBeUndefined()
     expect(b.stats.parallel!.workers).toBe(2)
     expect(b.stats.parallel!.levels).toBeGreaterThan(0)
+  })
+})
+
+describe('parallel BFS: a step that throws in a worker', () => {
+  it('is a model error with the trace to a state it throws in, at the depth the sequential BFS meets it', async () => {
+    const module = new URL('../fixtures/parallel/throwing-model.ts', import.meta.url).href
+    const { throwingModel } = (await import(module)) as typeof import('../fixtures/parallel/throwing-model.js')
+    const recipe = { module, export: 'throwingModel', args: { atSum: 12 } }
+    const model = throwingModel(recipe.args)
+    const caught = (f: () => unknown): ModelError => {
+      try {
+        f()
+      } catch (e) {
+        expect(isModelError(e), String(e)).toBe(true)
+        return e as ModelError
+      }
+      throw new Error('no model error')
+    }
+    const one = caught(() => explore(model, { symmetry: false }))
+    const two = caught(() => explore(model, { symmetry: false, workers: 2, recipe, parallelFrom: 0 }))
+    expect(one.message).toMatch(/^the step broke at cell sum 12$/)
+    expect(two.message).toMatch(/^the step broke at cell sum \d+$/)
+    expect(two.trace!.steps.length).toBe(one.trace!.steps.length)
+    expect(one.trace!.steps.length).toBeGreaterThan(0)
+    // The pool that met the error is ended, not kept: the next search starts a fresh one and runs.
+    const inst = instantiate('fault-invalidate', 'retry', { P: 2, V: 2, I: 1, K: 2, F: 2 })
+    const { one: a, two: b } = both(inst, { symmetry: false })
+    expect(comparable(b)).toEqual(comparable(a))
   })
 })
