@@ -226,7 +226,7 @@ class Coordinator<S, A> {
       if (search.rejectNext(parent, k)) return
       if (replay) {
         const idx = store.find(words)
-        if (idx >= levelBase && store.edgePos(idx) === pos && store.edgeK(idx) === k) {
+        if (idx >= levelBase && store.edgePos(idx, levelBase) === pos && store.edgeK(idx, levelBase) === k) {
           view.size++
           search.checkNext(idx)
         }

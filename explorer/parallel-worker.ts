@@ -126,7 +126,7 @@ async function session(setup: SearchSetup) {
       let kept = ch.start
       for (let i = ch.start; i < ch.end; i++) {
         const idx = cands.idx[i]
-        if (store.edgePos(idx) === cands.pos[i] && store.edgeK(idx) === cands.k[i]) cands.idx[kept++] = idx
+        if (store.edgePos(idx, levelBase) === cands.pos[i] && store.edgeK(idx, levelBase) === cands.k[i]) cands.idx[kept++] = idx
       }
       ch.end = kept
       counts[ch.c] = kept - ch.start

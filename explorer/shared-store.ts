@@ -7,11 +7,12 @@ import { hashWords, NO_PARENT } from './state-store.js'
  * SharedArrayBuffers (one per array, so a worker's views stay fixed-length:
  * V8's length-tracking views over a growable buffer are ~50x slower).
  *
- * - The arena holds, per state index: its packed words, its parent's index,
- *   and the BFS key of its parent edge (the parent's position in its level,
- *   the action's index). Indices are handed out by an atomic counter, so
- *   every state a level discovers has an index >= the counter at the level's
- *   start: "new in this level" needs no flag.
+ * - The arena holds, per state index, its packed words and its parent's
+ *   index; a per-level array the BFS key of its parent edge (the parent's
+ *   position in its level, the action's index), needed only while the level
+ *   is built. Indices are handed out by an atomic counter, so every state a
+ *   level discovers has an index >= the counter at the level's start ("new
+ *   in this level" needs no flag), and its edge is at index - that.
  * - A table slot holds 6 bits of the hash and index + 1 (as StateStore); an
  *   insert writes the state into a fresh arena record first, then publishes
  *   it with compareExchange on the empty slot. A loser keeps its record as a
@@ -31,11 +32,11 @@ import { hashWords, NO_PARENT } from './state-store.js'
 const INDEX_BITS = 26
 const INDEX_MASK = (1 << INDEX_BITS) - 1
 export const MAX_SHARED_STATES = INDEX_MASK - 1
-/** Arena record: the state's words, then these. */
+/** Arena record: the state's words, then its parent. Edge record (per level): position, action. */
 const PARENT = 0
-const POS = 1
-const K = 2
-const EXTRA = 3
+const EXTRA = 1
+const POS = 0
+const K = 1
 const LOCKED = -1
 
 /** Control cells, a cache line (16 cells) apart: the counters are written by every thread, PAUSE read at every insert. */
@@ -60,6 +61,8 @@ export interface SharedStoreBuffers {
   readonly words: number
   readonly control: SharedArrayBuffer
   readonly arena: SharedArrayBuffer
+  /** The edges of the level being built, indexed by state index - the level's base. */
+  readonly edges: SharedArrayBuffer
   /** Two: the table in use (CUR) and the next rehash's target. */
   readonly tables: readonly [SharedArrayBuffer, SharedArrayBuffer]
 }
@@ -69,9 +72,10 @@ export class SharedStore {
   private readonly stride: number
   private readonly control: Int32Array
   private readonly arenaBuf: SharedArrayBuffer
+  private readonly edgesBuf: SharedArrayBuffer
   private readonly tables: readonly [SharedArrayBuffer, SharedArrayBuffer]
   private arena!: Uint32Array
-  private arenaI!: Int32Array
+  private edges!: Int32Array
   /** States the arena views cover. */
   private capacity = 0
   private table!: Uint32Array
@@ -92,7 +96,7 @@ export class SharedStore {
     const c = new Int32Array(control)
     c[MASK] = 4096 - 1
     c[PARTIES] = 1
-    return new SharedStore({ words, control, arena, tables })
+    return new SharedStore({ words, control, arena, edges: growableBuffer(8 * 4096), tables })
   }
 
   constructor(readonly buffers: SharedStoreBuffers) {
@@ -100,6 +104,7 @@ export class SharedStore {
     this.stride = this.words + EXTRA
     this.control = new Int32Array(buffers.control)
     this.arenaBuf = buffers.arena
+    this.edgesBuf = buffers.edges
     this.tables = buffers.tables
     this.refreshArena()
     this.refreshTable()
@@ -108,8 +113,8 @@ export class SharedStore {
   private refreshArena(): void {
     const n = this.arenaBuf.byteLength / 4
     this.arena = new Uint32Array(this.arenaBuf, 0, n)
-    this.arenaI = new Int32Array(this.arenaBuf, 0, n)
     this.capacity = Math.floor(n / this.stride)
+    this.edges = new Int32Array(this.edgesBuf, 0, this.edgesBuf.byteLength / 4)
   }
 
   private refreshTable(): void {
@@ -138,7 +143,7 @@ export class SharedStore {
   }
 
   get bytes(): number {
-    return this.arenaBuf.byteLength + this.tables[0].byteLength + this.tables[1].byteLength
+    return this.arenaBuf.byteLength + this.edgesBuf.byteLength + this.tables[0].byteLength + this.tables[1].byteLength
   }
 
   /** How many threads insert concurrently (each must reach a pause for the table to grow). */
@@ -183,13 +188,14 @@ export class SharedStore {
       const e = table[slot]
       if (e === 0) {
         let idx = this.spare
-        if (idx < 0) idx = this.allocate()
+        if (idx < 0) idx = this.allocate(levelBase)
         const off = idx * this.stride
         const arena = this.arena
         for (let i = 0; i < n; i++) arena[off + i] = b[i]
         arena[off + n + PARENT] = parent
-        this.arenaI[off + n + POS] = pos
-        this.arenaI[off + n + K] = k
+        const at = (idx - levelBase) * 2
+        this.edges[at + POS] = pos
+        this.edges[at + K] = k
         if (Atomics.compareExchange(table, slot, 0, (tag | (idx + 1)) >>> 0) === 0) {
           this.spare = -1
           if (++this.uncounted === BLOCK) this.flush()
@@ -201,7 +207,7 @@ export class SharedStore {
       if ((e & ~INDEX_MASK) === tag) {
         const idx = (e & INDEX_MASK) - 1
         if (this.equals(idx, b)) {
-          this.improved = idx >= levelBase && this.lower(idx, parent, pos, k)
+          this.improved = idx >= levelBase && this.lower(idx, parent, pos, k, levelBase)
           return -(idx + 1)
         }
       }
@@ -228,28 +234,33 @@ export class SharedStore {
   }
 
   /** Makes (pos, k) the edge of `idx` if it is less than the current one. */
-  private lower(idx: number, parent: number, pos: number, k: number): boolean {
-    const at = idx * this.stride + this.words
-    const a = this.arenaI
+  private lower(idx: number, parent: number, pos: number, k: number, levelBase: number): boolean {
+    const at = (idx - levelBase) * 2
+    if (at >= this.edges.length) this.refreshArena()
+    const a = this.edges
     for (;;) {
       const cur = Atomics.load(a, at + POS)
       // The same parent is expanded by one thread, in action order: an equal position has a lower k already.
       if (cur !== LOCKED && cur <= pos) return false
       if (cur === LOCKED || Atomics.compareExchange(a, at + POS, cur, LOCKED) !== cur) continue
       a[at + K] = k
-      this.arena[at + PARENT] = parent
+      this.arena[idx * this.stride + this.words + PARENT] = parent
       Atomics.store(a, at + POS, pos)
       return true
     }
   }
 
-  /** The edge of `idx`: its parent's position in the parent's level, and the action's index. */
-  edgePos(idx: number): number {
-    return this.arenaI[idx * this.stride + this.words + POS]
+  /** The edge of `idx`, new in the level that began at `levelBase`: its parent's position in the parent's level, and the action's index. */
+  edgePos(idx: number, levelBase: number): number {
+    const at = (idx - levelBase) * 2
+    if (at >= this.edges.length) this.refreshArena()
+    return this.edges[at + POS]
   }
 
-  edgeK(idx: number): number {
-    return this.arenaI[idx * this.stride + this.words + K]
+  edgeK(idx: number, levelBase: number): number {
+    const at = (idx - levelBase) * 2
+    if (at >= this.edges.length) this.refreshArena()
+    return this.edges[at + K]
   }
 
   parent(idx: number): number {
@@ -277,18 +288,20 @@ export class SharedStore {
     return true
   }
 
-  private allocate(): number {
+  private allocate(levelBase: number): number {
     if (this.blockNext < this.blockEnd) return this.blockNext++
     const idx = Atomics.add(this.control, NEXT, BLOCK)
     if (idx + BLOCK > MAX_SHARED_STATES) throw new RangeError(`the shared visited set holds at most ${MAX_SHARED_STATES} states`)
     this.blockNext = idx + 1
     this.blockEnd = idx + BLOCK
-    if (idx + BLOCK > this.capacity) {
+    const edgeBytes = (idx + BLOCK - levelBase) * 8
+    if (idx + BLOCK > this.capacity || edgeBytes > this.edges.byteLength) {
       const need = (idx + BLOCK) * this.stride * 4
-      if (this.arenaBuf.byteLength < need) {
+      if (this.arenaBuf.byteLength < need || this.edgesBuf.byteLength < edgeBytes) {
         while (Atomics.compareExchange(this.control, ARENA_LOCK, 0, 1) !== 0);
         try {
           growBuffer(this.arenaBuf, need, this.stride * 4)
+          growBuffer(this.edgesBuf, edgeBytes, 8)
         } finally {
           Atomics.store(this.control, ARENA_LOCK, 0)
         }

@@ -30,12 +30,12 @@ describe('SharedStore', () => {
     store.dropSpare()
     const levelBase = store.next
     const a = store.insert(state(1), root, 5, 2, levelBase)
-    expect([store.edgePos(a), store.edgeK(a)]).toEqual([5, 2])
+    expect([store.edgePos(a, levelBase), store.edgeK(a, levelBase)]).toEqual([5, 2])
     expect(store.insert(state(1), root, 7, 0, levelBase)).toBe(-(a + 1))
     expect(store.improved).toBe(false)
     expect(store.insert(state(1), root, 3, 4, levelBase)).toBe(-(a + 1))
     expect(store.improved).toBe(true)
-    expect([store.edgePos(a), store.edgeK(a)]).toEqual([3, 4])
+    expect([store.edgePos(a, levelBase), store.edgeK(a, levelBase)]).toEqual([3, 4])
     // The same parent again: its actions come in order, so a later one never wins.
     expect(store.insert(state(1), root, 3, 6, levelBase)).toBe(-(a + 1))
     expect(store.improved).toBe(false)
