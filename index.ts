@@ -71,6 +71,9 @@ export type { ConversionContext, ConversionLayout, ConversionWorld } from './mod
 export type { EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, StepLabel } from './explorer/model.js'
 export type { Exploration, Violation, Verdict, Mode } from './explorer/result.js'
 export { explore } from './explorer/explore.js'
+export type { ExploreOptions } from './explorer/options.js'
+/** How a parallel BFS worker rebuilds a model (`explore(model, { workers, recipe })`). */
+export type { ModelRecipe } from './explorer/recipe.js'
 export { findLivelock, NO_LIVELOCK } from './explorer/livelock.js'
 export { BadInput, ModelError } from './explorer/errors.js'
 export { shardPlan, shardOptions, type ShardPlan } from './explorer/swarm.js'

@@ -36,7 +36,8 @@ const cliShebang = (file: string): Plugin => ({
  * to dist/types once the bundles are written (so `tsup` alone builds all).
  */
 export default defineConfig({
-  entry: { mapcheck: 'cli/main.ts', index: 'index.ts', bench: 'bench/run.ts', 'review-file': 'cli/review-file.ts' },
+  // parallel-worker and model-recipe: what a parallel BFS worker thread loads (explorer/parallel-bfs.ts).
+  entry: { mapcheck: 'cli/main.ts', index: 'index.ts', bench: 'bench/run.ts', 'review-file': 'cli/review-file.ts', 'parallel-worker': 'explorer/parallel-worker.ts', 'model-recipe': 'cli/model-recipe.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',

@@ -24,6 +24,8 @@ import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { bfs } from '../explorer/bfs.js'
+import { explore } from '../explorer/explore.js'
+import { scenarioRecipe } from '../cli/model-recipe.js'
 import type { StoreKind } from '../explorer/options.js'
 import type { Stats } from '../explorer/result.js'
 import { instantiate } from '../invariants/scenarios.js'
@@ -82,6 +84,8 @@ interface MapcheckRun extends Stats {
   readonly storeBytesPerState: number
   readonly heapUsedBytes: number
   readonly arrayBuffersBytes: number
+  /** CPU seconds (user + system, every thread of the process) during the search: / seconds, the cores it got. */
+  readonly cpuSeconds: number
 }
 
 interface SizeResult {
@@ -89,6 +93,10 @@ interface SizeResult {
   readonly mapcheck: MapcheckRun | { readonly error: string }
   /** The same search with `store: 'fingerprint'`. */
   readonly fingerprint: MapcheckRun | { readonly error: string }
+  /** The same search, parallel BFS with 2 workers (`--workers 2`). */
+  readonly par2: MapcheckRun | { readonly error: string }
+  /** mapcheck par2 states/s / SPIN NOREDUCE states/s */
+  readonly par2SpeedRatio: number | null
   readonly spin: Partial<Record<SpinMode, SpinRun | { readonly error: string }>>
   /** Against SPIN NOREDUCE (states equal, transitions = SPIN's - 1), else the README's table; null if neither. */
   readonly counts: { readonly against: 'spin-noreduce' | 'readme'; readonly equal: boolean } | null
@@ -112,15 +120,19 @@ function parseSize(text: string): Size {
 
 // ---- child: one mapcheck run ------------------------------------------
 
-function runOne(size: Size, store: StoreKind): MapcheckRun {
+function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
   const [P, V, I, K, F] = size
   const gc = (globalThis as { gc?: () => void }).gc
-  const { model } = instantiate('fault-invalidate', 'retry', { P, V, I, K, F })
+  const instance = instantiate('fault-invalidate', 'retry', { P, V, I, K, F })
+  const { model } = instance
   gc?.()
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
-  const r = bfs(model, { store, symmetry: false })
+  const cpu = process.cpuUsage()
+  // Workers > 1: the parallel BFS, its workers in this process (their memory in its RSS).
+  const r = workers > 1 ? explore(model, { store, symmetry: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, symmetry: false })
+  const used = process.cpuUsage(cpu)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
   const { states } = r.stats
@@ -139,6 +151,7 @@ function runOne(size: Size, store: StoreKind): MapcheckRun {
     storeBytesPerState: r.stats.storeBytes / states,
     heapUsedBytes: mem.heapUsed,
     arrayBuffersBytes: mem.arrayBuffers,
+    cpuSeconds: (used.user + used.system) / 1e6,
   }
 }
 
@@ -163,7 +176,7 @@ function forkChild<T>(args: readonly string[]): T | Failed {
 
 // ---- parent ------------------------------------------------------------
 
-const forkOne = (size: Size, store: StoreKind): MapcheckRun | Failed => forkChild<MapcheckRun>(['--one', key(size), '--store', store])
+const forkOne = (size: Size, store: StoreKind, workers = 1): MapcheckRun | Failed => forkChild<MapcheckRun>(['--one', key(size), '--store', store, '--workers', String(workers)])
 
 interface Options {
   readonly sizes: readonly Size[]
@@ -174,7 +187,7 @@ interface Options {
   readonly swarm: boolean
 }
 
-type Parsed = Options | { one: Size; store: StoreKind } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
+type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -185,6 +198,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   let first = false
   let one: Size | null = null
   let store: StoreKind = 'full'
+  let workers = 1
   let symmetry = true
   let reductions: 'none' | 'small' | 'all' | null = null
   let swarm: boolean | null = null
@@ -201,6 +215,7 @@ function parseArgs(argv: readonly string[]): Parsed {
       if (v !== 'full' && v !== 'fingerprint') throw new Error(`--store: expected full or fingerprint, not '${v}'`)
       store = v
     }
+    else if (a === '--workers') workers = Number(value())
     else if (a === '--one-scenario') oneScenario = value()
     else if (a === '--first') first = true
     else if (a === '--symmetry') {
@@ -239,7 +254,7 @@ function parseArgs(argv: readonly string[]): Parsed {
       process.exit(0)
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
-  if (one !== null) return { one, store }
+  if (one !== null) return { one, store, workers }
   if (oneScenario !== null) return { oneScenario, first, store, symmetry }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : REDUCTION_CASES
@@ -257,7 +272,7 @@ function machine() {
   }
 }
 
-function compare(size: Size, mc: SizeResult['mapcheck'], spin: SizeResult['spin']): Omit<SizeResult, 'size' | 'mapcheck' | 'fingerprint' | 'spin'> {
+function compare(size: Size, mc: SizeResult['mapcheck'], spin: SizeResult['spin']): Omit<SizeResult, 'size' | 'mapcheck' | 'fingerprint' | 'par2' | 'par2SpeedRatio' | 'spin'> {
   const nr = spin.noreduce
   let counts: SizeResult['counts'] = null
   let speedRatio: number | null = null
@@ -281,7 +296,7 @@ function progress(msg: string, json: boolean): void {
 function main(): number {
   const parsed = parseArgs(process.argv.slice(2))
   if ('one' in parsed) {
-    process.stdout.write(`${JSON.stringify(runOne(parsed.one, parsed.store))}\n`)
+    process.stdout.write(`${JSON.stringify(runOne(parsed.one, parsed.store, parsed.workers))}\n`)
     return 0
   }
   if ('oneScenario' in parsed) {
@@ -306,6 +321,8 @@ function main(): number {
     const mc = forkOne(size, 'full')
     progress(`mapcheck --store fingerprint ${key(size)} ...`, opts.json)
     const fp = forkOne(size, 'fingerprint')
+    progress(`mapcheck --workers 2 ${key(size)} ...`, opts.json)
+    const par2 = forkOne(size, 'full', 2)
     const spin: SizeResult['spin'] = {}
     if (pml) {
       for (const mode of ['noreduce', 'por'] as const) {
@@ -317,7 +334,9 @@ function main(): number {
         }
       }
     }
-    results.push({ size, mapcheck: mc, fingerprint: fp, spin, ...compare(size, mc, spin) })
+    const nr = spin.noreduce
+    const par2SpeedRatio = ok(par2) && ok(nr) && nr.statesPerSecond ? par2.statesPerSecond / nr.statesPerSecond : null
+    results.push({ size, mapcheck: mc, fingerprint: fp, par2, par2SpeedRatio, spin, ...compare(size, mc, spin) })
   }
 
   const mshv: MshvResult[] = runMshv(opts.mshv, (args) => forkChild<ScenarioRun>(args), (msg) => progress(msg, opts.json))
@@ -330,6 +349,7 @@ function main(): number {
   const failed =
     results.some((r) => !ok(r.mapcheck) || (r.counts !== null && !r.counts.equal) || (ok(r.mapcheck) && r.mapcheck.verdict !== 'ok')) ||
     results.some((r) => !ok(r.fingerprint) || r.fingerprint.verdict !== 'ok' || (ok(r.mapcheck) && r.fingerprint.states !== r.mapcheck.states)) ||
+    results.some((r) => !ok(r.par2) || r.par2.verdict !== 'ok' || (ok(r.mapcheck) && (r.par2.states !== r.mapcheck.states || r.par2.transitions !== r.mapcheck.transitions))) ||
     results.some((r) => Object.values(r.spin).some((s) => !ok(s))) ||
     mshvFailed(mshv) ||
     reductionsFailed(reduced) ||
@@ -380,6 +400,16 @@ function judge(r: SizeResult | undefined): Target[] {
     const text = `${int(mc.statesPerSecond)} vs ${int(nr.statesPerSecond!)} / 3 = ${int(nr.statesPerSecond! / 3)}: ratio ${r.speedRatio.toFixed(3)} -> ${met ? 'MET' : 'NOT MET'}`
     return { name, value: r.speedRatio, limit: SPEED_TARGET, met, text }
   })()
+  const par2: Target = (() => {
+    const name = `speed (issue 13): mapcheck --workers 2 states/s >= SPIN NOREDUCE states/s on ${key(TARGET)}`
+    if (!r) return { name, value: null, limit: 1, met: null, text: 'not run (target size not selected)' }
+    if (!ok(r.par2) || !ok(nr) || r.par2SpeedRatio === null) return { name, value: null, limit: 1, met: null, text: 'not judged (no SPIN NOREDUCE figure, or the run failed)' }
+    const met = r.par2SpeedRatio >= 1
+    const single = r.speedRatio === null ? '' : ` (1 thread: ${r.speedRatio.toFixed(3)})`
+    const cores = `; the search got ${(r.par2.cpuSeconds / r.par2.seconds).toFixed(2)} cores (1 thread: ${ok(mc) ? (mc.cpuSeconds / mc.seconds).toFixed(2) : '-'})`
+    const text = `${int(r.par2.statesPerSecond)} vs ${int(nr.statesPerSecond!)}: ratio ${r.par2SpeedRatio.toFixed(3)}${single}${cores} -> ${met ? 'MET' : 'NOT MET'}`
+    return { name, value: r.par2SpeedRatio, limit: 1, met, text }
+  })()
   const memory: Target = (() => {
     const name = `memory: mapcheck peak memory < ${MEMORY_TARGET} bytes per distinct state on ${key(TARGET)}`
     if (!r) return { name, value: null, limit: MEMORY_TARGET, met: null, text: 'not run (target size not selected)' }
@@ -397,6 +427,7 @@ function judge(r: SizeResult | undefined): Target[] {
   }
   return [
     speed,
+    par2,
     memory,
     peak(`memory (issue 13): full store peak <= ${FULL_MEMORY_TARGET} B/state on ${key(TARGET)}`, mc, FULL_MEMORY_TARGET),
     peak(`memory (issue 13): fingerprint store peak <= ${FINGERPRINT_MEMORY_TARGET} B/state on ${key(TARGET)}`, r?.fingerprint, FINGERPRINT_MEMORY_TARGET),
@@ -463,6 +494,22 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
         ]),
       )
     } else out.push(row(['', 'mapcheck fp', `FAILED: ${fp.error}`]))
+    const p2 = r.par2
+    if (ok(p2)) {
+      out.push(
+        row([
+          '',
+          p2.verdict === 'ok' ? 'mapcheck par2' : `mapcheck par2(${p2.verdict})`,
+          int(p2.states),
+          int(p2.transitions),
+          String(p2.maxDepth),
+          fix(p2.seconds, 3),
+          int(p2.statesPerSecond),
+          fix(p2.peakBytesPerState, 1),
+          fix(p2.storeBytesPerState, 1),
+        ]),
+      )
+    } else out.push(row(['', 'mapcheck par2', `FAILED: ${p2.error}`]))
     for (const mode of ['noreduce', 'por'] as const) {
       const s = r.spin[mode]
       if (s === undefined) continue
@@ -491,7 +538,8 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
   out.push('B/st peak: mapcheck (maxRSS - RSS before the search) / states; SPIN pan maxRSS / states.')
   out.push('B/st own: mapcheck store arrays (stats.storeBytes); SPIN "total actual memory usage".')
   out.push('mapcheck: --store full (every state, bit-packed); mapcheck fp: --store fingerprint (64-bit fingerprints,')
-  out.push('the BFS frontier kept as packed states until expanded).')
+  out.push('the BFS frontier kept as packed states until expanded). mapcheck par2: --workers 2, the parallel BFS')
+  out.push('(2 worker threads, one shared visited set; its counts must equal mapcheck\'s); its RSS includes the workers.')
   out.push('SPIN transitions = edges + 1; SPIN depth is DFS depth, mapcheck depth is BFS depth.')
   out.push('SPIN memory includes its preallocated hash table (-w) and DFS stack (-m), fixed costs;')
   out.push('"spin-nr B/st store" below is its "actual memory usage for states" / states.')
@@ -499,8 +547,8 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
 
   const cmp = results.filter((r) => r.counts !== null || r.speedRatio !== null)
   if (cmp.length > 0) {
-    out.push('P,V,I,K,F  counts (states, transitions)    speed mc/spin-nr  peak B/st mc/spin-nr  spin-nr B/st store')
-    out.push('---------  ----------------------------  ----------------  --------------------  ------------------')
+    out.push('P,V,I,K,F  counts (states, transitions)    speed mc/spin-nr  par2/spin-nr  peak B/st mc/spin-nr  spin-nr B/st store')
+    out.push('---------  ----------------------------  ----------------  ------------  --------------------  ------------------')
     for (const r of cmp) {
       const nr = r.spin.noreduce
       const counts =
@@ -518,6 +566,7 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
           key(r.size).padEnd(9),
           counts.padEnd(28),
           (r.speedRatio === null ? '-' : fix(r.speedRatio, 3)).padStart(16),
+          (r.par2SpeedRatio === null ? '-' : fix(r.par2SpeedRatio, 3)).padStart(12),
           (r.memoryRatio === null ? '-' : fix(r.memoryRatio, 3)).padStart(20),
           (ok(nr) && nr.stateMemoryBytes !== null ? fix(nr.stateMemoryBytes / nr.states, 1) : '-').padStart(18),
         ].join('  ').trimEnd(),

@@ -28,6 +28,8 @@ export interface CheckOptions {
   readonly symmetry?: boolean
   /** Also look for a fair non-progress cycle (no-livelock, `check --livelock`; default false). */
   readonly livelock?: boolean
+  /** BFS threads (default: the cores; 1: the sequential BFS); the counts and traces do not depend on it. */
+  readonly workers?: number
   /** Write the traces: to this file (the first; others beside it), or into this directory. Nothing is written otherwise. */
   readonly out?: string
   readonly traceDir?: string

@@ -25,6 +25,7 @@ import { parseShard } from './shard-spec.js'
 import { sweepCommand } from './sweep.js'
 import { builtIns, openScenario, openScenarios } from './scenarios.js'
 import { defaultMaxMemory, searchStop, sizeOption, sizeText } from './stop.js'
+import { defaultWorkers } from '../explorer/parallel-bfs.js'
 import { replayCommand, showCommand } from './trace-commands.js'
 import { regenerateCorpus } from '../traces/regenerate-corpus.js'
 
@@ -39,6 +40,7 @@ interface BoundFlags {
   maxStates?: string
   maxSeconds?: string
   maxMemory?: string
+  workers?: string
 }
 
 const bounds = (o: BoundFlags): ExploreOptions => ({
@@ -46,6 +48,7 @@ const bounds = (o: BoundFlags): ExploreOptions => ({
   maxStates: intOption('max-states', o.maxStates, 1),
   maxSeconds: secondsOption(o.maxSeconds),
   stop: searchStop(sizeOption(o.maxMemory) ?? defaultMaxMemory()),
+  workers: intOption('workers', o.workers, 1) ?? defaultWorkers(),
 })
 
 function withBounds(cmd: Command): Command {
@@ -54,6 +57,7 @@ function withBounds(cmd: Command): Command {
     .option('--max-states <n>', 'stop after this many distinct states (verdict incomplete)')
     .option('--max-seconds <s>', 'stop after this long (verdict incomplete)')
     .option('--max-memory <size>', `stop when the process holds this much memory, e.g. 512M, 4G (verdict incomplete; default: half this machine's memory, ${sizeText(defaultMaxMemory())})`)
+    .option('--workers <n>', `BFS threads sharing one visited set; levels of 10,000 states and more are expanded in parallel, with the same counts and traces as 1, the sequential BFS (default: the cores, ${defaultWorkers()})`)
 }
 
 /** compare, sweep and the matrix: traces only when asked; `incomplete` cells fail the command only under --strict. */

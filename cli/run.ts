@@ -4,6 +4,8 @@
  */
 import { join } from 'node:path'
 import { explore } from '../explorer/explore.js'
+import { defaultWorkers } from '../explorer/parallel-bfs.js'
+import { scenarioRecipe } from './model-recipe.js'
 import type { ExploreOptions } from '../explorer/options.js'
 import { runsOf, type Exploration } from '../explorer/result.js'
 import { instantiate, type Instance } from '../invariants/scenarios.js'
@@ -52,7 +54,8 @@ export function runCheck(req: CheckRequest): CheckOutcome {
   const progress = progressLine(req.progress ?? false, req.progressLabel)
   let exploration
   try {
-    exploration = explore(instance.model, { ...req.explore, onProgress: progress.update })
+    // Workers rebuild the model from its recipe (parallel BFS); the API's default is the cores, as the CLI's.
+    exploration = explore(instance.model, { workers: defaultWorkers(), recipe: scenarioRecipe(instance), ...req.explore, onProgress: progress.update })
   } finally {
     progress.stop()
   }

@@ -70,9 +70,12 @@ const processProbe: MemoryProbe = {
  */
 export function searchStop(maxMemory: number, probe: MemoryProbe = processProbe): (states: number) => string | null {
   let calls = 0
+  // Also by states stored: the parallel BFS asks a few times a second while its workers store tens of thousands.
+  let measuredAt = 0
   return (states) => {
     if (interrupted()) return INTERRUPTED
-    if (++calls % MEMORY_EVERY !== 0) return null
+    if (++calls % MEMORY_EVERY !== 0 && states - measuredAt < 64 * MEMORY_EVERY) return null
+    measuredAt = states
     const rss = probe.rss()
     if (rss >= maxMemory) return `memory bound ${sizeText(maxMemory)} reached at ${states.toLocaleString('en-US')} states (resident ${sizeText(rss)})`
     const heap = probe.heap()

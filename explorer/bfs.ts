@@ -3,7 +3,7 @@ import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
 import { FingerprintStore } from './fingerprint-store.js'
 import { Search } from './search.js'
-import { NO_PARENT } from './state-store.js'
+import { NO_PARENT, type StateStore } from './state-store.js'
 
 /**
  * Exhaustive breadth-first search. States are stored in discovery order, so
@@ -12,7 +12,9 @@ import { NO_PARENT } from './state-store.js'
  */
 export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
   const search = new Search(model, options, false)
-  const { packed, store, words } = search
+  const { packed, words } = search
+  // Its own store (not a caller's view): one it can insert into.
+  const store = search.store as StateStore | FingerprintStore
   const maxDepth = search.limits.maxDepth
 
   let init = 0

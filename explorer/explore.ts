@@ -5,6 +5,7 @@ import { BadInput } from './errors.js'
 import type { Model } from './model.js'
 import { findLivelock } from './livelock.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
+import { parallelBfs } from './parallel-bfs.js'
 import { randomSearch } from './random.js'
 import { reorderSuccessors } from './swarm.js'
 import type { Exploration } from './result.js'
@@ -15,9 +16,10 @@ export function explore<S, A>(given: Model<S, A>, options: ExploreOptions = {}):
   if (options.store === 'fingerprint' && (options.mode ?? 'bfs') !== 'bfs') {
     throw new BadInput(`--store fingerprint: only a BFS search can rebuild traces from fingerprints, not --mode ${options.mode}`)
   }
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) throw new BadInput(`--workers ${options.workers}: expected a whole number of threads, at least 1`)
   if (options.livelock && options.mode === 'random') throw new BadInput('--livelock needs the whole state graph: use --mode bfs or dfs, not random')
   const found = match(options.mode ?? 'bfs')
-    .with('bfs', () => bfs(model, options))
+    .with('bfs', () => ((options.workers ?? 1) > 1 ? parallelBfs(model, options) : bfs(model, options)))
     .with('dfs', () => dfs(model, options))
     .with('random', () => randomSearch(model, options))
     .exhaustive()

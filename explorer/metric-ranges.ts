@@ -32,6 +32,16 @@ export class MetricRanges<S> {
     }
   }
 
+  /** Widens each range to cover `r`'s (another search's ranges). */
+  merge(r: Readonly<Record<string, MetricRange>>): void {
+    this.ids.forEach((id, i) => {
+      const m = r[id]
+      if (!m) return
+      if (m.min < this.min[i]) this.min[i] = m.min
+      if (m.max > this.max[i]) this.max[i] = m.max
+    })
+  }
+
   toRecord(): Record<string, MetricRange> {
     const out: Record<string, MetricRange> = {}
     this.ids.forEach((id, i) => {

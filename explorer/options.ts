@@ -1,3 +1,4 @@
+import type { ModelRecipe } from './recipe.js'
 import type { Mode, Progress } from './result.js'
 
 export type StoreKind = 'full' | 'fingerprint'
@@ -34,6 +35,16 @@ export interface ExploreOptions {
   readonly successorSeed?: number
   /** Swarm shards: seed the fingerprint store's hash function (`store: 'fingerprint'` only; absent: the default). */
   readonly hashSeed?: number
+  /**
+   * BFS over this many threads (parallel-bfs.ts); 1, the default, is the
+   * sequential BFS. Needs `recipe`: without one the search is sequential
+   * and says so (`stats.parallel.sequential`).
+   */
+  readonly workers?: number
+  /** How a worker thread rebuilds the model (the same model as the one given). */
+  readonly recipe?: ModelRecipe
+  /** Levels of fewer states than this are expanded by the calling thread alone (starting threads costs more than they save); default 10,000. */
+  readonly parallelFrom?: number
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

@@ -12,6 +12,8 @@ export class OutcomeWatch<S> {
   private readonly seen: Map<string, Map<string, number>>[]
   readonly broken = new Map<number, { first: number; firstOutcome: string; second: number; secondOutcome: string }>()
   readonly metrics: Record<string, MetricRange> = {}
+  /** Outcomes seen for the first time (per property and input): each is an event for the parallel BFS. */
+  fresh = 0
 
   constructor(private readonly model: Model<S, unknown>) {
     this.seen = (model.outcomes ?? []).map(() => new Map())
@@ -38,6 +40,7 @@ export class OutcomeWatch<S> {
           broke = true
         }
         seen.set(outcome, key)
+        this.fresh++
       }
     })
     for (const m of this.model.metrics ?? []) {
@@ -46,6 +49,24 @@ export class OutcomeWatch<S> {
       this.metrics[m.id] = r ? { min: Math.min(r.min, v), max: Math.max(r.max, v) } : { min: v, max: v }
     }
     return broke
+  }
+
+  /** (property, input, outcome) of every outcome seen. */
+  known(): [number, string, string][] {
+    return this.seen.flatMap((byInput, i) => [...byInput].flatMap(([input, m]) => [...m.keys()].map((o): [number, string, string] => [i, input, o])))
+  }
+
+  /** Takes outcomes another search saw as seen (key -1); a property with two for one input is broken there already. */
+  learn(outcomes: readonly (readonly [number, string, string])[]): void {
+    for (const [i, input, outcome] of outcomes) {
+      const byInput = this.seen[i]
+      if (!byInput.has(input)) byInput.set(input, new Map())
+      const seen = byInput.get(input)!
+      if (seen.has(outcome)) continue
+      if (seen.size > 0 && !this.broken.has(i)) this.broken.set(i, { first: -1, firstOutcome: '', second: -1, secondOutcome: outcome })
+      seen.set(outcome, -1)
+      this.fresh++
+    }
   }
 
   message(i: number): string {

@@ -13,6 +13,16 @@ export interface StateEncoder {
   readonly symmetric: boolean
 }
 
+/** A visited set kept elsewhere (the parallel BFS's shared one): what a search reads of it. */
+export interface StoreView {
+  readonly size: number
+  readonly full: boolean
+  readonly bytes: number
+  get(idx: number, out: Uint32Array): void
+  /** The chain of indices from an initial state to `idx`. */
+  path(idx: number): number[]
+}
+
 /**
  * Turns a stored state's parent chain back into model actions, by
  * re-execution: starting from the initial state, at each edge the
@@ -27,7 +37,7 @@ export function actionPath<S, A>(
   model: Model<S, A>,
   packed: PackedModel<S>,
   encoder: StateEncoder,
-  store: StateStore | FingerprintStore,
+  store: StateStore | FingerprintStore | StoreView,
   idx: number,
 ): { init: number; actions: A[]; last: S } {
   const chain = store.path(idx)

@@ -52,6 +52,13 @@ export interface Stats {
    * stands for, which is the unreduced count when the search is exhaustive.
    */
   readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
+  /**
+   * A BFS asked for several workers: how many ran, the levels they expanded,
+   * and the levels replayed in order (where a first sighting happened: a
+   * violation, a new evidence fact or outcome), or why the search was
+   * sequential after all.
+   */
+  readonly parallel?: { readonly workers: number; readonly levels: number; readonly replayed: number; readonly sequential?: string }
   /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
   readonly livelock?: { readonly states: number; readonly seconds: number }
 }

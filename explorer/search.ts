@@ -8,9 +8,10 @@ import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
 import { OutcomeWatch } from './outcomes.js'
 import { actionPath } from './path.js'
-import type { Exploration, Mode, Violation } from './result.js'
+import type { Exploration, MetricRange, Mode, Violation } from './result.js'
 import { NO_PARENT, StateStore } from './state-store.js'
 import { Canonicalizer } from './symmetry.js'
+import type { StoreView } from './path.js'
 
 export const NO_DEADLOCK = 'no-deadlock'
 
@@ -20,7 +21,7 @@ export const NO_DEADLOCK = 'no-deadlock'
  */
 export class Search<S, A> {
   readonly packed: PackedModel<S>
-  readonly store: StateStore | FingerprintStore
+  readonly store: StateStore | FingerprintStore | StoreView
   /** How cells pack into the stored words. */
   readonly layout: BitLayout
   /** Packs a state as stored: its least image under thread symmetry when reduced. */
@@ -57,6 +58,8 @@ export class Search<S, A> {
     readonly model: Model<S, A>,
     readonly options: ExploreOptions,
     trackDepth: boolean,
+    /** A visited set of the caller's (the parallel BFS's shared one); else one by `options.store`. */
+    store?: StoreView,
   ) {
     this.packed = packedOf(model)
     this.layout = BitLayout.of(this.packed)
@@ -64,7 +67,9 @@ export class Search<S, A> {
     this.curWords = new Uint32Array(this.layout.words)
     this.canon = new Canonicalizer(this.layout, options.symmetry === false ? null : (this.packed.symmetry ?? null))
     this.saved = new Int16Array(this.packed.stateBytes)
-    if (options.store === 'fingerprint') {
+    if (store) {
+      this.store = store
+    } else if (options.store === 'fingerprint') {
       if (trackDepth) throw new BadInput('--store fingerprint: only a BFS search can rebuild traces from fingerprints (use --mode bfs)')
       this.store = new FingerprintStore(this.layout.words, { hashSeed: options.hashSeed })
     } else {
@@ -201,9 +206,83 @@ export class Search<S, A> {
     }
   }
 
+  /** Has some property been found broken? */
+  get violated(): boolean {
+    return this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict !== null)
+  }
+
+  /**
+   * How many first sightings this search has recorded (a broken invariant,
+   * deadlock, out-of-range successor, evidence fact, outcome): what the
+   * parallel BFS's workers watch, since the order of first sightings is
+   * what only a sequential pass gets right.
+   */
+  get events(): number {
+    let n = this.broken.size + (this.outOfRange !== null ? 1 : 0) + (this.deadlock >= 0 ? 1 : 0) + this.watch.fresh
+    for (const e of this.evidence) n += e.first.size
+    return n
+  }
+
+  /** What this search has seen first, for another search (a parallel BFS worker) to take as already seen. */
+  known(): Known {
+    return {
+      broken: [...this.broken.keys()],
+      deadlock: this.deadlock >= 0,
+      outOfRange: this.outOfRange !== null,
+      facts: this.evidence.map((e) => [...e.seen]),
+      conflicts: this.evidence.map((e) => e.conflict !== null),
+      outcomes: this.watch.known(),
+    }
+  }
+
+  /** Takes `k` as seen (a state index of -1 where one is kept): only what is new to both counts as an event. */
+  learn(k: Known): void {
+    for (const i of k.broken) if (!this.broken.has(i)) this.broken.set(i, -1)
+    if (k.deadlock && this.deadlock < 0) this.deadlock = 0
+    if (k.outOfRange) this.outOfRange ??= { parent: -1, k: -1 }
+    k.facts.forEach((facts, i) => {
+      const e = this.evidence[i]
+      for (const f of facts) {
+        if (e.flags[f]) continue
+        e.flags[f] = 1
+        e.seen.add(f)
+        e.first.set(f, -1)
+      }
+      if (k.conflicts[i] && e.conflict === null) e.conflict = []
+    })
+    this.watch.learn(k.outcomes)
+  }
+
+  /** The order-free sums since the last call (transitions, coverage, orbit sizes), reset; metric ranges so far. */
+  takeTally(): Tally {
+    const t: Tally = {
+      transitions: this.transitions,
+      orbitStates: this.orbitStates,
+      coverage: [...this.coverage.counts],
+      metricsAll: this.metricRanges.toRecord(),
+      metrics: { ...this.watch.metrics },
+    }
+    this.transitions = 0
+    this.orbitStates = 0
+    this.coverage.counts.fill(0)
+    return t
+  }
+
+  /** Adds another search's tally (a parallel BFS level) to this one's. */
+  addTally(t: Tally): void {
+    this.transitions += t.transitions
+    this.orbitStates += t.orbitStates
+    t.coverage.forEach((n, i) => (this.coverage.counts[i] += n))
+    this.metricRanges.merge(t.metricsAll)
+    for (const [id, r] of Object.entries(t.metrics)) {
+      const m = this.watch.metrics[id]
+      this.watch.metrics[id] = m ? { min: Math.min(m.min, r.min), max: Math.max(m.max, r.max) } : r
+    }
+  }
+
   /** True when the search must stop: a violation (unless all are wanted) or a bound. */
   shouldStop(queue: number, depth: number): boolean {
-    if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict !== null))) {
+    if (!this.options.allViolations && this.violated) {
       return true
     }
     if (this.store.size >= this.limits.maxStates || this.store.full) {
@@ -301,6 +380,25 @@ export class Search<S, A> {
     const { init, actions, last } = actionPath(this.model, this.packed, this.canon, this.store, idx)
     return { invariant, message: message(last), init, actions }
   }
+}
+
+/** What a search has seen first (see `Search.known`), as plain data. */
+export interface Known {
+  readonly broken: readonly number[]
+  readonly deadlock: boolean
+  readonly outOfRange: boolean
+  readonly facts: readonly (readonly number[])[]
+  readonly conflicts: readonly boolean[]
+  readonly outcomes: readonly (readonly [number, string, string])[]
+}
+
+/** The order-free part of what a search gathers (see `Search.takeTally`), as plain data. */
+export interface Tally {
+  readonly transitions: number
+  readonly orbitStates: number
+  readonly coverage: readonly number[]
+  readonly metricsAll: Readonly<Record<string, MetricRange>>
+  readonly metrics: Readonly<Record<string, MetricRange>>
 }
 
 export function deadlockMessage<S>(model: Model<S, unknown>, s: S): string {

@@ -54,6 +54,17 @@ describe('searchStop', () => {
     expect(reasons[1023]).toBe('memory bound reached at 1,024 states (JS heap 900 MiB of its 1000 MiB limit)')
   })
 
+  it('measures also every 65,536 states stored, however rarely asked (the parallel BFS asks a few times a second)', () => {
+    const probe = growing()
+    const stop = searchStop(2 ** 40, probe)
+    expect(stop(1_000)).toBeNull()
+    expect(probe.measured).toBe(0)
+    expect(stop(70_000)).toBeNull()
+    expect(probe.measured).toBe(1)
+    expect(stop(100_000)).toBeNull()
+    expect(probe.measured).toBe(1)
+  })
+
   it('stays silent below the bound', () => {
     const stop = searchStop(2 ** 40, growing())
     for (let i = 1; i <= 5000; i++) expect(stop(i)).toBeNull()
