@@ -1,11 +1,16 @@
-import { hashWords, MAX_STORED_STATES, NO_PARENT } from './state-store.js'
+import { hashWords, MAX_INDEX_BITS, NO_PARENT, storeCapacity } from './state-store.js'
 
 /**
  * The visited set of `--store fingerprint` (TLC's default): a 64-bit
  * fingerprint per state instead of the state, with a parent link and the
  * index of the successor it was (or of the initial state) for rebuilding
- * traces by re-execution, both in one Uint32 (26 bits of parent index, 6 of
- * successor index; the rare successor index above 62 goes to a side map). Two states with the same fingerprint are taken
+ * traces by re-execution, both in one Uint32: 6 bits of successor index and
+ * 26 bits of the parent's index relative to its chunk's base (the parent of
+ * the chunk's first state). BFS inserts the children of each state in turn,
+ * so parents only grow along a chunk and its 2^16 states' parents rarely
+ * span 2^26; a link that does not fit (a parent below the base or too far
+ * above it, a successor index above 62) goes to a side map, so any index
+ * fits in 4 bytes per state. Two states with the same fingerprint are taken
  * for one, so a collision can hide a state: `collisionProbability` is TLC's
  * estimate of the chance that happened.
  *
@@ -24,15 +29,22 @@ const CHUNK_BITS = 16
 const CHUNK = 1 << CHUNK_BITS
 const SEED_HIGH = 0x2545f491
 const SEED_LOW = 0x9e3779b9
-/** The table's largest size: enough slots for MAX_STORED_STATES at load 3/4 (reserved address space, committed as it grows). */
-const MAX_TABLE_BYTES = 2 ** 27 * 8
+/**
+ * The table grows in place up to this size (address space reserved at once,
+ * committed as it grows: V8 reserves at most 4 GiB for a resizable buffer);
+ * past it, a doubling copies into a new table (old and new coexist then).
+ */
+const MAX_RESIZABLE_BYTES = 2 ** 32
 
 interface ResizableBuffer extends ArrayBuffer {
   resize(bytes: number): void
+  readonly maxByteLength: number
 }
-const PARENT_BITS = 26
-const PARENT_MASK = (1 << PARENT_BITS) - 1
-/** A successor index this large or larger is kept in `bigSuccessors`. */
+const DELTA_BITS = 26
+const DELTA_MASK = (1 << DELTA_BITS) - 1
+/** The delta of an initial state (no parent). */
+const ROOT = DELTA_MASK
+/** The successor field of a link kept in `escaped` (its delta field then means nothing). */
 const SUCCESSOR_ESCAPE = 63
 
 export class FingerprintStore {
@@ -43,21 +55,35 @@ export class FingerprintStore {
   private table: Uint32Array
   private mask: number
   private used = 0
-  /** Per state: parent index (NO_PARENT as all ones) | successor index << 26. */
+  /** States this store may hold: the load limit of its largest table. */
+  readonly capacity: number
+  private readonly maxSlots: number
+  /** Per state: parent index - its chunk's base (ROOT: none) | successor index << 26. */
   private readonly links: Uint32Array[] = []
-  private readonly bigSuccessors = new Map<number, number>()
+  /** Per chunk of links: the parent of its first state (0 for an initial state). */
+  private readonly bases: number[] = []
+  /** The links that do not fit: state index -> [parent, successor index]. */
+  private readonly escaped = new Map<number, readonly [number, number]>()
   /** Queued states' words, by chunk; a released chunk is null, and its array waits in `spare`. */
   private readonly queue: (Uint32Array | null)[] = []
   private readonly spare: Uint32Array[] = []
   /** Lookups that found the fingerprint already stored (TLC: generated - distinct). */
   duplicates = 0
 
-  constructor(words: number, options: { initialCapacity?: number } = {}) {
+  /**
+   * `maxIndexBits` (default `MAX_INDEX_BITS`) bounds the table to 2^maxIndexBits slots, `inPlaceBytes`
+   * (default 4 GiB) the size up to which it grows in place: smaller ones are for tests.
+   */
+  constructor(words: number, options: { initialCapacity?: number; maxIndexBits?: number; inPlaceBytes?: number } = {}) {
     this.words = words
-    let cap = 1 << 12
-    while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
+    const bits = Math.min(options.maxIndexBits ?? MAX_INDEX_BITS, MAX_INDEX_BITS)
+    if (!(bits >= 4)) throw new RangeError(`FingerprintStore: maxIndexBits ${bits} < 4`)
+    this.capacity = storeCapacity(bits)
+    this.maxSlots = 2 ** bits
+    let cap = 1 << Math.min(12, bits)
+    while (cap * 3 < (options.initialCapacity ?? 0) * 4 && cap < this.maxSlots) cap *= 2
     const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
-    this.buffer = new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, MAX_TABLE_BYTES) })
+    this.buffer = new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, Math.min(this.maxSlots * 8, options.inPlaceBytes ?? MAX_RESIZABLE_BYTES)) })
     this.table = new Uint32Array(this.buffer, 0, cap * 2)
     this.mask = cap - 1
   }
@@ -91,20 +117,25 @@ export class FingerprintStore {
     const c = idx >>> CHUNK_BITS
     if (c === this.links.length) {
       this.links.push(new Uint32Array(CHUNK))
+      this.bases.push(parent === NO_PARENT ? 0 : parent)
       this.queue.push(this.spare.pop() ?? new Uint32Array(CHUNK * n))
     }
     const i = idx & (CHUNK - 1)
-    if (k >= SUCCESSOR_ESCAPE) this.bigSuccessors.set(idx, k)
-    this.links[c][i] = ((parent === NO_PARENT ? PARENT_MASK : parent) | (Math.min(k, SUCCESSOR_ESCAPE) << PARENT_BITS)) >>> 0
+    const delta = parent === NO_PARENT ? ROOT : parent - this.bases[c]
+    if (k < SUCCESSOR_ESCAPE && (parent === NO_PARENT || (delta >= 0 && delta < ROOT))) {
+      this.links[c][i] = (delta | (k << DELTA_BITS)) >>> 0
+    } else {
+      this.links[c][i] = 0xffffffff
+      this.escaped.set(idx, [parent, k])
+    }
     const q = this.queue[c]!
     for (let w = 0, off = i * n; w < n; w++) q[off + w] = b[w]
-    if (++this.used * 4 > (mask + 1) * 3) this.grow()
+    if (++this.used * 4 > (mask + 1) * 3 && mask + 1 < this.maxSlots) this.grow()
     return idx
   }
 
   get full(): boolean {
-    // PARENT_MASK itself stands for NO_PARENT.
-    return this.size >= Math.min(MAX_STORED_STATES, PARENT_MASK - 1)
+    return this.size >= this.capacity
   }
 
   /** Copies queued state `idx`'s words into `out` (it must not be released). */
@@ -123,14 +154,17 @@ export class FingerprintStore {
   }
 
   parent(idx: number): number {
-    const p = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] & PARENT_MASK
-    return p === PARENT_MASK ? NO_PARENT : p
+    const c = idx >>> CHUNK_BITS
+    const link = this.links[c][idx & (CHUNK - 1)]
+    if (link >>> DELTA_BITS === SUCCESSOR_ESCAPE) return this.escaped.get(idx)![0]
+    const delta = link & DELTA_MASK
+    return delta === ROOT ? NO_PARENT : this.bases[c] + delta
   }
 
   /** Which successor of its parent state `idx` was (for an initial state, which initial state). */
   successor(idx: number): number {
-    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> PARENT_BITS
-    return k === SUCCESSOR_ESCAPE ? this.bigSuccessors.get(idx)! : k
+    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> DELTA_BITS
+    return k === SUCCESSOR_ESCAPE ? this.escaped.get(idx)![1] : k
   }
 
   path(idx: number): number[] {
@@ -164,6 +198,7 @@ export class FingerprintStore {
   private grow(): void {
     const oldCap = this.mask + 1
     const cap = oldCap * 2
+    if (cap * 8 > this.buffer.maxByteLength) return this.growByCopy(cap)
     this.buffer.resize(cap * 8)
     const table = (this.table = new Uint32Array(this.buffer, 0, cap * 2))
     const mask = cap - 1
@@ -195,6 +230,24 @@ export class FingerprintStore {
         }
       }
     }
+    this.mask = mask
+  }
+
+  /** Past the largest resizable buffer: a new table, each fingerprint inserted again. */
+  private growByCopy(cap: number): void {
+    const old = this.table
+    const table = new Uint32Array(cap * 2)
+    const mask = cap - 1
+    for (let s = 0; s < old.length; s += 2) {
+      const h = old[s]
+      const l = old[s + 1]
+      if (h === 0 && l === 0) continue
+      let t = l & mask
+      while (table[2 * t] !== 0 || table[2 * t + 1] !== 0) t = (t + 1) & mask
+      table[2 * t] = h
+      table[2 * t + 1] = l
+    }
+    this.table = table
     this.mask = mask
   }
 }

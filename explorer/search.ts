@@ -206,8 +206,12 @@ export class Search<S, A> {
     if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict !== null))) {
       return true
     }
-    if (this.store.size >= this.limits.maxStates || this.store.full) {
+    if (this.store.size >= this.limits.maxStates) {
       this.incomplete = `max-states ${this.limits.maxStates} reached`
+      return true
+    }
+    if (this.store.full) {
+      this.incomplete = `the store's capacity of ${this.store.capacity} states reached`
       return true
     }
     const stop = this.options.stop?.(this.store.size)
