@@ -13,6 +13,8 @@ export function explore<S, A>(model: Model<S, A>, options: ExploreOptions = {}):
   if (options.store === 'fingerprint' && (options.mode ?? 'bfs') !== 'bfs') {
     throw new BadInput(`--store fingerprint: only a BFS search can rebuild traces from fingerprints, not --mode ${options.mode}`)
   }
+  if (options.checkpoint && (options.mode ?? 'bfs') !== 'bfs') throw new BadInput(`--checkpoint/--resume: only a BFS search is checkpointed, not --mode ${options.mode}`)
+  if (options.checkpoint && options.livelock) throw new BadInput('--checkpoint/--resume: the livelock search (--livelock) is not checkpointed; run it without')
   if (options.livelock && options.mode === 'random') throw new BadInput('--livelock needs the whole state graph: use --mode bfs or dfs, not random')
   const found = match(options.mode ?? 'bfs')
     .with('bfs', () => bfs(model, options))

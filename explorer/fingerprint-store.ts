@@ -1,3 +1,4 @@
+import type { Checkpointable, CheckpointReader, CheckpointWriter } from './checkpoint.js'
 import { hashWords, MAX_INDEX_BITS, NO_PARENT, storeCapacity } from './state-store.js'
 
 /**
@@ -47,10 +48,10 @@ const ROOT = DELTA_MASK
 /** The successor field of a link kept in `escaped` (its delta field then means nothing). */
 const SUCCESSOR_ESCAPE = 63
 
-export class FingerprintStore {
+export class FingerprintStore implements Checkpointable {
   readonly words: number
   size = 0
-  private readonly buffer: ResizableBuffer
+  private buffer: ResizableBuffer
   /** A view of `buffer` (made again after each resize: a fixed-length view is what V8 optimises). */
   private table: Uint32Array
   private mask: number
@@ -82,10 +83,18 @@ export class FingerprintStore {
     this.maxSlots = 2 ** bits
     let cap = 1 << Math.min(12, bits)
     while (cap * 3 < (options.initialCapacity ?? 0) * 4 && cap < this.maxSlots) cap *= 2
-    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
-    this.buffer = new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, Math.min(this.maxSlots * 8, options.inPlaceBytes ?? MAX_RESIZABLE_BYTES)) })
+    this.inPlaceBytes = Math.min(this.maxSlots * 8, options.inPlaceBytes ?? MAX_RESIZABLE_BYTES)
+    this.buffer = this.allocate(cap)
     this.table = new Uint32Array(this.buffer, 0, cap * 2)
     this.mask = cap - 1
+  }
+
+  private readonly inPlaceBytes: number
+
+  /** A table of `cap` slots that can double in place up to `inPlaceBytes` (beyond, a plain one). */
+  private allocate(cap: number): ResizableBuffer {
+    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
+    return new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, this.inPlaceBytes) })
   }
 
   /**
@@ -185,6 +194,50 @@ export class FingerprintStore {
   get bytes(): number {
     const kept = [...this.queue, ...this.spare].reduce((n, q) => n + (q ? q.byteLength : 0), 0)
     return this.links.length * CHUNK * 4 + kept + this.table.byteLength
+  }
+
+  /** A checkpoint's part: the table, the links, the queued states not yet released. */
+  writeTo(w: CheckpointWriter): void {
+    const kept = this.queue.findIndex((q) => q !== null)
+    const firstKept = kept < 0 ? this.queue.length : kept
+    w.json({ size: this.size, words: this.words, slots: this.mask + 1, duplicates: this.duplicates, bases: this.bases, escaped: [...this.escaped], firstKept })
+    w.array(this.table, (this.mask + 1) * 2)
+    for (let c = 0; c < this.links.length; c++) w.array(this.links[c], Math.min(CHUNK, this.size - c * CHUNK))
+    for (let c = firstKept; c < this.queue.length; c++) w.array(this.queue[c]!, Math.min(CHUNK, this.size - c * CHUNK) * this.words)
+  }
+
+  /** Restores a new, empty store of the same layout from `writeTo`'s part. */
+  readFrom(r: CheckpointReader): void {
+    const m = r.json<{ size: number; words: number; slots: number; duplicates: number; bases: number[]; escaped: [number, [number, number]][]; firstKept: number }>('the store')
+    const chunks = Math.ceil((m?.size ?? 0) / CHUNK)
+    if (m?.words !== this.words || !Number.isSafeInteger(m.size) || m.size < 0 || m.size > this.capacity || !Array.isArray(m.bases) || m.bases.length !== chunks || !Array.isArray(m.escaped)) throw r.bad('corrupted (the store)')
+    const slots = m.slots
+    if (!Number.isSafeInteger(slots) || slots < 16 || (slots & (slots - 1)) !== 0 || slots * 3 < m.size * 4 || slots > this.maxSlots || !(m.firstKept >= 0 && m.firstKept <= chunks)) throw r.bad('corrupted (the store\'s table)')
+    if (slots * 8 <= this.inPlaceBytes) {
+      this.buffer = this.allocate(slots)
+      this.table = new Uint32Array(this.buffer, 0, slots * 2)
+    } else {
+      this.table = new Uint32Array(slots * 2)
+    }
+    this.mask = slots - 1
+    r.array(this.table, 'the fingerprint table')
+    for (let c = 0; c < chunks; c++) {
+      this.links.push(new Uint32Array(CHUNK))
+      r.array(this.links[c], 'the parent links', Math.min(CHUNK, m.size - c * CHUNK))
+    }
+    for (let c = 0; c < chunks; c++) {
+      if (c < m.firstKept) {
+        this.queue.push(null)
+        continue
+      }
+      const q = new Uint32Array(CHUNK * this.words)
+      r.array(q, 'the queued states', Math.min(CHUNK, m.size - c * CHUNK) * this.words)
+      this.queue.push(q)
+    }
+    this.bases.push(...m.bases)
+    for (const [idx, link] of m.escaped) this.escaped.set(idx, link)
+    this.duplicates = m.duplicates
+    this.size = this.used = m.size
   }
 
   /**

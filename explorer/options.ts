@@ -1,3 +1,4 @@
+import type { CheckpointOptions } from './checkpoint.js'
 import type { Mode, Progress } from './result.js'
 
 export type StoreKind = 'full' | 'fingerprint'
@@ -30,6 +31,8 @@ export interface ExploreOptions {
   readonly livelock?: boolean
   /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */
   readonly symmetry?: boolean
+  /** BFS only: save the search every so often and when cut short, or resume a saved one (explorer/checkpoint.ts). */
+  readonly checkpoint?: CheckpointOptions
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

@@ -49,6 +49,8 @@ export class Search<S, A> {
   maxDepth = 0
   incomplete: string | null = null
   private readonly started = performance.now()
+  /** Search time of the runs this one resumes (checkpoints). */
+  private priorSeconds = 0
   private lastReport = this.started
   private ticks = 0
   readonly limits: { maxDepth: number; maxStates: number; maxSeconds: number }
@@ -246,8 +248,47 @@ export class Search<S, A> {
     this.incomplete ??= `max-depth ${this.limits.maxDepth} reached`
   }
 
+  /** The counters and findings, for a checkpoint (explorer/checkpoint.ts); plain JSON. */
+  snapshot(): SearchSnapshot {
+    return {
+      orbitStates: this.orbitStates,
+      transitions: this.transitions,
+      maxDepth: this.maxDepth,
+      seconds: this.priorSeconds + (performance.now() - this.started) / 1000,
+      broken: [...this.broken],
+      deadlock: this.deadlock,
+      outOfRange: this.outOfRange,
+      watch: this.watch.snapshot(),
+      evidence: this.evidence.map((e) => ({ flags: [...e.flags], seen: [...e.seen], first: [...e.first], conflict: e.conflict })),
+      coverage: [...this.coverage.counts],
+      metricRanges: this.metricRanges.snapshot(),
+    }
+  }
+
+  /** Takes up a snapshot of this same model's search (its store restored apart). */
+  restore(snapshot: unknown): void {
+    const s = snapshot as SearchSnapshot
+    this.orbitStates = s.orbitStates
+    this.transitions = s.transitions
+    this.maxDepth = s.maxDepth
+    this.priorSeconds = s.seconds
+    for (const [i, idx] of s.broken) this.broken.set(i, idx)
+    this.deadlock = s.deadlock
+    this.outOfRange = s.outOfRange
+    this.watch.restore(s.watch)
+    s.evidence.forEach((e, i) => {
+      const mine = this.evidence[i]
+      mine.flags.set(e.flags)
+      for (const k of e.seen) mine.seen.add(k)
+      for (const [k, idx] of e.first) mine.first.set(k, idx)
+      mine.conflict = e.conflict
+    })
+    this.coverage.counts.set(s.coverage)
+    this.metricRanges.restore(s.metricRanges)
+  }
+
   finish(mode: Mode): Exploration<A> {
-    const seconds = (performance.now() - this.started) / 1000
+    const seconds = this.priorSeconds + (performance.now() - this.started) / 1000
     const violations: Violation<A>[] = []
     for (const [i, idx] of [...this.broken].sort((a, b) => a[0] - b[0])) {
       violations.push(this.violationAt(idx, this.model.invariants[i].id, (s) => this.model.invariants[i].check(s) ?? ''))
@@ -305,6 +346,21 @@ export class Search<S, A> {
     const { init, actions, last } = actionPath(this.model, this.packed, this.canon, this.store, idx)
     return { invariant, message: message(last), init, actions }
   }
+}
+
+/** What a checkpoint keeps of a Search besides its store. */
+export interface SearchSnapshot {
+  readonly orbitStates: number
+  readonly transitions: number
+  readonly maxDepth: number
+  readonly seconds: number
+  readonly broken: readonly (readonly [number, number])[]
+  readonly deadlock: number
+  readonly outOfRange: { parent: number; k: number } | null
+  readonly watch: ReturnType<OutcomeWatch<unknown>['snapshot']>
+  readonly evidence: readonly { flags: number[]; seen: number[]; first: [number, number][]; conflict: readonly number[] | null }[]
+  readonly coverage: readonly number[]
+  readonly metricRanges: ReturnType<MetricRanges<unknown>['snapshot']>
 }
 
 export function deadlockMessage<S>(model: Model<S, unknown>, s: S): string {

@@ -1,3 +1,5 @@
+import type { Checkpointable, CheckpointReader, CheckpointWriter } from './checkpoint.js'
+
 /**
  * The visited set: every distinct state stored in full (no hash compaction,
  * so no state is ever lost to a fingerprint collision), with a parent link
@@ -46,7 +48,7 @@ export function hashWords(b: ArrayLike<number>, off: number, n: number, seed = 0
   return (h ^ (h >>> 16)) >>> 0
 }
 
-export class StateStore {
+export class StateStore implements Checkpointable {
   /** Words per state. */
   readonly words: number
   size = 0
@@ -155,6 +157,41 @@ export class StateStore {
   get bytes(): number {
     const perChunk = CHUNK * (4 * this.words + 4 + (this.depths ? 4 : 0))
     return this.chunks.length * perChunk + this.table.byteLength
+  }
+
+  /** A checkpoint's part: the table as it is (no rehash on resume), the states and parent links stored. */
+  writeTo(w: CheckpointWriter): void {
+    w.json({ size: this.size, words: this.words, slots: this.table.length, depths: this.depths !== null })
+    w.array(this.table)
+    for (let c = 0; c < this.chunks.length; c++) {
+      const used = Math.min(CHUNK, this.size - c * CHUNK)
+      w.array(this.chunks[c], used * this.words)
+      w.array(this.parents[c], used)
+      if (this.depths) w.array(this.depths[c], used)
+    }
+  }
+
+  /** Restores a new, empty store of the same layout from `writeTo`'s part. */
+  readFrom(r: CheckpointReader): void {
+    const m = r.json<{ size: number; words: number; slots: number; depths: boolean }>('the store')
+    const slots = m?.slots
+    if (m?.words !== this.words || m.depths !== (this.depths !== null) || !Number.isSafeInteger(m.size) || m.size < 0 || m.size > this.capacity) throw r.bad('corrupted (the store)')
+    if (!Number.isSafeInteger(slots) || slots < 16 || (slots & (slots - 1)) !== 0 || slots * 3 < m.size * 4 || slots > this.capacity * 4 / 3) throw r.bad('corrupted (the store\'s table)')
+    this.table = new Uint32Array(slots)
+    this.mask = slots - 1
+    r.array(this.table, 'the hash table')
+    for (let c = 0; c * CHUNK < m.size; c++) {
+      const used = Math.min(CHUNK, m.size - c * CHUNK)
+      this.chunks.push(new Uint32Array(CHUNK * this.words))
+      this.parents.push(new Uint32Array(CHUNK))
+      r.array(this.chunks[c], 'the states', used * this.words)
+      r.array(this.parents[c], 'the parent links', used)
+      if (this.depths) {
+        this.depths.push(new Uint32Array(CHUNK))
+        r.array(this.depths[c], 'the depths', used)
+      }
+    }
+    this.size = m.size
   }
 
   private equals(idx: number, b: ArrayLike<number>): boolean {
