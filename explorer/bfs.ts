@@ -44,7 +44,7 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   while (head < store.size) {
     if (search.shouldStop(store.size - head, depth)) {
       // Cut short (an interrupt, a bound): the checkpoint to resume from.
-      if (ckpt !== null && search.incomplete !== null) ckpt.save({ head, depth, levelEnd }, true)
+      if (ckpt !== null && search.cutShort) ckpt.save({ head, depth, levelEnd }, true)
       break
     }
     if (ckpt !== null && ckpt.due(head)) ckpt.save({ head, depth, levelEnd }, false)

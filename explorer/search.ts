@@ -48,6 +48,10 @@ export class Search<S, A> {
   transitions = 0
   maxDepth = 0
   incomplete: string | null = null
+  /** A bound or an interrupt (not a violation) ended the search: `incomplete` says which. */
+  cutShort = false
+  /** Some state at the depth bound had successors left unexplored. */
+  private depthCut = false
   private readonly started = performance.now()
   /** Search time of the runs this one resumes (checkpoints). */
   private priorSeconds = 0
@@ -208,25 +212,13 @@ export class Search<S, A> {
     if (!this.options.allViolations && (this.broken.size > 0 || this.outOfRange !== null || this.deadlock >= 0 || this.watch.broken.size > 0 || this.evidence.some((e) => e.conflict !== null))) {
       return true
     }
-    if (this.store.size >= this.limits.maxStates) {
-      this.incomplete = `max-states ${this.limits.maxStates} reached`
-      return true
-    }
-    if (this.store.full) {
-      this.incomplete = `the store's capacity of ${this.store.capacity} states reached`
-      return true
-    }
+    if (this.store.size >= this.limits.maxStates) return this.cut(`max-states ${this.limits.maxStates} reached`)
+    if (this.store.full) return this.cut(`the store's capacity of ${this.store.capacity} states reached`)
     const stop = this.options.stop?.(this.store.size)
-    if (stop) {
-      this.incomplete = stop
-      return true
-    }
+    if (stop) return this.cut(stop)
     if ((++this.ticks & 1023) === 0) {
       const now = performance.now()
-      if (now - this.started > this.limits.maxSeconds * 1000) {
-        this.incomplete = `max-seconds ${this.limits.maxSeconds} reached`
-        return true
-      }
+      if (now - this.started > this.limits.maxSeconds * 1000) return this.cut(`max-seconds ${this.limits.maxSeconds} reached`)
       if (this.options.onProgress && now - this.lastReport > 250) {
         this.lastReport = now
         const seconds = (now - this.started) / 1000
@@ -243,8 +235,15 @@ export class Search<S, A> {
     return false
   }
 
+  private cut(reason: string): true {
+    this.incomplete = reason
+    this.cutShort = true
+    return true
+  }
+
   /** A state at the depth bound has successors left unexplored. */
   cutAtDepth(): void {
+    this.depthCut = true
     this.incomplete ??= `max-depth ${this.limits.maxDepth} reached`
   }
 
@@ -254,6 +253,7 @@ export class Search<S, A> {
       orbitStates: this.orbitStates,
       transitions: this.transitions,
       maxDepth: this.maxDepth,
+      depthCut: this.depthCut,
       seconds: this.priorSeconds + (performance.now() - this.started) / 1000,
       broken: [...this.broken],
       deadlock: this.deadlock,
@@ -272,6 +272,7 @@ export class Search<S, A> {
     this.transitions = s.transitions
     this.maxDepth = s.maxDepth
     this.priorSeconds = s.seconds
+    if (s.depthCut) this.cutAtDepth()
     for (const [i, idx] of s.broken) this.broken.set(i, idx)
     this.deadlock = s.deadlock
     this.outOfRange = s.outOfRange
@@ -353,6 +354,7 @@ export interface SearchSnapshot {
   readonly orbitStates: number
   readonly transitions: number
   readonly maxDepth: number
+  readonly depthCut: boolean
   readonly seconds: number
   readonly broken: readonly (readonly [number, number])[]
   readonly deadlock: number

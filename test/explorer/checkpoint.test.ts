@@ -135,6 +135,44 @@ function straddling(): Model<readonly [number, number], number> {
   }
 }
 
+/** A packed model of a graph over states 0..n-1 (one cell), from state 0; `terminal` states may have no successor. */
+function graphModel(succ: readonly number[][], terminal: readonly number[]): Model<number, number> {
+  const cur = new Int16Array(1)
+  const next = new Int16Array(1)
+  return {
+    name: 'graph',
+    initialStates: () => [0],
+    actions: (s) => succ[s].map((_, k) => k),
+    next: (s, k) => succ[s][k],
+    invariants: [],
+    fingerprint: String,
+    describe: (a) => ({ thread: 't', label: String(a), choice: a, text: String(a) }),
+    terminal: (s) => terminal.includes(s),
+    packed: {
+      stateBytes: 1,
+      cur,
+      next,
+      cellRanges: [{ min: 0, max: succ.length - 1 }],
+      encode: (s, out) => void (out[0] = s),
+      decode: (b) => b[0],
+      initial: (emit) => {
+        next[0] = 0
+        emit()
+      },
+      expand: (emit) => {
+        const out = succ[cur[0]]
+        out.forEach((t, k) => {
+          next[0] = t
+          emit(k, 0)
+        })
+        return out.length
+      },
+      holds: () => true,
+      terminal: () => terminal.includes(cur[0]),
+    },
+  }
+}
+
 describe('checkpoint and resume', () => {
   it('findings of the whole run (outcomes, evidence, metrics) seen before the cut count after the resume', () => {
     const model = straddling()
@@ -201,6 +239,22 @@ describe('checkpoint and resume', () => {
       const r = bfs(model, { ...base, checkpoint: { identity: ID, resume: memorySource(again.saved[0].bytes) } })
       expect(outcome(r)).toEqual(outcome(whole))
     }
+  })
+
+  it('a depth bound reached before a checkpoint still makes the resumed run incomplete; a violation saves no final checkpoint', () => {
+    // 0 -> 1, 2; 1 -> 3 -> 5; 2 -> 4 (terminal). With max-depth 2, state 3 is cut, then 4 is expanded: a checkpoint before 4 comes after the cut.
+    const model = graphModel([[1, 2], [3], [4], [5], [], []], [4, 5])
+    const whole = bfs(model, { maxDepth: 2 })
+    expect(whole.incomplete).toBe('max-depth 2 reached')
+    const s = saving({ everyStates: 1 })
+    bfs(model, { maxDepth: 2, checkpoint: s.options })
+    const last = s.saved[s.saved.length - 1].bytes
+    expect(outcome(bfs(model, { maxDepth: 2, checkpoint: { identity: ID, resume: memorySource(last) } }))).toEqual(outcome(whole))
+    // A violation ends a search with its verdict: nothing to resume, no final checkpoint.
+    const b = saving()
+    const r = bfs(instantiate('fault-invalidate', 'no-retry', { P: 3 }).model, { checkpoint: b.options })
+    expect(r.verdict).toBe('violation')
+    expect(b.saved).toEqual([])
   })
 
   it('a bound (max-states) ends the run with a final checkpoint; resumed with a larger bound, it goes on', () => {
