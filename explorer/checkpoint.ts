@@ -71,6 +71,9 @@ const ENDIAN = LITTLE_ENDIAN ? 'little' : 'big'
 
 type Words = Uint32Array | Float64Array
 
+/** Bytes handed to a sink, a source or the hash at once: a table of 2^31 slots is 8 GiB, past what one read(2) or hash update takes. */
+const PIECE = 1 << 28
+
 const bytesOf = (a: Words, length = a.length): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, length * a.BYTES_PER_ELEMENT)
 
 /** Writes sections to a sink, hashing every byte. */
@@ -83,8 +86,11 @@ export class CheckpointWriter {
   }
 
   private raw(b: Uint8Array): void {
-    this.hash.update(b)
-    this.sink.write(b)
+    for (let off = 0; off < b.length; off += PIECE) {
+      const piece = b.subarray(off, off + PIECE)
+      this.hash.update(piece)
+      this.sink.write(piece)
+    }
   }
 
   private section(b: Uint8Array): void {
@@ -131,12 +137,12 @@ export class CheckpointReader {
   private fill(into: Uint8Array, hash = true): number {
     let got = 0
     while (got < into.length) {
-      const n = this.source.read(into.subarray(got))
+      const n = this.source.read(into.subarray(got, got + PIECE))
       if (n <= 0) break
+      if (hash) this.hash.update(into.subarray(got, got + n))
       got += n
     }
     this.offset += got
-    if (hash) this.hash.update(into.subarray(0, got))
     return got
   }
 
