@@ -96,7 +96,7 @@ export function mshvDefaults(): Params {
 
 // ---- child: one search ---------------------------------------------------
 
-export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number } = {}): ScenarioRun {
+export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number; readonly maxStates?: number } = {}): ScenarioRun {
   const { scenario, variant, given } = parseSpec(spec)
   const gc = (globalThis as { gc?: () => void }).gc
   const inst = instantiate(scenario, variant, given)

@@ -9,7 +9,8 @@
  *   npm run bench -- --json             a JSON document instead of the tables
  *   npm run bench -- --no-spin          mapcheck only
  *   npm run bench -- --mshv none|default|all   the mshv-movable section (default: all; small: default)
- *   npm run bench -- --reductions none|small|all   the reductions section, each case off and on (default: all; small: small)
+ *   npm run bench -- --reductions none|small|all|big   the reductions section, each case off and on (default: all; small: small;
+ *                                       big: only the opt-in 4,3,1,2,2 with symmetry, tens of minutes)
  *   npm run bench -- --swarm on|off     the swarm section: 8 shards on a seeded bug, merged (default: on; small: off)
  *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
  *                                       one mapcheck run, JSON (what the parent forks)
@@ -39,7 +40,7 @@ import {
   type MshvResult,
   type ScenarioRun,
 } from './mshv.js'
-import { REDUCTION_CASES, REDUCTION_SMALL_CASES, reductionsFailed, reductionsTable, runReductions, type ReductionCase, type ReductionResult } from './reductions.js'
+import { REDUCTION_BIG_CASES, REDUCTION_CASES, REDUCTION_SMALL_CASES, reductionsFailed, reductionsTable, runReductions, type ReductionCase, type ReductionResult } from './reductions.js'
 import { runSwarmBench, SWARM_CASE, swarmFailed, swarmTable, type SwarmBench } from './swarm.js'
 import { findReference, runSpin, spinTools, type Size, type SpinMode, type SpinRun, type SpinTools } from './spin.js'
 
@@ -187,7 +188,7 @@ interface Options {
   readonly swarm: boolean
 }
 
-type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
+type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; maxSeconds?: number; maxStates?: number }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -200,8 +201,10 @@ function parseArgs(argv: readonly string[]): Parsed {
   let store: StoreKind = 'full'
   let workers = 1
   let symmetry = true
-  let reductions: 'none' | 'small' | 'all' | null = null
+  let reductions: 'none' | 'small' | 'all' | 'big' | null = null
   let swarm: boolean | null = null
+  let maxSeconds: number | undefined
+  let maxStates: number | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -224,8 +227,11 @@ function parseArgs(argv: readonly string[]): Parsed {
       symmetry = v === 'on'
     } else if (a === '--reductions') {
       const v = value()
-      if (v !== 'none' && v !== 'small' && v !== 'all') throw new Error(`--reductions: expected none, small or all, not '${v}'`)
+      if (v !== 'none' && v !== 'small' && v !== 'all' && v !== 'big') throw new Error(`--reductions: expected none, small, all or big, not '${v}'`)
       reductions = v
+    } else if (a === '--max-seconds') maxSeconds = Number(value())
+    else if (a === '--max-states') {
+      maxStates = Number(value())
     }
     else if (a === '--swarm') {
       const v = value()
@@ -246,7 +252,7 @@ function parseArgs(argv: readonly string[]): Parsed {
       swarm ??= v === 'small' ? false : null
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--reductions none|small|all] [--swarm on|off] [--json] [--no-spin]\n' +
+        'usage: bench [--sizes small|all|P,V,I,K,F[/P,V,I,K,F...]] [--mshv none|default|all] [--reductions none|small|all|big] [--swarm on|off] [--json] [--no-spin]\n' +
           '       bench --one P,V,I,K,F     (one mapcheck run in this process, JSON)\n' +
           '       bench --one-scenario NAME/VARIANT[:k=v,...] [--first]\n' +
           '                                 (one search in this process, JSON; all violations unless --first)\n',
@@ -255,9 +261,9 @@ function parseArgs(argv: readonly string[]): Parsed {
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
   if (one !== null) return { one, store, workers }
-  if (oneScenario !== null) return { oneScenario, first, store, symmetry }
+  if (oneScenario !== null) return { oneScenario, first, store, symmetry, maxSeconds, maxStates }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
-  const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : REDUCTION_CASES
+  const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : reductions === 'big' ? REDUCTION_BIG_CASES : REDUCTION_CASES
   return { sizes, json, spin, mshv: sets, reductions: cases, swarm: swarm ?? true }
 }
 
@@ -300,7 +306,8 @@ function main(): number {
     return 0
   }
   if ('oneScenario' in parsed) {
-    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry })
+    const { maxSeconds, maxStates } = parsed
+    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, ...(maxSeconds ? { maxSeconds } : {}), ...(maxStates ? { maxStates } : {}) })
     process.stdout.write(`${JSON.stringify(run)}\n`)
     return 0
   }

@@ -85,6 +85,7 @@ export function checkCommand(req: CheckRequest & { json: boolean; html?: string 
     if (firstTrace) lines.push('', renderTrace(firstTrace.trace, instance.scenario))
     process.stdout.write(`${lines.join('\n')}\n`)
   }
+  if (outcome.checkpointNote) process.stderr.write(`mapcheck: ${outcome.checkpointNote}\n`)
   writeErrorLine(report.writeErrors)
   return report.writeErrors.length > 0 ? EXIT.badInput : verdictStatus(exploration.verdict)
 }

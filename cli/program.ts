@@ -11,6 +11,7 @@ import type { ExploreOptions, StoreKind } from '../explorer/options.js'
 import type { Mode } from '../explorer/result.js'
 import { isFileWriteError } from '../traces/write.js'
 import { collectParam, intOption, secondsOption } from './args.js'
+import { intervalOption } from './checkpoint.js'
 import { checkCommand } from './check.js'
 import { checkAllCommand, compareCommand } from './compare.js'
 import { EXIT, EXIT_HELP } from './exit.js'
@@ -115,14 +116,18 @@ withBounds(
     )
     .option('--livelock', 'also look for a reachable cycle on which no step is a progress step (no-livelock, SPIN\'s -l; off by default; searches the unreduced graph)')
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
+    .option('--checkpoint <file>', 'BFS: save the whole search to <file> every --checkpoint-every, and when it is cut short (SIGINT/SIGTERM, a bound), to go on later with --resume <file>')
+    .option('--checkpoint-every <interval>', 'minutes between checkpoints (default 10), or 30s, 2h, or a number of states expanded (50000states)')
+    .option('--resume <file>', 'BFS: go on with the search saved in <file> (same scenario, variant, parameters and options); it keeps saving to <file> unless --checkpoint names another')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--shard <k/n>', 'swarm: run the k-th (from 0) of n diversified searches and write its result file (--out, default <scenario>-<variant>-shard-<k>-of-<n>.json) for `mapcheck merge`; env/n takes k from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or PARALLEL_SEQ, env:NAME/n from NAME; --seed seeds the whole swarm')
     .option('--shard-base <b>', "--shard: the number of the first shard, when k does not count from 0 (GNU parallel's {#}: 1)")
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string }, cmd: Command) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string; checkpoint?: string; checkpointEvery?: string; resume?: string }, cmd: Command) => {
   if (o.shardBase !== undefined && o.shard === undefined) throw new BadInput('--shard-base applies to --shard only')
   if (o.shard !== undefined) {
+    if (o.checkpoint !== undefined || o.resume !== undefined) throw new BadInput('--checkpoint/--resume do not apply to a swarm shard (--shard): a shard is a bounded search')
     // Parsed before the scenario is opened: a bad shard is refused without a search.
     const shard = parseShard(o.shard, process.env, o.shardBase)
     const seed = intOption('seed', o.seed)
@@ -146,6 +151,7 @@ withBounds(
     out: o.out,
     html: o.html,
     json: !!o.json,
+    checkpoint: { file: o.checkpoint, every: intervalOption(o.checkpointEvery), resume: o.resume, version: VERSION },
   })
 })
 

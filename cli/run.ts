@@ -15,6 +15,7 @@ import { saveTrace } from '../traces/file.js'
 import type { Trace } from '../traces/format.js'
 import { recordTrace } from '../traces/record.js'
 import { isFileWriteError } from '../traces/write.js'
+import { checkpointing, type CheckpointFlags } from './checkpoint.js'
 import { progressLine } from './progress.js'
 
 export interface CheckRequest {
@@ -30,6 +31,8 @@ export interface CheckRequest {
   readonly progressLabel?: string
   /** Write trace files (default true). */
   readonly save?: boolean
+  /** `check --checkpoint/--resume` (BFS). */
+  readonly checkpoint?: CheckpointFlags
 }
 
 export interface SavedTrace {
@@ -45,6 +48,8 @@ export interface CheckOutcome {
   readonly exploration: Exploration<ProcessAction> & { path?: string | null }
   /** One per run of each violation, the shortest violation's first. */
   readonly traces: readonly SavedTrace[]
+  /** Where the final checkpoint of a search cut short was written (`--checkpoint`), to say so. */
+  readonly checkpointNote?: string | null
 }
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'outcome'
@@ -52,12 +57,14 @@ const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').
 export function runCheck(req: CheckRequest): CheckOutcome {
   const instance = instantiate(req.scenario, req.variant, req.params ?? {})
   const progress = progressLine(req.progress ?? false, req.progressLabel)
+  const ckpt = checkpointing(req.checkpoint, instance)
   let exploration
   try {
     // Workers rebuild the model from its recipe (parallel BFS); the API's default is the cores, as the CLI's.
-    exploration = explore(instance.model, { workers: defaultWorkers(), recipe: scenarioRecipe(instance), ...req.explore, onProgress: progress.update })
+    exploration = explore(instance.model, { workers: defaultWorkers(), recipe: scenarioRecipe(instance), ...req.explore, onProgress: progress.update, ...(ckpt.options ? { checkpoint: ckpt.options } : {}) })
   } finally {
     progress.stop()
+    ckpt.close()
   }
   // A property of the whole exploration is broken by several runs (one per outcome, one per fact of the conflict): each gets its own trace.
   // The violation with the shortest trace comes first: it is the one `--out` names.
@@ -86,5 +93,5 @@ export function runCheck(req: CheckRequest): CheckOutcome {
       return { trace, file: null, writeError: e.message }
     }
   })
-  return { instance, exploration, traces }
+  return { instance, exploration, traces, checkpointNote: ckpt.note() }
 }

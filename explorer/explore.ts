@@ -17,6 +17,8 @@ export function explore<S, A>(given: Model<S, A>, options: ExploreOptions = {}):
     throw new BadInput(`--store fingerprint: only a BFS search can rebuild traces from fingerprints, not --mode ${options.mode}`)
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) throw new BadInput(`--workers ${options.workers}: expected a whole number of threads, at least 1`)
+  if (options.checkpoint && (options.mode ?? 'bfs') !== 'bfs') throw new BadInput(`--checkpoint/--resume: only a BFS search is checkpointed, not --mode ${options.mode}`)
+  if (options.checkpoint && options.livelock) throw new BadInput('--checkpoint/--resume: the livelock search (--livelock) is not checkpointed; run it without')
   if (options.livelock && options.mode === 'random') throw new BadInput('--livelock needs the whole state graph: use --mode bfs or dfs, not random')
   const found = match(options.mode ?? 'bfs')
     .with('bfs', () => ((options.workers ?? 1) > 1 ? parallelBfs(model, options) : bfs(model, options)))

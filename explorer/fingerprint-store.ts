@@ -1,11 +1,17 @@
-import { hashWords, MAX_STORED_STATES, NO_PARENT } from './state-store.js'
+import type { Checkpointable, CheckpointReader, CheckpointWriter } from './checkpoint.js'
+import { hashWords, MAX_INDEX_BITS, NO_PARENT, storeCapacity } from './state-store.js'
 
 /**
  * The visited set of `--store fingerprint` (TLC's default): a 64-bit
  * fingerprint per state instead of the state, with a parent link and the
  * index of the successor it was (or of the initial state) for rebuilding
- * traces by re-execution, both in one Uint32 (26 bits of parent index, 6 of
- * successor index; the rare successor index above 62 goes to a side map). Two states with the same fingerprint are taken
+ * traces by re-execution, both in one Uint32: 6 bits of successor index and
+ * 26 bits of the parent's index relative to its chunk's base (the parent of
+ * the chunk's first state). BFS inserts the children of each state in turn,
+ * so parents only grow along a chunk and its 2^16 states' parents rarely
+ * span 2^26; a link that does not fit (a parent below the base or too far
+ * above it, a successor index above 62) goes to a side map, so any index
+ * fits in 4 bytes per state. Two states with the same fingerprint are taken
  * for one, so a collision can hide a state: `collisionProbability` is TLC's
  * estimate of the chance that happened.
  *
@@ -24,28 +30,41 @@ const CHUNK_BITS = 16
 const CHUNK = 1 << CHUNK_BITS
 const SEED_HIGH = 0x2545f491
 const SEED_LOW = 0x9e3779b9
-/** The table's largest size: enough slots for MAX_STORED_STATES at load 3/4 (reserved address space, committed as it grows). */
-const MAX_TABLE_BYTES = 2 ** 27 * 8
+/**
+ * The table grows in place up to this size (address space reserved at once,
+ * committed as it grows: V8 reserves at most 4 GiB for a resizable buffer);
+ * past it, a doubling copies into a new table (old and new coexist then).
+ */
+const MAX_RESIZABLE_BYTES = 2 ** 32
 
 interface ResizableBuffer extends ArrayBuffer {
   resize(bytes: number): void
+  readonly maxByteLength: number
 }
-const PARENT_BITS = 26
-const PARENT_MASK = (1 << PARENT_BITS) - 1
-/** A successor index this large or larger is kept in `bigSuccessors`. */
+const DELTA_BITS = 26
+const DELTA_MASK = (1 << DELTA_BITS) - 1
+/** The delta of an initial state (no parent). */
+const ROOT = DELTA_MASK
+/** The successor field of a link kept in `escaped` (its delta field then means nothing). */
 const SUCCESSOR_ESCAPE = 63
 
-export class FingerprintStore {
+export class FingerprintStore implements Checkpointable {
   readonly words: number
   size = 0
-  private readonly buffer: ResizableBuffer
+  private buffer: ResizableBuffer
   /** A view of `buffer` (made again after each resize: a fixed-length view is what V8 optimises). */
   private table: Uint32Array
   private mask: number
   private used = 0
-  /** Per state: parent index (NO_PARENT as all ones) | successor index << 26. */
+  /** States this store may hold: the load limit of its largest table. */
+  readonly capacity: number
+  private readonly maxSlots: number
+  /** Per state: parent index - its chunk's base (ROOT: none) | successor index << 26. */
   private readonly links: Uint32Array[] = []
-  private readonly bigSuccessors = new Map<number, number>()
+  /** Per chunk of links: the parent of its first state (0 for an initial state). */
+  private readonly bases: number[] = []
+  /** The links that do not fit: state index -> [parent, successor index]. */
+  private readonly escaped = new Map<number, readonly [number, number]>()
   /** Queued states' words, by chunk; a released chunk is null, and its array waits in `spare`. */
   private readonly queue: (Uint32Array | null)[] = []
   private readonly spare: Uint32Array[] = []
@@ -56,16 +75,32 @@ export class FingerprintStore {
   private readonly seedHigh: number
   private readonly seedLow: number
 
-  constructor(words: number, options: { initialCapacity?: number; hashSeed?: number } = {}) {
+  /**
+   * `maxIndexBits` (default `MAX_INDEX_BITS`) bounds the table to 2^maxIndexBits slots, `inPlaceBytes`
+   * (default 4 GiB) the size up to which it grows in place: smaller ones are for tests.
+   */
+  constructor(words: number, options: { initialCapacity?: number; maxIndexBits?: number; inPlaceBytes?: number; hashSeed?: number } = {}) {
     this.words = words
     this.seedHigh = (SEED_HIGH ^ (options.hashSeed ?? 0)) >>> 0
     this.seedLow = (SEED_LOW ^ Math.imul(options.hashSeed ?? 0, 0x85ebca6b)) >>> 0
-    let cap = 1 << 12
-    while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
-    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
-    this.buffer = new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, MAX_TABLE_BYTES) })
+    const bits = Math.min(options.maxIndexBits ?? MAX_INDEX_BITS, MAX_INDEX_BITS)
+    if (!(bits >= 4)) throw new RangeError(`FingerprintStore: maxIndexBits ${bits} < 4`)
+    this.capacity = storeCapacity(bits)
+    this.maxSlots = 2 ** bits
+    let cap = 1 << Math.min(12, bits)
+    while (cap * 3 < (options.initialCapacity ?? 0) * 4 && cap < this.maxSlots) cap *= 2
+    this.inPlaceBytes = Math.min(this.maxSlots * 8, options.inPlaceBytes ?? MAX_RESIZABLE_BYTES)
+    this.buffer = this.allocate(cap)
     this.table = new Uint32Array(this.buffer, 0, cap * 2)
     this.mask = cap - 1
+  }
+
+  private readonly inPlaceBytes: number
+
+  /** A table of `cap` slots that can double in place up to `inPlaceBytes` (beyond, a plain one). */
+  private allocate(cap: number): ResizableBuffer {
+    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ResizableBuffer
+    return new Resizable(cap * 8, { maxByteLength: Math.max(cap * 8, this.inPlaceBytes) })
   }
 
   /**
@@ -97,20 +132,25 @@ export class FingerprintStore {
     const c = idx >>> CHUNK_BITS
     if (c === this.links.length) {
       this.links.push(new Uint32Array(CHUNK))
+      this.bases.push(parent === NO_PARENT ? 0 : parent)
       this.queue.push(this.spare.pop() ?? new Uint32Array(CHUNK * n))
     }
     const i = idx & (CHUNK - 1)
-    if (k >= SUCCESSOR_ESCAPE) this.bigSuccessors.set(idx, k)
-    this.links[c][i] = ((parent === NO_PARENT ? PARENT_MASK : parent) | (Math.min(k, SUCCESSOR_ESCAPE) << PARENT_BITS)) >>> 0
+    const delta = parent === NO_PARENT ? ROOT : parent - this.bases[c]
+    if (k < SUCCESSOR_ESCAPE && (parent === NO_PARENT || (delta >= 0 && delta < ROOT))) {
+      this.links[c][i] = (delta | (k << DELTA_BITS)) >>> 0
+    } else {
+      this.links[c][i] = 0xffffffff
+      this.escaped.set(idx, [parent, k])
+    }
     const q = this.queue[c]!
     for (let w = 0, off = i * n; w < n; w++) q[off + w] = b[w]
-    if (++this.used * 4 > (mask + 1) * 3) this.grow()
+    if (++this.used * 4 > (mask + 1) * 3 && mask + 1 < this.maxSlots) this.grow()
     return idx
   }
 
   get full(): boolean {
-    // PARENT_MASK itself stands for NO_PARENT.
-    return this.size >= Math.min(MAX_STORED_STATES, PARENT_MASK - 1)
+    return this.size >= this.capacity
   }
 
   /** Copies queued state `idx`'s words into `out` (it must not be released). */
@@ -129,14 +169,17 @@ export class FingerprintStore {
   }
 
   parent(idx: number): number {
-    const p = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] & PARENT_MASK
-    return p === PARENT_MASK ? NO_PARENT : p
+    const c = idx >>> CHUNK_BITS
+    const link = this.links[c][idx & (CHUNK - 1)]
+    if (link >>> DELTA_BITS === SUCCESSOR_ESCAPE) return this.escaped.get(idx)![0]
+    const delta = link & DELTA_MASK
+    return delta === ROOT ? NO_PARENT : this.bases[c] + delta
   }
 
   /** Which successor of its parent state `idx` was (for an initial state, which initial state). */
   successor(idx: number): number {
-    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> PARENT_BITS
-    return k === SUCCESSOR_ESCAPE ? this.bigSuccessors.get(idx)! : k
+    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> DELTA_BITS
+    return k === SUCCESSOR_ESCAPE ? this.escaped.get(idx)![1] : k
   }
 
   path(idx: number): number[] {
@@ -159,6 +202,50 @@ export class FingerprintStore {
     return this.links.length * CHUNK * 4 + kept + this.table.byteLength
   }
 
+  /** A checkpoint's part: the table, the links, the queued states not yet released. */
+  writeTo(w: CheckpointWriter): void {
+    const kept = this.queue.findIndex((q) => q !== null)
+    const firstKept = kept < 0 ? this.queue.length : kept
+    w.json({ size: this.size, words: this.words, slots: this.mask + 1, duplicates: this.duplicates, bases: this.bases, escaped: [...this.escaped], firstKept })
+    w.array(this.table, (this.mask + 1) * 2)
+    for (let c = 0; c < this.links.length; c++) w.array(this.links[c], Math.min(CHUNK, this.size - c * CHUNK))
+    for (let c = firstKept; c < this.queue.length; c++) w.array(this.queue[c]!, Math.min(CHUNK, this.size - c * CHUNK) * this.words)
+  }
+
+  /** Restores a new, empty store of the same layout from `writeTo`'s part. */
+  readFrom(r: CheckpointReader): void {
+    const m = r.json<{ size: number; words: number; slots: number; duplicates: number; bases: number[]; escaped: [number, [number, number]][]; firstKept: number }>('the store')
+    const chunks = Math.ceil((m?.size ?? 0) / CHUNK)
+    if (m?.words !== this.words || !Number.isSafeInteger(m.size) || m.size < 0 || m.size > this.capacity || !Array.isArray(m.bases) || m.bases.length !== chunks || !Array.isArray(m.escaped)) throw r.bad('corrupted (the store)')
+    const slots = m.slots
+    if (!Number.isSafeInteger(slots) || slots < 16 || (slots & (slots - 1)) !== 0 || slots * 3 < m.size * 4 || slots > this.maxSlots || !(m.firstKept >= 0 && m.firstKept <= chunks)) throw r.bad('corrupted (the store\'s table)')
+    if (slots * 8 <= this.inPlaceBytes) {
+      this.buffer = this.allocate(slots)
+      this.table = new Uint32Array(this.buffer, 0, slots * 2)
+    } else {
+      this.table = new Uint32Array(slots * 2)
+    }
+    this.mask = slots - 1
+    r.array(this.table, 'the fingerprint table')
+    for (let c = 0; c < chunks; c++) {
+      this.links.push(new Uint32Array(CHUNK))
+      r.array(this.links[c], 'the parent links', Math.min(CHUNK, m.size - c * CHUNK))
+    }
+    for (let c = 0; c < chunks; c++) {
+      if (c < m.firstKept) {
+        this.queue.push(null)
+        continue
+      }
+      const q = new Uint32Array(CHUNK * this.words)
+      r.array(q, 'the queued states', Math.min(CHUNK, m.size - c * CHUNK) * this.words)
+      this.queue.push(q)
+    }
+    this.bases.push(...m.bases)
+    for (const [idx, link] of m.escaped) this.escaped.set(idx, link)
+    this.duplicates = m.duplicates
+    this.size = this.used = m.size
+  }
+
   /**
    * Doubles the table in place. Every stored slot is first marked pending;
    * each pending entry goes to the first slot on its new probe sequence that
@@ -170,6 +257,7 @@ export class FingerprintStore {
   private grow(): void {
     const oldCap = this.mask + 1
     const cap = oldCap * 2
+    if (cap * 8 > this.buffer.maxByteLength) return this.growByCopy(cap)
     this.buffer.resize(cap * 8)
     const table = (this.table = new Uint32Array(this.buffer, 0, cap * 2))
     const mask = cap - 1
@@ -201,6 +289,24 @@ export class FingerprintStore {
         }
       }
     }
+    this.mask = mask
+  }
+
+  /** Past the largest resizable buffer: a new table, each fingerprint inserted again. */
+  private growByCopy(cap: number): void {
+    const old = this.table
+    const table = new Uint32Array(cap * 2)
+    const mask = cap - 1
+    for (let s = 0; s < old.length; s += 2) {
+      const h = old[s]
+      const l = old[s + 1]
+      if (h === 0 && l === 0) continue
+      let t = l & mask
+      while (table[2 * t] !== 0 || table[2 * t + 1] !== 0) t = (t + 1) & mask
+      table[2 * t] = h
+      table[2 * t + 1] = l
+    }
+    this.table = table
     this.mask = mask
   }
 }

@@ -42,6 +42,17 @@ export class MetricRanges<S> {
     })
   }
 
+  /** For a checkpoint (an unobserved metric's infinite bounds as null). */
+  snapshot(): { min: (number | null)[]; max: (number | null)[] } {
+    const finite = (v: number): number | null => (Number.isFinite(v) ? v : null)
+    return { min: this.min.map(finite), max: this.max.map(finite) }
+  }
+
+  restore(s: { min: (number | null)[]; max: (number | null)[] }): void {
+    s.min.forEach((v, i) => (this.min[i] = v ?? Infinity))
+    s.max.forEach((v, i) => (this.max[i] = v ?? -Infinity))
+  }
+
   toRecord(): Record<string, MetricRange> {
     const out: Record<string, MetricRange> = {}
     this.ids.forEach((id, i) => {

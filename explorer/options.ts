@@ -1,4 +1,5 @@
 import type { ModelRecipe } from './recipe.js'
+import type { CheckpointOptions } from './checkpoint.js'
 import type { Mode, Progress } from './result.js'
 
 export type StoreKind = 'full' | 'fingerprint'
@@ -45,6 +46,8 @@ export interface ExploreOptions {
   readonly recipe?: ModelRecipe
   /** Levels of fewer states than this are expanded by the calling thread alone (starting threads costs more than they save); default 10,000. */
   readonly parallelFrom?: number
+  /** BFS only: save the search every so often and when cut short, or resume a saved one (explorer/checkpoint.ts). */
+  readonly checkpoint?: CheckpointOptions
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

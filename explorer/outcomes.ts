@@ -69,6 +69,23 @@ export class OutcomeWatch<S> {
     }
   }
 
+  /** For a checkpoint: everything seen, as plain JSON. */
+  snapshot() {
+    return {
+      seen: this.seen.map((byInput) => [...byInput].map(([input, m]) => [input, [...m]] as [string, [string, number][]])),
+      broken: [...this.broken],
+      metrics: { ...this.metrics },
+    }
+  }
+
+  restore(s: ReturnType<OutcomeWatch<S>['snapshot']>): void {
+    s.seen.forEach((byInput, i) => {
+      for (const [input, m] of byInput) this.seen[i].set(input, new Map(m))
+    })
+    for (const [i, b] of s.broken) this.broken.set(i, b)
+    Object.assign(this.metrics, s.metrics)
+  }
+
   message(i: number): string {
     const b = this.broken.get(i)!
     const input = this.inputOf(i, b.first)

@@ -55,6 +55,8 @@ export function parallelBfs<S, A>(model: Model<S, A>, options: ExploreOptions): 
   }
   if (!options.recipe) return sequential('no model recipe (a Model object cannot be sent to a worker thread): sequential BFS')
   // A worker rebuilds the model from its recipe, in the model's own successor order: a swarm shard's shuffled order stays on this thread.
+  // A checkpoint saves the sequential search's store and queue.
+  if (options.checkpoint) return sequential('checkpoints (--checkpoint/--resume) are written by the sequential BFS: sequential BFS')
   if (options.successorSeed !== undefined) return sequential('a shuffled successor order (a swarm shard) is not rebuilt by the workers: sequential BFS')
   if (options.store === 'fingerprint') return sequential('the fingerprint store is sequential-only: sequential BFS')
   if (!model.packed) return sequential('the model has no packed form (its states are interned per thread): sequential BFS')
@@ -67,6 +69,9 @@ class Counted implements StoreView {
   constructor(readonly store: SharedStore) {}
   get full(): boolean {
     return this.store.full
+  }
+  get capacity(): number {
+    return this.store.capacity
   }
   get bytes(): number {
     return this.store.bytes

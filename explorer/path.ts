@@ -17,6 +17,8 @@ export interface StateEncoder {
 export interface StoreView {
   readonly size: number
   readonly full: boolean
+  /** How many states it can hold (what `full` means). */
+  readonly capacity: number
   readonly bytes: number
   get(idx: number, out: Uint32Array): void
   /** The chain of indices from an initial state to `idx`. */

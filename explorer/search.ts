@@ -49,7 +49,13 @@ export class Search<S, A> {
   transitions = 0
   maxDepth = 0
   incomplete: string | null = null
+  /** A bound or an interrupt (not a violation) ended the search: `incomplete` says which. */
+  cutShort = false
+  /** Some state at the depth bound had successors left unexplored. */
+  private depthCut = false
   private readonly started = performance.now()
+  /** Search time of the runs this one resumes (checkpoints). */
+  private priorSeconds = 0
   private lastReport = this.started
   private ticks = 0
   readonly limits: { maxDepth: number; maxStates: number; maxSeconds: number }
@@ -285,21 +291,13 @@ export class Search<S, A> {
     if (!this.options.allViolations && this.violated) {
       return true
     }
-    if (this.store.size >= this.limits.maxStates || this.store.full) {
-      this.incomplete = `max-states ${this.limits.maxStates} reached`
-      return true
-    }
+    if (this.store.size >= this.limits.maxStates) return this.cut(`max-states ${this.limits.maxStates} reached`)
+    if (this.store.full) return this.cut(`the store's capacity of ${this.store.capacity} states reached`)
     const stop = this.options.stop?.(this.store.size)
-    if (stop) {
-      this.incomplete = stop
-      return true
-    }
+    if (stop) return this.cut(stop)
     if ((++this.ticks & 1023) === 0) {
       const now = performance.now()
-      if (now - this.started > this.limits.maxSeconds * 1000) {
-        this.incomplete = `max-seconds ${this.limits.maxSeconds} reached`
-        return true
-      }
+      if (now - this.started > this.limits.maxSeconds * 1000) return this.cut(`max-seconds ${this.limits.maxSeconds} reached`)
       if (this.options.onProgress && now - this.lastReport > 250) {
         this.lastReport = now
         const seconds = (now - this.started) / 1000
@@ -316,13 +314,61 @@ export class Search<S, A> {
     return false
   }
 
+  private cut(reason: string): true {
+    this.incomplete = reason
+    this.cutShort = true
+    return true
+  }
+
   /** A state at the depth bound has successors left unexplored. */
   cutAtDepth(): void {
+    this.depthCut = true
     this.incomplete ??= `max-depth ${this.limits.maxDepth} reached`
   }
 
+  /** The counters and findings, for a checkpoint (explorer/checkpoint.ts); plain JSON. */
+  snapshot(): SearchSnapshot {
+    return {
+      orbitStates: this.orbitStates,
+      transitions: this.transitions,
+      maxDepth: this.maxDepth,
+      depthCut: this.depthCut,
+      seconds: this.priorSeconds + (performance.now() - this.started) / 1000,
+      broken: [...this.broken],
+      deadlock: this.deadlock,
+      outOfRange: this.outOfRange,
+      watch: this.watch.snapshot(),
+      evidence: this.evidence.map((e) => ({ flags: [...e.flags], seen: [...e.seen], first: [...e.first], conflict: e.conflict })),
+      coverage: [...this.coverage.counts],
+      metricRanges: this.metricRanges.snapshot(),
+    }
+  }
+
+  /** Takes up a snapshot of this same model's search (its store restored apart). */
+  restore(snapshot: unknown): void {
+    const s = snapshot as SearchSnapshot
+    this.orbitStates = s.orbitStates
+    this.transitions = s.transitions
+    this.maxDepth = s.maxDepth
+    this.priorSeconds = s.seconds
+    if (s.depthCut) this.cutAtDepth()
+    for (const [i, idx] of s.broken) this.broken.set(i, idx)
+    this.deadlock = s.deadlock
+    this.outOfRange = s.outOfRange
+    this.watch.restore(s.watch)
+    s.evidence.forEach((e, i) => {
+      const mine = this.evidence[i]
+      mine.flags.set(e.flags)
+      for (const k of e.seen) mine.seen.add(k)
+      for (const [k, idx] of e.first) mine.first.set(k, idx)
+      mine.conflict = e.conflict
+    })
+    this.coverage.counts.set(s.coverage)
+    this.metricRanges.restore(s.metricRanges)
+  }
+
   finish(mode: Mode): Exploration<A> {
-    const seconds = (performance.now() - this.started) / 1000
+    const seconds = this.priorSeconds + (performance.now() - this.started) / 1000
     const violations: Violation<A>[] = []
     for (const [i, idx] of [...this.broken].sort((a, b) => a[0] - b[0])) {
       violations.push(this.violationAt(idx, this.model.invariants[i].id, (s) => this.model.invariants[i].check(s) ?? ''))
@@ -399,6 +445,22 @@ export interface Tally {
   readonly coverage: readonly number[]
   readonly metricsAll: Readonly<Record<string, MetricRange>>
   readonly metrics: Readonly<Record<string, MetricRange>>
+}
+
+/** What a checkpoint keeps of a Search besides its store. */
+export interface SearchSnapshot {
+  readonly orbitStates: number
+  readonly transitions: number
+  readonly maxDepth: number
+  readonly depthCut: boolean
+  readonly seconds: number
+  readonly broken: readonly (readonly [number, number])[]
+  readonly deadlock: number
+  readonly outOfRange: { parent: number; k: number } | null
+  readonly watch: ReturnType<OutcomeWatch<unknown>['snapshot']>
+  readonly evidence: readonly { flags: number[]; seen: number[]; first: [number, number][]; conflict: readonly number[] | null }[]
+  readonly coverage: readonly number[]
+  readonly metricRanges: ReturnType<MetricRanges<unknown>['snapshot']>
 }
 
 export function deadlockMessage<S>(model: Model<S, unknown>, s: S): string {

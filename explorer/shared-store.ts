@@ -77,7 +77,7 @@ export class SharedStore {
   private arena!: Uint32Array
   private edges!: Int32Array
   /** States the arena views cover. */
-  private capacity = 0
+  private arenaCapacity = 0
   private table!: Uint32Array
   private mask = 0
   /** An arena record this thread allocated and wrote but lost the race to publish. */
@@ -113,7 +113,7 @@ export class SharedStore {
   private refreshArena(): void {
     const n = this.arenaBuf.byteLength / 4
     this.arena = new Uint32Array(this.arenaBuf, 0, n)
-    this.capacity = Math.floor(n / this.stride)
+    this.arenaCapacity = Math.floor(n / this.stride)
     this.edges = new Int32Array(this.edgesBuf, 0, this.edgesBuf.byteLength / 4)
   }
 
@@ -140,6 +140,11 @@ export class SharedStore {
 
   get full(): boolean {
     return this.size >= MAX_SHARED_STATES
+  }
+
+  /** How many states it can hold (what `full` means). */
+  get capacity(): number {
+    return MAX_SHARED_STATES
   }
 
   get bytes(): number {
@@ -269,7 +274,7 @@ export class SharedStore {
 
   /** Copies state `idx`'s words into `out`. */
   get(idx: number, out: Uint32Array | number[]): void {
-    if (idx >= this.capacity) this.refreshArena()
+    if (idx >= this.arenaCapacity) this.refreshArena()
     const off = idx * this.stride
     for (let i = 0; i < this.words; i++) out[i] = this.arena[off + i]
   }
@@ -282,7 +287,7 @@ export class SharedStore {
   }
 
   private equals(idx: number, b: Uint32Array): boolean {
-    if (idx >= this.capacity) this.refreshArena()
+    if (idx >= this.arenaCapacity) this.refreshArena()
     const off = idx * this.stride
     for (let i = 0; i < this.words; i++) if (this.arena[off + i] !== b[i]) return false
     return true
@@ -295,7 +300,7 @@ export class SharedStore {
     this.blockNext = idx + 1
     this.blockEnd = idx + BLOCK
     const edgeBytes = (idx + BLOCK - levelBase) * 8
-    if (idx + BLOCK > this.capacity || edgeBytes > this.edges.byteLength) {
+    if (idx + BLOCK > this.arenaCapacity || edgeBytes > this.edges.byteLength) {
       const need = (idx + BLOCK) * this.stride * 4
       if (this.arenaBuf.byteLength < need || this.edgesBuf.byteLength < edgeBytes) {
         while (Atomics.compareExchange(this.control, ARENA_LOCK, 0, 1) !== 0);

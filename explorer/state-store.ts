@@ -1,3 +1,5 @@
+import type { Checkpointable, CheckpointReader, CheckpointWriter } from './checkpoint.js'
+
 /**
  * The visited set: every distinct state stored in full (no hash compaction,
  * so no state is ever lost to a fingerprint collision), with a parent link
@@ -10,16 +12,23 @@
  *   order, so a state's index is its BFS position and the BFS queue is just
  *   an index range over the store;
  * - parent links are a Uint32 per state (0xffffffff for initial states);
- * - an open-addressing table of Uint32 slots, linear probing, load <= 3/4.
- *   A slot holds index+1 in its low 26 bits and 6 bits of the hash as a tag,
- *   so most probes are rejected without touching the stored words.
+ * - an open-addressing table of 2^k Uint32 slots, linear probing, load <= 3/4.
+ *   A slot holds index+1 in its low k bits (at load <= 3/4, index+1 < 2^k)
+ *   and the hash's high 32-k bits as a tag, so most probes are rejected
+ *   without touching the stored words. The split moves with the table: a
+ *   small table has a wide tag, and the index widens as the table doubles
+ *   (every slot is rewritten then anyway), up to `MAX_INDEX_BITS`.
  */
 const CHUNK_BITS = 16
 const CHUNK = 1 << CHUNK_BITS
-const INDEX_BITS = 26
-const INDEX_MASK = (1 << INDEX_BITS) - 1
-/** The largest number of states one store can hold. */
-export const MAX_STORED_STATES = INDEX_MASK - 1
+/**
+ * The largest table: 2^31 slots (8 GiB), so at load 3/4 about 1.6 G
+ * states. 31, not 32: slot numbers and masks then stay non-negative small
+ * integers in V8's fast paths.
+ */
+export const MAX_INDEX_BITS = 31
+/** The largest number of states a table of 2^bits slots may hold (its load limit). */
+export const storeCapacity = (bits: number): number => 3 * 2 ** (bits - 2)
 export const NO_PARENT = 0xffffffff
 
 /** 32-bit hash of words `b[off .. off + n)` (murmur3's block mix per word and its finaliser), seeded. */
@@ -39,7 +48,7 @@ export function hashWords(b: ArrayLike<number>, off: number, n: number, seed = 0
   return (h ^ (h >>> 16)) >>> 0
 }
 
-export class StateStore {
+export class StateStore implements Checkpointable {
   /** Words per state. */
   readonly words: number
   size = 0
@@ -47,13 +56,20 @@ export class StateStore {
   private readonly parents: Uint32Array[] = []
   private readonly depths: Uint32Array[] | null
   private table: Uint32Array
+  /** table.length - 1: the slot bits of a hash, and the index bits of a slot. */
   private mask: number
+  /** States this store may hold: the load limit of its largest table. */
+  readonly capacity: number
 
-  constructor(words: number, options: { trackDepth?: boolean; initialCapacity?: number } = {}) {
+  /** `maxIndexBits` (default `MAX_INDEX_BITS`) bounds the table to 2^maxIndexBits slots: a smaller one is for tests. */
+  constructor(words: number, options: { trackDepth?: boolean; initialCapacity?: number; maxIndexBits?: number } = {}) {
     this.words = words
     this.depths = options.trackDepth ? [] : null
-    let cap = 1 << 12
-    while (cap * 3 < (options.initialCapacity ?? 0) * 4) cap *= 2
+    const bits = Math.min(options.maxIndexBits ?? MAX_INDEX_BITS, MAX_INDEX_BITS)
+    if (!(bits >= 4)) throw new RangeError(`StateStore: maxIndexBits ${bits} < 4`)
+    this.capacity = storeCapacity(bits)
+    let cap = 1 << Math.min(12, bits)
+    while (cap * 3 < (options.initialCapacity ?? 0) * 4 && cap < 2 ** bits) cap *= 2
     this.table = new Uint32Array(cap)
     this.mask = cap - 1
   }
@@ -67,15 +83,15 @@ export class StateStore {
   insert(b: ArrayLike<number>, parent: number, depth = 0, _k = 0): number {
     const n = this.words
     const h = hashWords(b, 0, n)
-    const tag = (h >>> INDEX_BITS) << INDEX_BITS
     const table = this.table
     const mask = this.mask
+    const tag = h & ~mask
     let slot = h & mask
     for (;;) {
       const e = table[slot]
       if (e === 0) break
-      if ((e & ~INDEX_MASK) === tag) {
-        const idx = (e & INDEX_MASK) - 1
+      if ((e & ~mask) === tag) {
+        const idx = (e & mask) - 1
         if (this.equals(idx, b)) return -(idx + 1)
       }
       slot = (slot + 1) & mask
@@ -93,13 +109,13 @@ export class StateStore {
     this.parents[c][idx & (CHUNK - 1)] = parent
     if (this.depths) this.depths[c][idx & (CHUNK - 1)] = depth
     table[slot] = tag | (idx + 1)
-    if (this.size * 4 > table.length * 3) this.grow()
+    if (this.size * 4 > table.length * 3 && this.size < this.capacity) this.grow()
     return idx
   }
 
   /** True when no further state can be stored. */
   get full(): boolean {
-    return this.size >= MAX_STORED_STATES
+    return this.size >= this.capacity
   }
 
   /** Copies state `idx`'s words into `out`. */
@@ -143,6 +159,41 @@ export class StateStore {
     return this.chunks.length * perChunk + this.table.byteLength
   }
 
+  /** A checkpoint's part: the table as it is (no rehash on resume), the states and parent links stored. */
+  writeTo(w: CheckpointWriter): void {
+    w.json({ size: this.size, words: this.words, slots: this.table.length, depths: this.depths !== null })
+    w.array(this.table)
+    for (let c = 0; c < this.chunks.length; c++) {
+      const used = Math.min(CHUNK, this.size - c * CHUNK)
+      w.array(this.chunks[c], used * this.words)
+      w.array(this.parents[c], used)
+      if (this.depths) w.array(this.depths[c], used)
+    }
+  }
+
+  /** Restores a new, empty store of the same layout from `writeTo`'s part. */
+  readFrom(r: CheckpointReader): void {
+    const m = r.json<{ size: number; words: number; slots: number; depths: boolean }>('the store')
+    const slots = m?.slots
+    if (m?.words !== this.words || m.depths !== (this.depths !== null) || !Number.isSafeInteger(m.size) || m.size < 0 || m.size > this.capacity) throw r.bad('corrupted (the store)')
+    if (!Number.isSafeInteger(slots) || slots < 16 || (slots & (slots - 1)) !== 0 || slots * 3 < m.size * 4 || slots > this.capacity * 4 / 3) throw r.bad('corrupted (the store\'s table)')
+    this.table = new Uint32Array(slots)
+    this.mask = slots - 1
+    r.array(this.table, 'the hash table')
+    for (let c = 0; c * CHUNK < m.size; c++) {
+      const used = Math.min(CHUNK, m.size - c * CHUNK)
+      this.chunks.push(new Uint32Array(CHUNK * this.words))
+      this.parents.push(new Uint32Array(CHUNK))
+      r.array(this.chunks[c], 'the states', used * this.words)
+      r.array(this.parents[c], 'the parent links', used)
+      if (this.depths) {
+        this.depths.push(new Uint32Array(CHUNK))
+        r.array(this.depths[c], 'the depths', used)
+      }
+    }
+    this.size = m.size
+  }
+
   private equals(idx: number, b: ArrayLike<number>): boolean {
     const n = this.words
     const off = (idx & (CHUNK - 1)) * n
@@ -159,10 +210,12 @@ export class StateStore {
     for (let s = 0; s < old.length; s++) {
       const e = old[s]
       if (e === 0) continue
-      const idx = (e & INDEX_MASK) - 1
-      let slot = hashWords(this.chunks[idx >>> CHUNK_BITS], (idx & (CHUNK - 1)) * n, n) & mask
+      const idx = (e & this.mask) - 1
+      const h = hashWords(this.chunks[idx >>> CHUNK_BITS], (idx & (CHUNK - 1)) * n, n)
+      let slot = h & mask
       while (table[slot] !== 0) slot = (slot + 1) & mask
-      table[slot] = e
+      // One more index bit, one less tag bit.
+      table[slot] = (h & ~mask) | (idx + 1)
     }
     this.table = table
     this.mask = mask

@@ -57,7 +57,10 @@ export const writeGuard = { enter: (): void => {}, leave: (): void => {} }
 
 const fail = (file: string, reason: string): FileWriteError => new FileWriteError(`cannot write ${file}: ${reason}`)
 
-export function writeFileSafely(file: string, text: string | Uint8Array): void {
+/** What is written: text, bytes, or a producer handing its bytes to `put` in order (a large file, never whole in memory). */
+export type Content = string | Uint8Array | ((put: (bytes: Uint8Array) => void) => void)
+
+export function writeFileSafely(file: string, text: Content): void {
   writeGuard.enter()
   try {
     write(file, text)
@@ -66,7 +69,7 @@ export function writeFileSafely(file: string, text: string | Uint8Array): void {
   }
 }
 
-function write(file: string, text: string | Uint8Array): void {
+function write(file: string, text: Content): void {
   let st
   try {
     st = lstatSync(file)
@@ -93,7 +96,7 @@ function write(file: string, text: string | Uint8Array): void {
 }
 
 /** Temporary file beside `target`, flushed, renamed over it. */
-function replace(file: string, target: string, text: string | Uint8Array, create: boolean): void {
+function replace(file: string, target: string, text: Content, create: boolean): void {
   const dir = dirname(target)
   if (create) {
     try {
@@ -125,7 +128,7 @@ function replace(file: string, target: string, text: string | Uint8Array, create
  * descriptor is written (closing it and opening again would give the reader
  * an end of file in between), waiting out a full pipe.
  */
-function writeThrough(file: string, target: string, text: string | Uint8Array, fifo: boolean): void {
+function writeThrough(file: string, target: string, text: Content, fifo: boolean): void {
   let fd: number | undefined
   try {
     fd = openSync(target, fifo ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_WRONLY)
@@ -175,7 +178,8 @@ function makeDirectories(dir: string): void {
   }
 }
 
-function writeAll(fd: number, text: string | Uint8Array): void {
+function writeAll(fd: number, text: Content): void {
+  if (typeof text === 'function') return text((bytes) => writeAll(fd, bytes))
   const bytes = typeof text === 'string' ? Buffer.from(text) : text
   for (let off = 0; off < bytes.length; ) {
     try {

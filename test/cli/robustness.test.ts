@@ -96,7 +96,7 @@ describe('exit statuses', () => {
     const help = await run(['--help'])
     expect(help.status).toBe(EXIT.ok)
     for (const s of [0, 1, 2, 3, 4, 5]) expect(help.stdout).toMatch(new RegExp(`^  ${s}  `, 'm'))
-    expect((await run(['check', '--help'])).stdout).toMatch(/--max-memory <size>[\s\S]*default: half this machine's\s+memory, [\d.]+ [GMT]iB[\s\S]*Exit status:/)
+    expect((await run(['check', '--help'])).stdout).toMatch(/--max-memory <size>[\s\S]*default:\s+half\s+this\s+machine's\s+memory,\s+[\d.]+ [GMT]iB[\s\S]*Exit status:/)
     const version = await run(['--version'])
     expect([version.status, version.stdout.trim()]).toEqual([EXIT.ok, pkg.version])
   })

@@ -59,4 +59,54 @@ describe('FingerprintStore', () => {
     expect(store.parent(0)).toBe(NO_PARENT)
     expect(store.path(6)).toEqual([0, 1, 2, 3, 4, 5, 6])
   })
+
+  it('links past 26 bits: parents far above the chunk base, below it, and large successor indices read back exactly', () => {
+    const store = new FingerprintStore(1)
+    const w = new Uint32Array(1)
+    const want: [number, number][] = []
+    for (let i = 0; i < 150_000; i++) {
+      w[0] = Math.imul(i + 1, 0x9e3779b1)
+      // BFS-like (parents growing slowly) with escapes: a parent 2^26 and 3e9 above, one below the base, successors past 62.
+      const parent = i < 2 ? NO_PARENT : i % 5000 === 17 ? 3_000_000_000 + i : i % 7000 === 3 ? 2 ** 26 + i : i % 9000 === 5 ? 0 : Math.floor(i / 3)
+      const k = i % 11_000 === 9 ? 200 : i % 60
+      expect(store.insert(w, parent, 0, k)).toBe(i)
+      want.push([parent, k])
+    }
+    let wrong = 0
+    want.forEach(([parent, k], i) => {
+      if (store.parent(i) !== parent || store.successor(i) !== k) wrong++
+    })
+    expect(wrong).toBe(0)
+  })
+
+  it('past the in-place limit the table grows by copying: the same answers', () => {
+    const inPlace = new FingerprintStore(2)
+    const copying = new FingerprintStore(2, { inPlaceBytes: 2 ** 16 })
+    const w = new Uint32Array(2)
+    let differ = 0
+    for (let i = 0; i < 120_000; i++) {
+      const v = (Math.imul(i, 0x9e3779b1) >>> 0) % 60_013
+      w[0] = v
+      w[1] = v * 3
+      if (inPlace.insert(w, NO_PARENT, 0, 0) !== copying.insert(w, NO_PARENT, 0, 0)) differ++
+    }
+    expect(differ).toBe(0)
+    expect(copying.size).toBe(60_013)
+    expect((copying as unknown as { table: Uint32Array }).table.byteLength).toBeGreaterThan(2 ** 16)
+  })
+
+  it('bounded to 2^10 slots: 768 states, then full', () => {
+    const store = new FingerprintStore(1, { maxIndexBits: 10 })
+    const w = new Uint32Array(1)
+    let i = 0
+    for (; !store.full; i++) {
+      w[0] = i
+      expect(store.insert(w, NO_PARENT, 0, 0)).toBe(i)
+    }
+    expect(i).toBe(768)
+    for (let j = 0; j < i; j++) {
+      w[0] = j
+      if (store.insert(w, NO_PARENT, 0, 0) !== -1) expect(j).toBe(-1)
+    }
+  })
 })

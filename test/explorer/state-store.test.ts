@@ -4,7 +4,7 @@
  * past several 2^16-record chunks.
  */
 import { describe, expect, it } from 'vitest'
-import { hashWords, NO_PARENT, StateStore } from '../../explorer/state-store.js'
+import { hashWords, MAX_INDEX_BITS, NO_PARENT, StateStore, storeCapacity } from '../../explorer/state-store.js'
 
 /** A small deterministic PRNG (mulberry32), so failures reproduce. */
 function rng(seed: number): () => number {
@@ -195,5 +195,50 @@ describe('StateStore', () => {
     // the high bits of a word count
     expect(hashWords(Uint32Array.of(0x80000000), 0, 1)).not.toBe(hashWords(Uint32Array.of(0), 0, 1))
     expect(hashWords(a, 1, 3, 1)).not.toBe(hashWords(a, 1, 3, 2))
+  })
+
+  it('the index width is the table\'s: a store bounded to 2^10 slots holds 768 states, then is full, every one found', () => {
+    const store = new StateStore(2, { maxIndexBits: 10 })
+    expect(store.capacity).toBe(768)
+    const w = new Uint32Array(2)
+    let i = 0
+    for (; !store.full; i++) {
+      w[0] = Math.imul(i, 0x9e3779b1)
+      w[1] = i
+      expect(store.insert(w, NO_PARENT)).toBe(i)
+    }
+    expect(i).toBe(768)
+    const table = (store as unknown as { table: Uint32Array }).table
+    expect(table.length).toBe(1024)
+    for (let j = 0; j < i; j++) {
+      w[0] = Math.imul(j, 0x9e3779b1)
+      w[1] = j
+      if (store.insert(w, NO_PARENT) !== -(j + 1)) expect(store.insert(w, NO_PARENT)).toBe(-(j + 1))
+    }
+  })
+
+  it('indices past what a 16-bit index field would hold: the index bits widen as the table doubles, the tags narrow, nothing is confused', () => {
+    // A fixed 16-bit index field (as the fixed 26 bits were, at scale) would end this store at 65,535 states; it reaches 300k, the split moving at each of 7 doublings.
+    const store = new StateStore(1)
+    const w = new Uint32Array(1)
+    const n = 300_000
+    let wrong = 0
+    for (let i = 0; i < n; i++) {
+      w[0] = Math.imul(i, 0x2545f491)
+      if (store.insert(w, i - 1 < 0 ? NO_PARENT : i - 1) !== i) wrong++
+    }
+    for (let i = 0; i < n; i++) {
+      w[0] = Math.imul(i, 0x2545f491)
+      if (store.insert(w, 0) !== -(i + 1)) wrong++
+    }
+    expect(wrong).toBe(0)
+    expect(store.parent(n - 1)).toBe(n - 2)
+    // Parent links are whole Uint32s: an index above 2^31 is kept as it is.
+    w[0] = 12345678
+    const idx = store.insert(w, 3_000_000_000)
+    expect(store.parent(idx)).toBe(3_000_000_000)
+    // The default bound: 3/4 of 2^31 slots.
+    expect(new StateStore(1).capacity).toBe(storeCapacity(MAX_INDEX_BITS))
+    expect(storeCapacity(MAX_INDEX_BITS)).toBe(1_610_612_736)
   })
 })
