@@ -108,10 +108,11 @@ withBounds(
     )
     .option('--livelock', 'also look for a reachable cycle on which no step is a progress step (no-livelock, SPIN\'s -l; off by default; searches the unreduced graph)')
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
+    .option('--no-por', 'do not apply partial-order reduction (to compare; on by default in BFS: a state where one thread\'s next step touches only that thread\'s own locals is expanded by that step alone)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean }) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; por: boolean; out?: string; html?: string; json?: boolean }) => {
   if (o.mode !== 'random') {
     const flag = o.seed !== undefined ? '--seed' : o.runs !== undefined ? '--runs' : undefined
     if (flag) throw new BadInput(`${flag} applies to --mode random only; ${o.mode} explores every state and draws nothing`)
@@ -122,7 +123,7 @@ withBounds(
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, livelock: !!o.livelock },
+    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, por: o.por, livelock: !!o.livelock },
     out: o.out,
     html: o.html,
     json: !!o.json,

@@ -2,6 +2,7 @@ import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
 import { FingerprintStore } from './fingerprint-store.js'
+import { AmpleSets, PorFallback, porApplies } from './por.js'
 import { Search } from './search.js'
 import { NO_PARENT } from './state-store.js'
 
@@ -11,9 +12,26 @@ import { NO_PARENT } from './state-store.js'
  * parent chain is a shortest counterexample.
  */
 export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  try {
+    return breadthFirst(model, options)
+  } catch (e) {
+    if (!(e instanceof PorFallback)) throw e
+    const found = breadthFirst(model, { ...options, por: false })
+    return { ...found, stats: { ...found.stats, por: { off: e.reason } } }
+  }
+}
+
+/**
+ * With partial-order reduction (where the model reports footprints, unless
+ * `por: false`), each state's successors are kept until the expansion ends
+ * and only an ample set of them is stored (see por.ts).
+ */
+function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions): Exploration<A> {
   const search = new Search(model, options, false)
   const { packed, store, words } = search
   const maxDepth = search.limits.maxDepth
+  const ample = porApplies(packed, options) ? new AmpleSets(packed) : null
+  if (ample) search.watchVisibility()
 
   let init = 0
   packed.initial(() => {
@@ -26,9 +44,20 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   const covered = search.coverage.counts
   const emit = (k: number, c: number): void => {
     if (covered.length > 0) covered[c]++
+    if (ample) {
+      if (!search.rejectRange(parent, k)) ample.add(k)
+      return
+    }
     if (search.rejectNext(parent, k)) return
     const idx = store.insert(words, parent, 0, k)
     if (idx >= 0) search.checkNext(idx)
+  }
+  /** Stores `packed.next` as the successor of `parent` by action k (under POR): is it new? */
+  const keep = (k: number): boolean => {
+    search.rejectNext(parent, k)
+    const idx = store.insert(words, parent, 0, k)
+    if (idx >= 0) search.checkNext(idx)
+    return idx >= 0
   }
 
   let head = 0
@@ -50,10 +79,12 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
       else search.noActions(parent)
       continue
     }
+    ample?.begin()
     const count = search.expand(parent, emit)
-    search.transitions += count
+    search.transitions += ample ? ample.commit(keep) : count
     if (count === 0) search.noActions(parent)
   }
+  if (ample) search.porStats = { reduced: ample.reduced, full: ample.full }
   return search.finish('bfs')
 }
 

@@ -159,6 +159,31 @@ export interface PackedModel<S> {
   terminal(): boolean
   /** Renamings of interchangeable threads the state space is closed under (symmetry reduction). */
   readonly symmetry?: PackedSymmetry
+  /** Which thread takes each action and which steps are local to their thread (partial-order reduction). */
+  readonly por?: PackedPor
+}
+
+/**
+ * What partial-order reduction needs of a packed model whose state is
+ * shared cells plus cells each thread owns (its pc and locals). The model
+ * guarantees by construction that no step of one thread reads or writes a
+ * cell another thread owns (the engine takes that as given); everything
+ * else it reports as it runs, so nothing here is a declaration that could
+ * be silently wrong.
+ */
+export interface PackedPor {
+  /** During `expand`'s `emit`: the thread taking the action. */
+  actingThread(): number
+  /**
+   * After `expand`: did thread `t`'s step at `cur` (its guard, its count of
+   * choices and every choice's effect) read and write only cells `t` owns?
+   */
+  local(t: number): boolean
+  /**
+   * Did a property (`holds`, `facts`, `measure`) evaluated since the last
+   * call read a cell some thread owns? Clears the record.
+   */
+  propertiesReadOwned(): boolean
 }
 
 /**

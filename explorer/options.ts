@@ -30,6 +30,11 @@ export interface ExploreOptions {
   readonly livelock?: boolean
   /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */
   readonly symmetry?: boolean
+  /**
+   * Partial-order reduction (BFS; on by default where the model reports its
+   * steps' footprints, as compiled programs do; false to compare).
+   */
+  readonly por?: boolean
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

@@ -52,6 +52,12 @@ export interface Stats {
    * stands for, which is the unreduced count when the search is exhaustive.
    */
   readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
+  /**
+   * Partial-order reduction (BFS): the states expanded by one thread's local
+   * step alone and those expanded fully though several threads could move;
+   * or why the search ran without it (`off`).
+   */
+  readonly por?: { readonly reduced: number; readonly full: number } | { readonly off: string }
   /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
   readonly livelock?: { readonly states: number; readonly seconds: number }
 }

@@ -10,6 +10,7 @@ import { ModelError } from '../explorer/errors.js'
 import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepClass, StepLabel } from '../explorer/model.js'
 import { literalsOf } from './labels.js'
 import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
+import { recordingWorld, recordThreads, type Touched } from './footprint.js'
 import { threadSymmetry } from './symmetry.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
@@ -223,14 +224,21 @@ export function compile<G extends Fields>(
   const packed = ((): PackedModel<State<W>> => {
     const cur = new Int16Array(stateBytes)
     const nxt = new Int16Array(stateBytes)
+    // Properties see the world with its threads (a read of `threads` is noted: partial-order reduction
+    // needs to know); steps see the globals through a recording view and the threads only as their own `me`.
+    const propertyRead: Touched = new Uint8Array(1)
+    const stepTouched: Touched = new Uint8Array(1)
     const worldView = (buf: Cells) => {
       const w = view(globals, buf, 0) as W & { threads: unknown[] }
       const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
-      Object.defineProperty(w, 'threads', { value: ts })
-      return { w, ts }
+      recordThreads(w, ts, propertyRead)
+      return { w, ts, sw: recordingWorld(globals, buf, stepTouched) as W }
     }
     const c = worldView(cur)
     const n = worldView(nxt)
+    /** Per thread: was its step at `cur` local (touched no global) in the last `expand`? */
+    const local = new Uint8Array(threads.length)
+    let acting = -1
     const T = threads.length
     const base = threads.map((t) => t.base)
     const init = new Int16Array(stateBytes)
@@ -275,26 +283,35 @@ export function compile<G extends Fields>(
       expand(emit) {
         let k = 0
         for (let t = 0; t < T; t++) {
+          local[t] = 0
           const th = threads[t]
           const step = th.steps[cur[base[t]]]
           if (step === undefined) continue
           const me = c.ts[t]
-          if (step.guard !== undefined && !step.guard(c.w, me)) continue
-          const choices = step.choices === undefined ? 1 : step.choices(c.w, me)
+          stepTouched[0] = 0
+          if (step.guard !== undefined && !step.guard(c.sw, me)) continue
+          const choices = step.choices === undefined ? 1 : step.choices(c.sw, me)
           const cls = th.classes[cur[base[t]]]
+          acting = t
+          // The flag is read after emit returns: the engine may evaluate properties of `next` inside emit.
+          let touched = stepTouched[0]
           for (let ch = 0; ch < choices; ch++) {
             nxt.set(cur)
             let to: string
+            stepTouched[0] = 0
             try {
-              to = step.run(n.w, n.ts[t], ch)
+              to = step.run(n.sw, n.ts[t], ch)
             } catch (e) {
               throw stepFailed(th, th.labels[cur[base[t]]], e)
             }
+            touched |= stepTouched[0]
             const pc = th.pcOf[to]
             nxt[base[t]] = pc === undefined ? pcOf(th, to, th.labels[cur[base[t]]]) : pc
             emit(k++, cls)
           }
+          local[t] = touched ? 0 : 1
         }
+        acting = -1
         return k
       },
       outOfRange,
@@ -304,6 +321,15 @@ export function compile<G extends Fields>(
       terminal() {
         for (let t = 0; t < T; t++) if (!threads[t].isEnd[cur[base[t]]]) return false
         return true
+      },
+      por: {
+        actingThread: () => acting,
+        local: (t) => local[t] === 1,
+        propertiesReadOwned() {
+          const r = propertyRead[0] === 1
+          propertyRead[0] = 0
+          return r
+        },
       },
     }
   })()
