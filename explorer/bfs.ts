@@ -2,6 +2,8 @@ import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
 import { FingerprintStore } from './fingerprint-store.js'
+import { Footprints, PorRelearn, seedFootprints } from './footprints.js'
+import { packedOf } from './packing.js'
 import { AmpleSets, PorFallback, porApplies } from './por.js'
 import { Search } from './search.js'
 import { NO_PARENT } from './state-store.js'
@@ -12,25 +14,60 @@ import { NO_PARENT } from './state-store.js'
  * parent chain is a shortest counterexample.
  */
 export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
+  const packed = packedOf(model)
+  if (!porApplies(packed, options)) return breadthFirst(model, options, null)
+  if (options.symmetry !== false && packed.symmetry) return unreduced(model, options, 'not combined with symmetry reduction yet (run with --no-symmetry to compare)')
+  const por = packed.por!
+  const footprints = new Footprints(por)
   try {
-    return breadthFirst(model, options)
+    // A first look at what the steps do, so that few reduced searches need to start again: the
+    // first states, then (when those were not all) random runs, which reach the deep ones.
+    const seen = breadthFirst(model, { ...options, maxStates: POR_SEED.states, allViolations: true, onProgress: undefined }, footprints, true)
+    if (seen.incomplete !== null) seedFootprints(packed, footprints, POR_SEED.walks, POR_SEED.steps)
+    for (;;) {
+      try {
+        const found = breadthFirst(model, options, footprints)
+        return { ...found, stats: { ...found.stats, por: { ...found.stats.por!, restarts: footprints.restarts } } }
+      } catch (e) {
+        if (!(e instanceof PorRelearn)) throw e
+        if (++footprints.restarts > MAX_RESTARTS) return unreduced(model, options, `the steps kept doing what they had not been seen to do (${MAX_RESTARTS} restarts)`)
+      }
+    }
   } catch (e) {
     if (!(e instanceof PorFallback)) throw e
-    const found = breadthFirst(model, { ...options, por: false })
-    return { ...found, stats: { ...found.stats, por: { off: e.reason } } }
+    return unreduced(model, options, e.reason)
   }
 }
 
 /**
- * With partial-order reduction (where the model reports footprints, unless
- * `por: false`), each state's successors are kept until the expansion ends
- * and only an ample set of them is stored (see por.ts).
+ * The first, unreduced look at the steps' footprints: the states a BFS
+ * explores, then random runs and their length bound. Only the cost depends
+ * on them, never the verdict (tests set them to 0 to make the search learn
+ * by restarting).
  */
-function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions): Exploration<A> {
+export const POR_SEED = { states: 5_000, walks: 2_000, steps: 1_000 }
+const MAX_RESTARTS = 100
+/** By default the reduction must expand at least this share of the first states by one thread's step alone, or it is dropped. */
+const PROBE_STATES = 20_000
+const PROBE_SHARE = 0.05
+
+function unreduced<S, A>(model: Model<S, A>, options: ExploreOptions, why: string): Exploration<A> {
+  const found = breadthFirst(model, options, null)
+  return { ...found, stats: { ...found.stats, por: { off: why } } }
+}
+
+/**
+ * With partial-order reduction (`footprints`), each state's successors are
+ * kept until its expansion ends and only an ample set of them is stored
+ * (see por.ts); `learning`: expand fully, only learning the footprints.
+ */
+function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions, footprints: Footprints | null, learning = false): Exploration<A> {
   const search = new Search(model, options, false)
   const { packed, store, words } = search
   const maxDepth = search.limits.maxDepth
-  const ample = porApplies(packed, options) ? new AmpleSets(packed) : null
+  const ample = footprints ? new AmpleSets(packed, footprints, learning) : null
+  // By default (not `por: true`), a reduction that finds little to reduce in its first states gives way to the plain search.
+  const probe = ample !== null && !learning && options.por === undefined
   if (ample) search.watchVisibility()
 
   let init = 0
@@ -83,8 +120,11 @@ function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions): Explor
     const count = search.expand(parent, emit)
     search.transitions += ample ? ample.commit(keep) : count
     if (count === 0) search.noActions(parent)
+    if (probe && head === PROBE_STATES && ample!.reduced < PROBE_STATES * PROBE_SHARE) {
+      throw new PorFallback(`it expanded ${ample!.reduced} of the first ${PROBE_STATES} states by one thread's step alone, too few to pay for itself`)
+    }
   }
-  if (ample) search.porStats = { reduced: ample.reduced, full: ample.full }
+  if (ample) search.porStats = { reduced: ample.reduced, full: ample.full, restarts: 0 }
   return search.finish('bfs')
 }
 

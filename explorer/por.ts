@@ -1,34 +1,45 @@
+import { CHANGED_SHARED, type Footprints, NEW, PorRelearn } from './footprints.js'
 import type { PackedModel, PackedPor } from './model.js'
 
-/** `choose`: more than one thread can move and none has a local step. */
+/** `choose`: more than one thread can move and none has a step that can go first alone. */
 const NO_CHOICE = -1
 /** `choose`: one thread has every action, nothing to reduce. */
 const ONE_THREAD = -2
+/** A step not independent this many times in a row (and never yet) is not re-run to find out again. */
+const HOPELESS = 16
 
 /**
  * Partial-order reduction by ample sets (Peled; Clarke, Grumberg and Peled,
- * ch. 10), the conditions SPIN's reduction uses, with footprints measured
- * on the state being expanded rather than declared:
- * - C0: the ample set is one thread's whole step (every choice), never
- *   empty while any action is enabled, so every deadlock is still reached;
- * - C1 (independence): the thread's step, guard and choices included,
- *   touched only cells that thread owns, in this very state; the model
- *   guarantees no other thread's step can touch those cells, so nothing a
- *   step of another thread does can enable, disable or change it, nor it them;
- * - C2 (visibility): it writes only cells its thread owns, and properties
+ * ch. 10), with footprints measured on the state being expanded or learned
+ * and checked (footprints.ts), never declared. A state is expanded by one
+ * thread's step alone (every choice of it) when:
+ * - C1 (independence): that step, guard and count of choices included,
+ *   writes no shared cell (not even with the value it held) and reads only
+ *   shared cells no other thread may change from where it is on (its
+ *   learned `future`); no step can touch a cell another thread owns (the
+ *   model guarantees it), so nothing other threads do before it can
+ *   enable, disable or change it, and it changes nothing they see;
+ * - C0: that step is enabled, so a state with an action keeps one, and
+ *   every deadlock is still reached;
+ * - C2 (visibility): it writes only its thread's own cells, and properties
  *   read no such cell: every evaluation is watched (`PackedPor.propertiesReadOwned`)
- *   and the first that reads one ends the reduced search, which is run again
- *   unreduced (`PorFallback`), never left to miss a violation;
- * - C3 (cycle proviso, for BFS as Bošnački and Holzmann do it): the state
- *   keeps its ample set only when every ample successor is a state no
- *   earlier expansion reached; otherwise it is expanded fully. A chain of
- *   reduced expansions then goes strictly deeper, so no step is ignored
- *   forever round a cycle.
- * Every successor is still computed, so out-of-range writes and step
- * coverage are judged on every enabled action of every state reached.
+ *   and the first that reads one ends the reduced search, which is run
+ *   again unreduced (`PorFallback`), never left to miss a violation;
+ * - C3 (cycle proviso, for BFS after Bošnački and Holzmann): every
+ *   successor by that step is a state no earlier expansion reached; else
+ *   the state is expanded fully. A chain of reduced expansions then goes
+ *   strictly deeper, so no step is postponed forever round a cycle.
+ * Why checking the learned footprints only on the states the reduced search
+ * expands is enough: if some reachable state had a step outside them, take
+ * one nearest to an expanded state; the reduced search, by the usual
+ * commutation argument (the ample step changes only its thread's cells,
+ * which no other step reads), reaches a state where the same step does the
+ * same thing, so the search would have seen it and started again.
+ * Every successor is still computed, so out-of-range writes, step coverage
+ * and the footprints are judged on every enabled action of every state reached.
  */
 export class AmpleSets {
-  /** States expanded with an ample set / fully (though more than one thread had an action). */
+  /** States expanded by one thread's step alone / fully though several threads could move. */
   reduced = 0
   full = 0
   private readonly por: PackedPor
@@ -37,11 +48,23 @@ export class AmpleSets {
   private thread = new Int32Array(64)
   private action = new Int32Array(64)
   private count = 0
+  /** Per thread: its successors in the state being committed, and whether one changed a shared cell (kept clear between states). */
+  private size: Int32Array
+  private changes: Uint8Array
+  /** The threads with successors in the state being committed, in first-action order. */
+  private seen = new Int32Array(64)
 
-  constructor(private readonly packed: PackedModel<unknown>) {
+  constructor(
+    private readonly packed: PackedModel<unknown>,
+    private readonly footprints: Footprints,
+    /** Only learn footprints: expand every state fully and restart nothing. */
+    private readonly learning = false,
+  ) {
     this.por = packed.por!
     this.n = packed.stateBytes
     this.cells = new Int16Array(64 * this.n)
+    this.size = new Int32Array(footprints.threads)
+    this.changes = new Uint8Array(footprints.threads)
   }
 
   /** Starts the expansion of a state. */
@@ -64,10 +87,12 @@ export class AmpleSets {
   }
 
   /**
-   * Stores the successors kept since `begin`: the ample set when there is
-   * one, else (or when the proviso says so) all of them. `store(k)` stores
-   * `packed.next` as the successor by action k and says whether it is new.
-   * Returns the number of successors stored (the edges of the reduced graph).
+   * Stores the successors kept since `begin` (of the state in `packed.cur`):
+   * the ample set when there is one, else (or when the proviso says so) all
+   * of them. `store(k)` stores `packed.next` as the successor by action k
+   * and says whether it is new. Returns the number of successors stored
+   * (the edges of the reduced graph). Throws `PorRelearn` when a successor
+   * shows a step outside the footprints.
    */
   commit(store: (k: number) => boolean): number {
     const m = this.count
@@ -99,33 +124,70 @@ export class AmpleSets {
     return store(this.action[i])
   }
 
-  /** The thread whose local step has the fewest successors (the first such), else NO_CHOICE or ONE_THREAD. */
+  /** Checks every successor against the footprints, then picks the thread whose step can go first alone (the fewest successors, the first such). */
   private choose(): number {
     const m = this.count
-    const seen = this.seen
+    const { seen, size, changes, footprints } = this
+    const cur = this.packed.cur
     let threads = 0
+    let fresh = 0
     for (let i = 0; i < m; i++) {
       const t = this.thread[i]
-      if (t >= this.size.length) this.size = grown(this.size, new Int32Array(2 * t + 2))
-      if (this.size[t]++ === 0) seen[threads++] = t
+      if (size[t]++ === 0) seen[threads++] = t
+      const r = footprints.learn(t, cur, this.cells.subarray(i * this.n, (i + 1) * this.n))
+      fresh |= r & NEW
+      if (r & CHANGED_SHARED) changes[t] = 1
     }
-    let best = threads < 2 ? ONE_THREAD : NO_CHOICE
-    let bestCount = Infinity
-    for (let j = 0; j < threads; j++) {
-      const t = seen[j]
-      const c = this.size[t]
-      this.size[t] = 0
-      if (threads > 1 && c < bestCount && this.por.local(t)) {
-        best = t
-        bestCount = c
+    let best = threads < 2 || this.learning ? ONE_THREAD : NO_CHOICE
+    if (fresh && !this.learning) {
+      for (let j = 0; j < threads; j++) size[seen[j]] = changes[seen[j]] = 0
+      throw new PorRelearn()
+    }
+    if (best === NO_CHOICE) {
+      // Candidates by fewest successors: a thread whose step changed no shared cell, re-run to record what it reads.
+      for (let bestCount = 1; best < 0; bestCount++) {
+        let any = false
+        for (let j = 0; j < threads && best < 0; j++) {
+          const t = seen[j]
+          if (changes[t] || size[t] < bestCount) continue
+          any = true
+          if (size[t] === bestCount && this.independent(t)) best = t
+        }
+        if (!any) break
       }
     }
+    for (let j = 0; j < threads; j++) size[seen[j]] = changes[seen[j]] = 0
     return best
   }
-  /** Per thread: its successors in the state being committed (kept at 0 between states). */
-  private size = new Int32Array(16)
-  /** The threads with successors in the state being committed (as many as the successors at most). */
-  private seen = new Int32Array(64)
+
+  /** Does thread t's step at `cur` write no shared cell and read none another thread may change from where it is? */
+  private independent(t: number): boolean {
+    const { pcCell } = this.por
+    const cur = this.packed.cur
+    const pc = cur[pcCell[t]]
+    // Re-running a step to record its reads is the costly part: a step that was never independent in its first
+    // tries is not tried again (declining to reduce is always sound).
+    const key = t * 256 + pc
+    const tally = this.tally.get(key) ?? 0
+    if (tally >= HOPELESS) return false
+    const yes = this.independentNow(t)
+    if (!yes && tally >= 0) this.tally.set(key, tally + 1)
+    else if (yes) this.tally.set(key, -1)
+    return yes
+  }
+
+  private independentNow(t: number): boolean {
+    const reads = this.por.sharedReads(t)
+    if (reads === null) return false
+    if (reads.length === 0) return true
+    for (let v = 0; v < this.footprints.threads; v++) {
+      if (v !== t && this.footprints.mayChange(v, reads)) return false
+    }
+    return true
+  }
+
+  /** Per thread and pc (t * 256 + pc): how many times in a row its step was not independent, or -1 once it was. */
+  private readonly tally = new Map<number, number>()
 }
 
 function grown<T extends Int32Array | Int16Array>(a: T, b: T): T {
@@ -142,4 +204,3 @@ export class PorFallback extends Error {
 
 /** Is partial-order reduction to be used for this model (it reports footprints) with these options? */
 export const porApplies = (packed: PackedModel<unknown>, options: { readonly por?: boolean }): boolean => options.por !== false && packed.por !== undefined
-

@@ -54,10 +54,11 @@ export interface Stats {
   readonly symmetry?: { readonly renamings: number; readonly orbitStates: number }
   /**
    * Partial-order reduction (BFS): the states expanded by one thread's local
-   * step alone and those expanded fully though several threads could move;
-   * or why the search ran without it (`off`).
+   * step alone and those expanded fully though several threads could move,
+   * and how many times the search started again having seen a step do
+   * something new (footprints.ts); or why the search ran without it (`off`).
    */
-  readonly por?: { readonly reduced: number; readonly full: number } | { readonly off: string }
+  readonly por?: { readonly reduced: number; readonly full: number; readonly restarts: number } | { readonly off: string }
   /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
   readonly livelock?: { readonly states: number; readonly seconds: number }
 }

@@ -10,7 +10,7 @@ import { ModelError } from '../explorer/errors.js'
 import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepClass, StepLabel } from '../explorer/model.js'
 import { literalsOf } from './labels.js'
 import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
-import { recordingWorld, recordThreads, type Touched } from './footprint.js'
+import { Recorder, recordingView, recordThreads } from './footprint.js'
 import { threadSymmetry } from './symmetry.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
@@ -225,20 +225,39 @@ export function compile<G extends Fields>(
     const cur = new Int16Array(stateBytes)
     const nxt = new Int16Array(stateBytes)
     // Properties see the world with its threads (a read of `threads` is noted: partial-order reduction
-    // needs to know); steps see the globals through a recording view and the threads only as their own `me`.
-    const propertyRead: Touched = new Uint8Array(1)
-    const stepTouched: Touched = new Uint8Array(1)
+    // needs to know); steps see the globals without `threads`, and the threads only as their own `me`.
+    const propertyRead = new Uint8Array(1)
     const worldView = (buf: Cells) => {
+      const sw = view(globals, buf, 0) as W
       const w = view(globals, buf, 0) as W & { threads: unknown[] }
       const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
       recordThreads(w, ts, propertyRead)
-      return { w, ts, sw: recordingWorld(globals, buf, stepTouched) as W }
+      return { w, ts, sw }
     }
     const c = worldView(cur)
     const n = worldView(nxt)
-    /** Per thread: was its step at `cur` local (touched no global) in the last `expand`? */
-    const local = new Uint8Array(threads.length)
     let acting = -1
+    // Footprints: a step re-run on a copy of `cur` through a view that records its shared reads.
+    const scratch = new Int16Array(stateBytes)
+    const recorder = new Recorder(stateBytes)
+    const rw = recordingView(globals, scratch, 0, recorder) as W
+    const rts = threads.map((t) => view(t.locals, scratch, t.base + 1))
+    const sharedReads = (t: number): readonly number[] | null => {
+      const step = threads[t].steps[cur[base[t]]]
+      if (step === undefined) return null
+      scratch.set(cur)
+      recorder.reset()
+      const me = rts[t]
+      if (step.guard !== undefined && !step.guard(rw, me)) return null
+      const choices = step.choices === undefined ? 1 : step.choices(rw, me)
+      for (let ch = 0; ch < choices && !recorder.wrote; ch++) {
+        scratch.set(cur)
+        step.run(rw, me, ch)
+      }
+      return recorder.wrote ? null : recorder.reads
+    }
+    const owner = new Int32Array(stateBytes).fill(-1)
+    threads.forEach((t, i) => owner.fill(i, t.base, t.base + 1 + sizeOf(t.locals)))
     const T = threads.length
     const base = threads.map((t) => t.base)
     const init = new Int16Array(stateBytes)
@@ -283,33 +302,26 @@ export function compile<G extends Fields>(
       expand(emit) {
         let k = 0
         for (let t = 0; t < T; t++) {
-          local[t] = 0
           const th = threads[t]
           const step = th.steps[cur[base[t]]]
           if (step === undefined) continue
           const me = c.ts[t]
-          stepTouched[0] = 0
           if (step.guard !== undefined && !step.guard(c.sw, me)) continue
           const choices = step.choices === undefined ? 1 : step.choices(c.sw, me)
           const cls = th.classes[cur[base[t]]]
           acting = t
-          // The flag is read after emit returns: the engine may evaluate properties of `next` inside emit.
-          let touched = stepTouched[0]
           for (let ch = 0; ch < choices; ch++) {
             nxt.set(cur)
             let to: string
-            stepTouched[0] = 0
             try {
               to = step.run(n.sw, n.ts[t], ch)
             } catch (e) {
               throw stepFailed(th, th.labels[cur[base[t]]], e)
             }
-            touched |= stepTouched[0]
             const pc = th.pcOf[to]
             nxt[base[t]] = pc === undefined ? pcOf(th, to, th.labels[cur[base[t]]]) : pc
             emit(k++, cls)
           }
-          local[t] = touched ? 0 : 1
         }
         acting = -1
         return k
@@ -323,8 +335,10 @@ export function compile<G extends Fields>(
         return true
       },
       por: {
+        owner,
+        pcCell: Int32Array.from(base),
         actingThread: () => acting,
-        local: (t) => local[t] === 1,
+        sharedReads,
         propertiesReadOwned() {
           const r = propertyRead[0] === 1
           propertyRead[0] = 0
