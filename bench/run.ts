@@ -12,7 +12,7 @@
  *   npm run bench -- --reductions none|small|all   the reductions section, each case off and on (default: all; small: small)
  *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
  *                                       one mapcheck run, JSON (what the parent forks)
- *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--store full|fingerprint]
+ *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--por on|off|auto] [--store full|fingerprint]
  *                                       one search with allViolations (--first: stop at the first), JSON
  *
  * Every mapcheck run is a fresh child process, so its peak RSS
@@ -171,7 +171,7 @@ interface Options {
   readonly reductions: readonly ReductionCase[]
 }
 
-type Parsed = Options | { one: Size; store: StoreKind } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean }
+type Parsed = Options | { one: Size; store: StoreKind } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -183,6 +183,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   let one: Size | null = null
   let store: StoreKind = 'full'
   let symmetry = true
+  let por: boolean | undefined
   let reductions: 'none' | 'small' | 'all' | null = null
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -203,6 +204,10 @@ function parseArgs(argv: readonly string[]): Parsed {
       const v = value()
       if (v !== 'on' && v !== 'off') throw new Error(`--symmetry: expected on or off, not '${v}'`)
       symmetry = v === 'on'
+    } else if (a === '--por') {
+      const v = value()
+      if (v !== 'on' && v !== 'off' && v !== 'auto') throw new Error(`--por: expected on, off or auto, not '${v}'`)
+      por = v === 'auto' ? undefined : v === 'on'
     } else if (a === '--reductions') {
       const v = value()
       if (v !== 'none' && v !== 'small' && v !== 'all') throw new Error(`--reductions: expected none, small or all, not '${v}'`)
@@ -230,7 +235,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
   if (one !== null) return { one, store }
-  if (oneScenario !== null) return { oneScenario, first, store, symmetry }
+  if (oneScenario !== null) return { oneScenario, first, store, symmetry, por }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : REDUCTION_CASES
   return { sizes, json, spin, mshv: sets, reductions: cases }
@@ -275,7 +280,7 @@ function main(): number {
     return 0
   }
   if ('oneScenario' in parsed) {
-    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry })
+    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, ...(parsed.por !== undefined ? { por: parsed.por } : {}) })
     process.stdout.write(`${JSON.stringify(run)}\n`)
     return 0
   }

@@ -19,6 +19,9 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   if (options.symmetry !== false && packed.symmetry) return unreduced(model, options, 'not combined with symmetry reduction yet (run with --no-symmetry to compare)')
   const por = packed.por!
   const footprints = new Footprints(por)
+  const started = performance.now()
+  /** Time spent besides the search returned: the first look, and searches started again or dropped. */
+  const overhead = (found: Exploration<A>): number => Math.max(0, (performance.now() - started) / 1000 - found.stats.seconds)
   try {
     // A first look at what the steps do, so that few reduced searches need to start again: the
     // first states, then (when those were not all) random runs, which reach the deep ones.
@@ -27,15 +30,16 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     for (;;) {
       try {
         const found = breadthFirst(model, options, footprints)
-        return { ...found, stats: { ...found.stats, por: { ...found.stats.por!, restarts: footprints.restarts } } }
+        const stats = found.stats.por as { reduced: number; full: number }
+        return { ...found, stats: { ...found.stats, por: { ...stats, restarts: footprints.restarts, overheadSeconds: overhead(found) } } }
       } catch (e) {
         if (!(e instanceof PorRelearn)) throw e
-        if (++footprints.restarts > MAX_RESTARTS) return unreduced(model, options, `the steps kept doing what they had not been seen to do (${MAX_RESTARTS} restarts)`)
+        if (++footprints.restarts > MAX_RESTARTS) return unreduced(model, options, `the steps kept doing what they had not been seen to do (${MAX_RESTARTS} restarts)`, overhead)
       }
     }
   } catch (e) {
     if (!(e instanceof PorFallback)) throw e
-    return unreduced(model, options, e.reason)
+    return unreduced(model, options, e.reason, overhead)
   }
 }
 
@@ -51,9 +55,9 @@ const MAX_RESTARTS = 100
 const PROBE_STATES = 20_000
 const PROBE_SHARE = 0.05
 
-function unreduced<S, A>(model: Model<S, A>, options: ExploreOptions, why: string): Exploration<A> {
+function unreduced<S, A>(model: Model<S, A>, options: ExploreOptions, why: string, overhead?: (found: Exploration<A>) => number): Exploration<A> {
   const found = breadthFirst(model, options, null)
-  return { ...found, stats: { ...found.stats, por: { off: why } } }
+  return { ...found, stats: { ...found.stats, por: { off: why, ...(overhead ? { overheadSeconds: overhead(found) } : {}) } } }
 }
 
 /**
@@ -124,7 +128,7 @@ function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions, footpri
       throw new PorFallback(`it expanded ${ample!.reduced} of the first ${PROBE_STATES} states by one thread's step alone, too few to pay for itself`)
     }
   }
-  if (ample) search.porStats = { reduced: ample.reduced, full: ample.full, restarts: 0 }
+  if (ample) search.porStats = { reduced: ample.reduced, full: ample.full, restarts: 0, overheadSeconds: 0 }
   return search.finish('bfs')
 }
 

@@ -111,7 +111,7 @@ export class Search<S, A> {
   }
 
   /** Partial-order reduction: how many states were expanded with an ample set, and fully. */
-  porStats: { reduced: number; full: number; restarts: number } | null = null
+  porStats: { reduced: number; full: number; restarts: number; overheadSeconds: number } | null = null
   private visibility = false
 
   /**
