@@ -108,7 +108,7 @@ withBounds(
     )
     .option('--livelock', 'also look for a reachable cycle on which no step is a progress step (no-livelock, SPIN\'s -l; off by default; searches the unreduced graph)')
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
-    .option('--no-por', 'do not apply partial-order reduction (to compare; on by default in BFS: a state where one thread\'s next step touches only that thread\'s own locals is expanded by that step alone)')
+    .option('--no-por', 'no partial-order reduction (to compare; by default BFS expands a state by one thread\'s step alone where that step writes only the thread\'s own locals and reads no shared cell another thread changes, unless that saves too little)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),
@@ -123,7 +123,7 @@ withBounds(
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, por: o.por, livelock: !!o.livelock },
+    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, por: o.por ? undefined : false, livelock: !!o.livelock },
     out: o.out,
     html: o.html,
     json: !!o.json,

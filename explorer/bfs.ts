@@ -25,8 +25,9 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   try {
     // A first look at what the steps do, so that few reduced searches need to start again: the
     // first states, then (when those were not all) random runs, which reach the deep ones.
-    const seen = breadthFirst(model, { ...options, maxStates: POR_SEED.states, allViolations: true, onProgress: undefined }, footprints, true)
-    if (seen.incomplete !== null) seedFootprints(packed, footprints, POR_SEED.walks, POR_SEED.steps)
+    const maxStates = Math.min(POR_SEED.states, options.maxStates ?? POR_SEED.states)
+    const seen = breadthFirst(model, { ...options, maxStates, allViolations: true, onProgress: undefined }, footprints, true)
+    if (seen.incomplete !== null) seedFootprints(packed, footprints, POR_SEED.walks, POR_SEED.steps, POR_SEED.budget)
     for (;;) {
       try {
         const found = breadthFirst(model, options, footprints)
@@ -45,11 +46,11 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
 
 /**
  * The first, unreduced look at the steps' footprints: the states a BFS
- * explores, then random runs and their length bound. Only the cost depends
+ * explores, then random runs, their length bound and the steps of all of them. Only the cost depends
  * on them, never the verdict (tests set them to 0 to make the search learn
  * by restarting).
  */
-export const POR_SEED = { states: 5_000, walks: 2_000, steps: 1_000 }
+export const POR_SEED = { states: 5_000, walks: 2_000, steps: 1_000, budget: 200_000 }
 const MAX_RESTARTS = 100
 /** By default the reduction must expand at least this share of the first states by one thread's step alone, or it is dropped. */
 const PROBE_STATES = 20_000

@@ -75,11 +75,11 @@ export class PorRelearn extends Error {
 /**
  * A first look at what the threads do, before a reduced search relies on
  * it, so that few searches need to start again: `walks` random runs from
- * the initial state (to a state with no action, or `steps` steps), every
- * successor of every state on them learned from. Deep states are where the
- * restarts come from, and random runs reach them at once.
+ * the initial state (to a state with no action, or `steps` steps; `budget`
+ * steps in all), every successor of every state on them learned from. Deep
+ * states are where the restarts come from, and random runs reach them at once.
  */
-export function seedFootprints(packed: PackedModel<unknown>, footprints: Footprints, walks: number, steps: number): void {
+export function seedFootprints(packed: PackedModel<unknown>, footprints: Footprints, walks: number, steps: number, budget: number): void {
   const n = packed.stateBytes
   const start = new Int16Array(n)
   const pick = new Int16Array(n)
@@ -93,24 +93,20 @@ export function seedFootprints(packed: PackedModel<unknown>, footprints: Footpri
     return (seed >>> 0) / 0x100000000
   }
   const por = packed.por!
-  // A step that throws is left to the search, which reports it with its trace.
   try {
-    walk()
-  } catch {
-    // nothing learned from the rest: the search restarts if it needs to
-  }
-  function walk(): void {
-  for (let w = 0; w < walks; w++) {
-    packed.cur.set(start)
-    for (let s = 0; s < steps; s++) {
-      let seen = 0
-      packed.expand(() => {
-        footprints.learn(por.actingThread(), packed.cur, packed.next)
-        if (random() * ++seen < 1) pick.set(packed.next)
-      })
-      if (seen === 0) break
-      packed.cur.set(pick)
+    for (let w = 0; w < walks && budget > 0; w++) {
+      packed.cur.set(start)
+      for (let s = 0; s < steps && budget > 0; s++, budget--) {
+        let seen = 0
+        packed.expand(() => {
+          footprints.learn(por.actingThread(), packed.cur, packed.next)
+          if (random() * ++seen < 1) pick.set(packed.next)
+        })
+        if (seen === 0) break
+        packed.cur.set(pick)
+      }
     }
+  } catch {
+    // A step that throws is left to the search, which reports it with its trace.
   }
-}
 }
