@@ -26,7 +26,12 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
     // A first look at what the steps do, so that few reduced searches need to start again: the
     // first states, then (when those were not all) random runs, which reach the deep ones.
     const maxStates = Math.min(POR_SEED.states, options.maxStates ?? POR_SEED.states)
-    const seen = breadthFirst(model, { ...options, maxStates, allViolations: true, onProgress: undefined }, footprints, true)
+    let could = 0
+    const seen = breadthFirst(model, { ...options, maxStates, allViolations: true, onProgress: undefined }, footprints, true, (n) => (could = n))
+    // By default, a reduction that could expand few of these states by one step alone is not tried.
+    if (options.por === undefined && could < seen.stats.states * PROBE_SHARE) {
+      throw new PorFallback(`it could expand ${could} of the first ${seen.stats.states} states by one thread's step alone, too few to pay for itself`)
+    }
     if (seen.incomplete !== null) seedFootprints(packed, footprints, POR_SEED.walks, POR_SEED.steps, POR_SEED.budget)
     for (;;) {
       try {
@@ -66,7 +71,14 @@ function unreduced<S, A>(model: Model<S, A>, options: ExploreOptions, why: strin
  * kept until its expansion ends and only an ample set of them is stored
  * (see por.ts); `learning`: expand fully, only learning the footprints.
  */
-function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions, footprints: Footprints | null, learning = false): Exploration<A> {
+function breadthFirst<S, A>(
+  model: Model<S, A>,
+  options: ExploreOptions,
+  footprints: Footprints | null,
+  learning = false,
+  /** Learning: told how many states one thread's step could have expanded alone. */
+  could?: (states: number) => void,
+): Exploration<A> {
   const search = new Search(model, options, false)
   const { packed, store, words } = search
   const maxDepth = search.limits.maxDepth
@@ -130,6 +142,7 @@ function breadthFirst<S, A>(model: Model<S, A>, options: ExploreOptions, footpri
     }
   }
   if (ample) search.porStats = { reduced: ample.reduced, full: ample.full, restarts: 0, overheadSeconds: 0 }
+  could?.(ample?.couldReduce ?? 0)
   return search.finish('bfs')
 }
 

@@ -138,7 +138,7 @@ export class AmpleSets {
       fresh |= r & NEW
       if (r & CHANGED_SHARED) changes[t] = 1
     }
-    let best = threads < 2 || this.learning ? ONE_THREAD : NO_CHOICE
+    let best = threads < 2 ? ONE_THREAD : NO_CHOICE
     if (fresh && !this.learning) {
       for (let j = 0; j < threads; j++) size[seen[j]] = changes[seen[j]] = 0
       throw new PorRelearn()
@@ -157,8 +157,16 @@ export class AmpleSets {
       }
     }
     for (let j = 0; j < threads; j++) size[seen[j]] = changes[seen[j]] = 0
+    if (this.learning) {
+      // Learning expands fully; it only counts where a thread's step could have gone first alone.
+      if (best >= 0) this.couldReduce++
+      return ONE_THREAD
+    }
     return best
   }
+
+  /** Learning: states where one thread's step could have gone first alone (by what was known then). */
+  couldReduce = 0
 
   /** Does thread t's step at `cur` write no shared cell and read none another thread may change from where it is? */
   private independent(t: number): boolean {
