@@ -108,7 +108,7 @@ withBounds(
     )
     .option('--livelock', 'also look for a reachable cycle on which no step is a progress step (no-livelock, SPIN\'s -l; off by default; searches the unreduced graph)')
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
-    .option('--no-por', 'no partial-order reduction (to compare; by default BFS expands a state by one thread\'s step alone where that step writes only the thread\'s own locals and reads no shared cell another thread changes, unless that saves too little)')
+    .option('--no-por', 'no partial-order reduction (to compare; by default BFS expands a state by one thread\'s step alone where that step writes only the thread\'s own locals and reads no shared cell another thread changes, where that pays: see README)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--json', 'print one JSON object'),

@@ -57,9 +57,9 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
  */
 export const POR_SEED = { states: 5_000, walks: 2_000, steps: 1_000, budget: 200_000 }
 const MAX_RESTARTS = 100
-/** By default the reduction must expand at least this share of the first states by one thread's step alone, or it is dropped. */
+/** By default the reduction must (be able to) expand at least this share of the first states by one thread's step alone, or it is dropped. */
 const PROBE_STATES = 20_000
-const PROBE_SHARE = 0.05
+const PROBE_SHARE = 0.25
 
 function unreduced<S, A>(model: Model<S, A>, options: ExploreOptions, why: string, overhead?: (found: Exploration<A>) => number): Exploration<A> {
   const found = breadthFirst(model, options, null)

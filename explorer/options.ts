@@ -32,9 +32,10 @@ export interface ExploreOptions {
   readonly symmetry?: boolean
   /**
    * Partial-order reduction (BFS, where the model reports its steps'
-   * footprints, as compiled programs do): by default, on unless it expands
-   * fewer than 5% of the first 20,000 states by one thread's step alone
-   * (then the plain search runs, and the statistics say why); true: on
+   * footprints, as compiled programs do): by default, on only where it pays:
+   * where one thread's step alone could expand at least a quarter of the
+   * first 5,000 states, and then does expand a quarter of the first 20,000
+   * (else the plain search runs, and the statistics say why); true: on
    * regardless; false: off (to compare).
    */
   readonly por?: boolean
