@@ -83,6 +83,8 @@ export function recordingView(f: Field, buf: Cells, off: number, rec: Recorder):
   }
 }
 
+const READ_ONLY_METHODS = new Set<string | symbol>(['values', Symbol.iterator, 'entries', 'keys', 'at', 'indexOf', 'lastIndexOf', 'includes', 'slice', 'join', 'toString'])
+
 /** An int array as a typed array behind a proxy: an index read notes its cell; anything else (a method, iteration) notes them all. */
 function intArray(arr: Cells, off: number, rec: Recorder): Cells {
   const index = (p: string | symbol): number => (typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : -1)
@@ -95,10 +97,15 @@ function intArray(arr: Cells, off: number, rec: Recorder): Cells {
       }
       if (p === 'length') return target.length
       const v = Reflect.get(target, p, target) as unknown
-      if (typeof v !== 'function') return v
-      // A method may read or write any element: say so, and run it on the array itself.
+      if (typeof v !== 'function') {
+        // The raw buffer would let a step write unseen.
+        if (p === 'buffer') rec.wrote = true
+        return v
+      }
+      // A method may read any element: say so, and run it on the array itself. Only those that can
+      // neither write nor hand the array to a callback (which could write it) count as reads.
       rec.readAll(off, off + target.length)
-      if (p !== 'values' && p !== Symbol.iterator && p !== 'entries' && p !== 'keys' && p !== 'at' && p !== 'indexOf' && p !== 'includes' && p !== 'some' && p !== 'every' && p !== 'find' && p !== 'findIndex' && p !== 'slice' && p !== 'forEach' && p !== 'map' && p !== 'filter' && p !== 'reduce' && p !== 'join') rec.wrote = true
+      if (!READ_ONLY_METHODS.has(p)) rec.wrote = true
       return (v as (...a: unknown[]) => unknown).bind(target)
     },
     set(target, p, v) {
