@@ -118,7 +118,7 @@ function runOne(size: Size, store: StoreKind): MapcheckRun {
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
-  const r = bfs(model, { store, symmetry: false })
+  const r = bfs(model, { store, symmetry: false, por: false })
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
   const { states } = r.stats

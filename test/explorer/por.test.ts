@@ -171,7 +171,7 @@ describe('the conditions, one by one', () => {
     ]
     const writer: Instr[] = [{ op: { kind: 'write', i: 0, k: 2 }, back: null }]
     const model = randomProgram({ threads: [spin, writer], invariants: [{ i: 0, v: 2, j: 0, u: 2 }] })
-    const on = bfs(model, { allViolations: true })
+    const on = bfs(model, { allViolations: true, por: true })
     expect(ids(on)).toEqual(expectedViolations(bruteForce(model)))
     expect(ids(on)).toContain('inv0')
     expect(on.stats.por).toMatchObject({ reduced: expect.any(Number) })
@@ -184,9 +184,28 @@ describe('the conditions, one by one', () => {
       { op: { kind: 'write', i: 1, k: 0 }, back: null },
     ]
     const model = randomProgram({ threads: [stuck, other], invariants: [{ i: 0, v: 1, j: 0, u: 1 }] })
-    const on = bfs(model, { allViolations: true })
+    const on = bfs(model, { allViolations: true, por: true })
+    expect(on.stats.por).toMatchObject({ reduced: expect.any(Number) })
     expect(ids(on)).toEqual(['no-deadlock'])
     for (const v of on.violations) replayViolation(model, v)
+  })
+})
+
+describe('by default', () => {
+  it('a reduced search that finds a violation runs again without the reduction, so that its traces are shortest', () => {
+    // t0 runs two local steps, t1 writes g[0] = 1: forced, the reduction runs t0 first and the trace is 3 steps.
+    const t0: Instr[] = [
+      { op: { kind: 'local', k: 1, choices: 1 }, back: null },
+      { op: { kind: 'local', k: 1, choices: 1 }, back: null },
+    ]
+    const t1: Instr[] = [{ op: { kind: 'write', i: 0, k: 1 }, back: null }]
+    const model = randomProgram({ threads: [t0, t1], invariants: [{ i: 0, v: 1, j: 0, u: 1 }] })
+    const forced = bfs(model, { por: true })
+    const plain = bfs(model)
+    expect(forced.violations.map((v) => v.actions.length)).toEqual([3])
+    expect(plain.violations.map((v) => v.actions.length)).toEqual([bruteForce(model).violationDepth.get('inv0')])
+    expect(plain.violations[0].actions).toHaveLength(1)
+    expect(plain.stats.por).toMatchObject({ off: expect.stringContaining('shortest traces') })
   })
 })
 
