@@ -60,7 +60,7 @@ export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
  * on them, never the verdict (tests set them to 0 to make the search learn
  * by restarting).
  */
-export const POR_SEED = { states: 5_000, walks: 2_000, steps: 1_000, budget: 200_000 }
+export const POR_SEED = { states: 1_000, walks: 2_000, steps: 1_000, budget: 200_000 }
 const MAX_RESTARTS = 100
 /** By default the reduction must (be able to) expand at least this share of the first states by one thread's step alone, or it is dropped. */
 const PROBE_STATES = 20_000

@@ -34,7 +34,7 @@ export interface ExploreOptions {
    * Partial-order reduction (BFS, where the model reports its steps'
    * footprints, as compiled programs do): by default, on only where it pays:
    * where one thread's step alone could expand at least a quarter of the
-   * first 5,000 states, and then does expand a quarter of the first 20,000
+   * first 1,000 states, and then does expand a quarter of the first 20,000
    * (else the plain search runs, and the statistics say why), and a search
    * that finds a violation is run again without it, so that its traces are
    * shortest; true: on regardless (traces may be longer); false: off.
