@@ -10,15 +10,15 @@ const HOPELESS = 16
 
 /**
  * Partial-order reduction by ample sets (Peled; Clarke, Grumberg and Peled,
- * ch. 10), with footprints measured on the state being expanded or learned
+ * ch. 10), with footprints measured on the state being expanded, or learned
  * and checked (footprints.ts), never declared. A state is expanded by one
  * thread's step alone (every choice of it) when:
  * - C1 (independence): that step, guard and count of choices included,
  *   writes no shared cell (not even with the value it held) and reads only
- *   shared cells no other thread may change from where it is on (its
- *   learned `future`); no step can touch a cell another thread owns (the
- *   model guarantees it), so nothing other threads do before it can
- *   enable, disable or change it, and it changes nothing they see;
+ *   shared cells no other thread is known to change; no step can touch a
+ *   cell another thread owns (the model guarantees it), so nothing other
+ *   threads do before it can enable, disable or change it, and it changes
+ *   nothing they see;
  * - C0: that step is enabled, so a state with an action keeps one, and
  *   every deadlock is still reached;
  * - C2 (visibility): it writes only its thread's own cells, and properties
@@ -29,14 +29,21 @@ const HOPELESS = 16
  *   successor by that step is a state no earlier expansion reached; else
  *   the state is expanded fully. A chain of reduced expansions then goes
  *   strictly deeper, so no step is postponed forever round a cycle.
- * Why checking the learned footprints only on the states the reduced search
- * expands is enough: if some reachable state had a step outside them, take
- * one nearest to an expanded state; the reduced search, by the usual
- * commutation argument (the ample step changes only its thread's cells,
- * which no other step reads), reaches a state where the same step does the
- * same thing, so the search would have seen it and started again.
+ * Why checking the learned change sets only on the states the reduced
+ * search expands is enough: suppose some reachable state had a step
+ * changing a cell outside its thread's set; take such a state r nearest
+ * (fewest steps) to a state s the reduced search expanded, on a path whose
+ * steps all stay within the sets. If the path takes s's ample step t first
+ * or at all, moving t to the front (it commutes with every step before it)
+ * gives an expanded successor nearer to r; if it never does, the state
+ * after t followed by the same path reaches r with only t's thread's own
+ * cells changed, which no other thread's step reads, so the same step
+ * changes the same cell there, and the cycle proviso bounds how often that
+ * can happen before the first case. So the search would have met it and
+ * started again; a search that ends without restarting saw sets that hold
+ * everywhere, and with them the usual ample-set theorem applies.
  * Every successor is still computed, so out-of-range writes, step coverage
- * and the footprints are judged on every enabled action of every state reached.
+ * and the change sets are judged on every enabled action of every state reached.
  */
 export class AmpleSets {
   /** States expanded by one thread's step alone / fully though several threads could move. */
