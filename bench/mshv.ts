@@ -96,7 +96,7 @@ export function mshvDefaults(): Params {
 
 // ---- child: one search ---------------------------------------------------
 
-export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number; readonly maxStates?: number } = {}): ScenarioRun {
+export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly por?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number; readonly maxStates?: number } = {}): ScenarioRun {
   const { scenario, variant, given } = parseSpec(spec)
   const gc = (globalThis as { gc?: () => void }).gc
   const inst = instantiate(scenario, variant, given)
@@ -127,6 +127,7 @@ export function runScenarioOne(spec: string, stop: Stop, explore: { readonly sym
     maxRssBytes,
     peakBytesPerState: (maxRssBytes - baselineRssBytes) / states,
     ...(r.stats.symmetry ? { symmetry: r.stats.symmetry } : {}),
+    ...(r.stats.por ? { por: r.stats.por } : {}),
     ...(r.stats.collisionProbability !== undefined ? { collisionProbability: r.stats.collisionProbability } : {}),
   }
 }

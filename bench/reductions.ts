@@ -15,6 +15,8 @@ export interface ReductionCase {
   readonly spec: string
   readonly symmetry: boolean
   readonly store: StoreKind
+  /** Partial-order reduction forced on (`por: true`); off when absent, so the other rows measure the rest alone. */
+  readonly por?: boolean
   /** The unreduced count when known from elsewhere (SPIN, shared/reference/README.md). */
   readonly known?: number
   readonly note?: string
@@ -39,6 +41,10 @@ export const REDUCTION_CASES: readonly ReductionCase[] = [
   { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: false, store: 'full', note: 'cut at the time bound' },
   { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: true, store: 'full' },
   { spec: 'mshv-movable/fixed:splits=1,migrations=1', symmetry: false, store: 'full', note: 'one VP: symmetry has nothing to reduce' },
+  // Partial-order reduction (not combined with symmetry yet): each beside its symmetry-off, POR-off row above.
+  { spec: ref('4,2,1,2,2'), symmetry: false, store: 'full', por: true, known: 6_095_075 },
+  { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: false, store: 'full', por: true },
+  { spec: 'mshv-movable/fixed:splits=1,migrations=1', symmetry: false, store: 'full', por: true },
 ]
 export const REDUCTION_SMALL_CASES: readonly ReductionCase[] = REDUCTION_CASES.slice(0, 3)
 /**
@@ -59,14 +65,14 @@ export interface ReductionResult {
 }
 
 export const reductionArgs = (c: ReductionCase): string[] => [
-  '--one-scenario', c.spec, '--symmetry', c.symmetry ? 'on' : 'off', '--store', c.store,
+  '--one-scenario', c.spec, '--symmetry', c.symmetry ? 'on' : 'off', '--por', c.por ? 'on' : 'off', '--store', c.store,
   ...(c.maxSeconds !== undefined ? ['--max-seconds', String(c.maxSeconds)] : []),
   ...(c.maxStates !== undefined ? ['--max-states', String(c.maxStates)] : []),
 ]
 
 export function runReductions(cases: readonly ReductionCase[], fork: (args: readonly string[]) => ScenarioRun | Failed, progress: (msg: string) => void): ReductionResult[] {
   return cases.map((c) => {
-    progress(`${c.spec} symmetry ${c.symmetry ? 'on' : 'off'}, ${c.store} store ...`)
+    progress(`${c.spec} symmetry ${c.symmetry ? 'on' : 'off'}, POR ${c.por ? 'on' : 'off'}, ${c.store} store ...`)
     return { case: c, run: fork(reductionArgs(c)) }
   })
 }
@@ -83,7 +89,7 @@ export function reductionsFailed(results: readonly ReductionResult[]): boolean {
 /** What an exhaustive unreduced search counts for this case: the known count, else the same spec's exhaustive run with symmetry off. */
 function unreducedCount(results: readonly ReductionResult[], r: ReductionResult): number | null {
   if (r.case.known !== undefined) return r.case.known
-  const off = results.find((x) => x.case.spec === r.case.spec && !x.case.symmetry && ok(x.run) && x.run.incomplete === null)
+  const off = results.find((x) => x.case.spec === r.case.spec && !x.case.symmetry && !x.case.por && ok(x.run) && x.run.incomplete === null)
   return off && ok(off.run) ? off.run.states : null
 }
 
@@ -91,10 +97,11 @@ const int = (n: number): string => Math.round(n).toLocaleString('en-US')
 
 export function reductionsTable(results: readonly ReductionResult[]): string {
   const out: string[] = []
-  out.push('reductions: each case with symmetry reduction off and on (fresh process per run, BFS, all violations)')
+  out.push('reductions: each case with symmetry reduction and partial-order reduction off and on (fresh process per run, BFS, all violations)')
   const cols = [
     ['case', 40, 'l'],
     ['symm', 4, 'l'],
+    ['por', 3, 'l'],
     ['store', 11, 'l'],
     ['verdict', 10, 'l'],
     ['states', 10, 'r'],
@@ -110,17 +117,20 @@ export function reductionsTable(results: readonly ReductionResult[]): string {
     const c = r.case
     const name = c.spec.replace('fault-invalidate/retry:', 'ref ').replace('mshv-movable/', 'movable ')
     if (!ok(r.run)) {
-      out.push(row([name, c.symmetry ? 'on' : 'off', c.store, 'FAILED', r.run.error.split('\n')[0].slice(0, 40)]))
+      out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', c.store, 'FAILED', r.run.error.split('\n')[0].slice(0, 40)]))
       continue
     }
     const x = r.run
     const want = unreducedCount(results, r)
     const stands = x.symmetry ? `${int(x.symmetry.orbitStates)}${want !== null && x.incomplete === null ? (x.symmetry.orbitStates === want ? '' : ' (DIFFERS)') : ''}` : '-'
-    out.push(row([name, c.symmetry ? 'on' : 'off', c.store, x.verdict, int(x.states), stands, x.seconds.toFixed(2), int(x.statesPerSecond), x.peakBytesPerState.toFixed(1)]))
+    out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', c.store, x.verdict, int(x.states), stands, x.seconds.toFixed(2), int(x.statesPerSecond), x.peakBytesPerState.toFixed(1)]))
     const broken = x.violations.map((v) => `${v.invariant} (${v.steps})`).join(', ')
     if (broken) out.push(`    broken: ${broken}`)
     if (x.incomplete) out.push(`    incomplete: ${x.incomplete}${c.note ? ` (${c.note})` : ''}`)
     else if (c.note) out.push(`    ${c.note}`)
+    if (x.por && 'reduced' in x.por) {
+      out.push(`    POR: ${int(x.por.reduced)} states expanded by one thread's step alone, ${int(x.por.full)} fully; ${x.por.restarts} restarts; ${x.por.overheadSeconds.toFixed(2)} s besides the search (first look, restarts)`)
+    } else if (x.por && c.por) out.push(`    POR off: ${x.por.off}`)
     if (x.collisionProbability !== undefined) out.push(`    fingerprints: probability a collision hid a state ~ ${x.collisionProbability.toExponential(1)}`)
   }
   out.push('')

@@ -14,7 +14,7 @@
  *   npm run bench -- --swarm on|off     the swarm section: 8 shards on a seeded bug, merged (default: on; small: off)
  *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
  *                                       one mapcheck run, JSON (what the parent forks)
- *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--store full|fingerprint]
+ *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--por on|off|auto] [--store full|fingerprint]
  *                                       one search with allViolations (--first: stop at the first), JSON
  *
  * Every mapcheck run is a fresh child process, so its peak RSS
@@ -132,7 +132,7 @@ function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
   const cpu = process.cpuUsage()
   // Workers > 1: the parallel BFS, its workers in this process (their memory in its RSS).
-  const r = workers > 1 ? explore(model, { store, symmetry: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, symmetry: false })
+  const r = workers > 1 ? explore(model, { store, symmetry: false, por: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, symmetry: false, por: false })
   const used = process.cpuUsage(cpu)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
@@ -188,7 +188,7 @@ interface Options {
   readonly swarm: boolean
 }
 
-type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; maxSeconds?: number; maxStates?: number }
+type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined; maxSeconds?: number; maxStates?: number }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -201,6 +201,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   let store: StoreKind = 'full'
   let workers = 1
   let symmetry = true
+  let por: boolean | undefined
   let reductions: 'none' | 'small' | 'all' | 'big' | null = null
   let swarm: boolean | null = null
   let maxSeconds: number | undefined
@@ -225,6 +226,10 @@ function parseArgs(argv: readonly string[]): Parsed {
       const v = value()
       if (v !== 'on' && v !== 'off') throw new Error(`--symmetry: expected on or off, not '${v}'`)
       symmetry = v === 'on'
+    } else if (a === '--por') {
+      const v = value()
+      if (v !== 'on' && v !== 'off' && v !== 'auto') throw new Error(`--por: expected on, off or auto, not '${v}'`)
+      por = v === 'auto' ? undefined : v === 'on'
     } else if (a === '--reductions') {
       const v = value()
       if (v !== 'none' && v !== 'small' && v !== 'all' && v !== 'big') throw new Error(`--reductions: expected none, small, all or big, not '${v}'`)
@@ -261,7 +266,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
   if (one !== null) return { one, store, workers }
-  if (oneScenario !== null) return { oneScenario, first, store, symmetry, maxSeconds, maxStates }
+  if (oneScenario !== null) return { oneScenario, first, store, symmetry, por, maxSeconds, maxStates }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : reductions === 'big' ? REDUCTION_BIG_CASES : REDUCTION_CASES
   return { sizes, json, spin, mshv: sets, reductions: cases, swarm: swarm ?? true }
@@ -307,7 +312,7 @@ function main(): number {
   }
   if ('oneScenario' in parsed) {
     const { maxSeconds, maxStates } = parsed
-    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, ...(maxSeconds ? { maxSeconds } : {}), ...(maxStates ? { maxStates } : {}) })
+    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, ...(parsed.por !== undefined ? { por: parsed.por } : {}), ...(maxSeconds ? { maxSeconds } : {}), ...(maxStates ? { maxStates } : {}) })
     process.stdout.write(`${JSON.stringify(run)}\n`)
     return 0
   }

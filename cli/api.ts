@@ -26,6 +26,8 @@ export interface CheckOptions {
   readonly store?: 'full' | 'fingerprint'
   /** Symmetry reduction where the scenario declares interchangeable threads (default true). */
   readonly symmetry?: boolean
+  /** Partial-order reduction in BFS where the model's steps allow it (default true). */
+  readonly por?: boolean
   /** Also look for a fair non-progress cycle (no-livelock, `check --livelock`; default false). */
   readonly livelock?: boolean
   /** BFS threads (default: the cores; 1: the sequential BFS); the counts and traces do not depend on it. */

@@ -7,8 +7,10 @@ export function statsLine(s: Stats): string {
   const fp = s.collisionProbability !== undefined ? `; fingerprints: probability a collision hid a state ~ ${s.collisionProbability.toExponential(1)}` : ''
   const sym = s.symmetry ? `; symmetry: ${s.symmetry.renamings} renamings, the states stand for ${num(s.symmetry.orbitStates)}` : ''
   const par = s.parallel && s.parallel.levels > 0 ? `; ${s.parallel.workers} workers on ${s.parallel.levels} levels` : ''
+  // Where it ran and reduced; why it did not run is in --json (stats.por.off), not on every line.
+  const por = s.por !== undefined && 'reduced' in s.por && s.por.reduced > 0 ? `; partial-order reduction: ${num(s.por.reduced)} states expanded by one thread's step alone` : ''
   const live = s.livelock ? `; livelock search: ${num(s.livelock.states)} states unreduced, ${s.livelock.seconds.toFixed(2)} s` : ''
-  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)${par}${sym}${fp}${live}`
+  return `${num(s.states)} states, ${num(s.transitions)} transitions, max depth ${s.maxDepth}, ${s.seconds.toFixed(2)} s (${num(Math.round(s.statesPerSecond))} states/s)${par}${sym}${por}${fp}${live}`
 }
 
 /** A metric's range: `min..max` (or one value), a share as a percentage. */

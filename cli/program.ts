@@ -119,12 +119,13 @@ withBounds(
     .option('--checkpoint <file>', 'BFS: save the whole search to <file> every --checkpoint-every, and when it is cut short (SIGINT/SIGTERM, a bound), to go on later with --resume <file>')
     .option('--checkpoint-every <interval>', 'minutes between checkpoints (default 10), or 30s, 2h, or a number of states expanded (50000states)')
     .option('--resume <file>', 'BFS: go on with the search saved in <file> (same scenario, variant, parameters and options); it keeps saving to <file> unless --checkpoint names another')
+    .option('--no-por', 'no partial-order reduction (to compare; by default BFS expands a state by one thread\'s step alone where that step writes only the thread\'s own locals and reads no shared cell another thread changes, where that pays: see README)')
     .option('--out <file>', 'where to write the trace of the shortest violation, others beside it (default: traces/<scenario>-<variant>-<invariant>.json in the working directory)')
     .option('--html <file>', 'also write the HTML report of this run (its traces stepped through, with the memory map)')
     .option('--shard <k/n>', 'swarm: run the k-th (from 0) of n diversified searches and write its result file (--out, default <scenario>-<variant>-shard-<k>-of-<n>.json) for `mapcheck merge`; env/n takes k from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or PARALLEL_SEQ, env:NAME/n from NAME; --seed seeds the whole swarm')
     .option('--shard-base <b>', "--shard: the number of the first shard, when k does not count from 0 (GNU parallel's {#}: 1)")
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string; checkpoint?: string; checkpointEvery?: string; resume?: string }, cmd: Command) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; por: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string; checkpoint?: string; checkpointEvery?: string; resume?: string }, cmd: Command) => {
   if (o.shardBase !== undefined && o.shard === undefined) throw new BadInput('--shard-base applies to --shard only')
   if (o.shard !== undefined) {
     if (o.checkpoint !== undefined || o.resume !== undefined) throw new BadInput('--checkpoint/--resume do not apply to a swarm shard (--shard): a shard is a bounded search')
@@ -132,7 +133,7 @@ withBounds(
     const shard = parseShard(o.shard, process.env, o.shardBase)
     const seed = intOption('seed', o.seed)
     if (seed !== undefined && seed > MAX_SEED) throw new BadInput(`--seed ${o.seed}: expected an integer 0..${MAX_SEED}`)
-    const explore: ExploreOptions = { ...bounds(o), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, livelock: !!o.livelock }
+    const explore: ExploreOptions = { ...bounds(o), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, ...(o.por ? {} : { por: false }), livelock: !!o.livelock }
     const mode = cmd.getOptionValueSource('mode') === 'default' ? undefined : o.mode
     status = shardCommand({ scenario: await openScenario(scenario), variant: o.variant, params: o.param, explore, shard, base: { mode, maxDepth: explore.maxDepth, store: o.store, seed }, out: o.out, html: o.html, json: !!o.json })
     return
@@ -147,7 +148,7 @@ withBounds(
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, livelock: !!o.livelock },
+    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, por: o.por ? undefined : false, livelock: !!o.livelock },
     out: o.out,
     html: o.html,
     json: !!o.json,

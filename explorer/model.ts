@@ -167,6 +167,37 @@ export interface PackedModel<S> {
   stepProgress?(): boolean
   /** Renamings of interchangeable threads the state space is closed under (symmetry reduction). */
   readonly symmetry?: PackedSymmetry
+  /** Which thread takes each action and which steps are local to their thread (partial-order reduction). */
+  readonly por?: PackedPor
+}
+
+/**
+ * What partial-order reduction needs of a packed model whose state is
+ * shared cells plus cells each thread owns (its pc and locals). The model
+ * guarantees by construction that no step of one thread reads or writes a
+ * cell another thread owns, and that only a thread's own steps move its pc
+ * (the engine takes both as given); every footprint it reports is measured
+ * on the state at hand, never declared, so none can be silently wrong.
+ */
+export interface PackedPor {
+  /** Per cell: the thread that owns it, or -1 for a shared cell. */
+  readonly owner: Int32Array
+  /** Per thread: the cell holding its pc, which says which step it takes next. */
+  readonly pcCell: Int32Array
+  /** During `expand`'s `emit`: the thread taking the action. */
+  actingThread(): number
+  /**
+   * Re-runs thread `t`'s step at `cur` (its guard, its count of choices and
+   * every choice) on a view that records each access: the shared cells it
+   * reads, or null when it is disabled or writes a shared cell (even with
+   * the value that cell held).
+   */
+  sharedReads(t: number): readonly number[] | null
+  /**
+   * Did a property (`holds`, `facts`, `measure`) evaluated since the last
+   * call read a cell some thread owns? Clears the record.
+   */
+  propertiesReadOwned(): boolean
 }
 
 /**

@@ -48,6 +48,16 @@ export interface ExploreOptions {
   readonly parallelFrom?: number
   /** BFS only: save the search every so often and when cut short, or resume a saved one (explorer/checkpoint.ts). */
   readonly checkpoint?: CheckpointOptions
+  /**
+   * Partial-order reduction (BFS, where the model reports its steps'
+   * footprints, as compiled programs do): by default, on only where it pays:
+   * where one thread's step alone could expand at least a quarter of the
+   * first 1,000 states, and then does expand a quarter of the first 20,000
+   * (else the plain search runs, and the statistics say why), and a search
+   * that finds a violation is run again without it, so that its traces are
+   * shortest; true: on regardless (traces may be longer); false: off.
+   */
+  readonly por?: boolean
   /** Called about four times a second while the search runs. */
   readonly onProgress?: (p: Progress) => void
 }

@@ -55,6 +55,8 @@ export function parallelBfs<S, A>(model: Model<S, A>, options: ExploreOptions): 
   }
   if (!options.recipe) return sequential('no model recipe (a Model object cannot be sent to a worker thread): sequential BFS')
   // A worker rebuilds the model from its recipe, in the model's own successor order: a swarm shard's shuffled order stays on this thread.
+  // Partial-order reduction expands states one by one with footprints learned in order (por.ts): forced on, it runs sequentially.
+  if (options.por === true) return sequential('partial-order reduction (por: true) is sequential-only: sequential BFS')
   // A checkpoint saves the sequential search's store and queue.
   if (options.checkpoint) return sequential('checkpoints (--checkpoint/--resume) are written by the sequential BFS: sequential BFS')
   if (options.successorSeed !== undefined) return sequential('a shuffled successor order (a swarm shard) is not rebuilt by the workers: sequential BFS')

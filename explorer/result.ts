@@ -59,6 +59,17 @@ export interface Stats {
    * sequential after all.
    */
   readonly parallel?: { readonly workers: number; readonly levels: number; readonly replayed: number; readonly sequential?: string }
+  /**
+   * Partial-order reduction (BFS): the states expanded by one thread's local
+   * step alone and those expanded fully though several threads could move,
+   * and how many times the search started again having seen a step do
+   * something new (footprints.ts); or why the search ran without it (`off`).
+   * `overheadSeconds`: time spent besides `seconds` (the first look at the
+   * footprints, searches started again or dropped).
+   */
+  readonly por?:
+    | { readonly reduced: number; readonly full: number; readonly restarts: number; readonly overheadSeconds: number }
+    | { readonly off: string; readonly overheadSeconds?: number }
   /** `livelock`: the states of the unreduced graph the cycle search built, and its time (not in `seconds`). */
   readonly livelock?: { readonly states: number; readonly seconds: number }
 }

@@ -6,6 +6,7 @@ import { MetricRanges } from './metric-ranges.js'
 import type { Cells, Model, PackedModel } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
+import { PorFallback } from './por.js'
 import { OutcomeWatch } from './outcomes.js'
 import { actionPath } from './path.js'
 import type { Exploration, MetricRange, Mode, Violation } from './result.js'
@@ -108,6 +109,32 @@ export class Search<S, A> {
     return true
   }
 
+  /**
+   * The range check of `rejectNext` alone, for a successor that may never
+   * be stored (partial-order reduction keeps it aside): is it outside the
+   * state space? Then it is a range violation, as there.
+   */
+  rejectRange(parent: number, k: number): boolean {
+    if (this.layout.firstOutOfRange(this.packed.next) < 0) return false
+    if (this.model.rangeInvariant === undefined) return this.rejectNext(parent, k)
+    this.outOfRange ??= { parent, k }
+    return true
+  }
+
+  /** Partial-order reduction: how many states were expanded with an ample set, and fully. */
+  porStats: { reduced: number; full: number; restarts: number; overheadSeconds: number } | null = null
+  private visibility = false
+
+  /**
+   * Under partial-order reduction: every property evaluation is watched, and
+   * the first that reads a cell a thread owns ends the search (`PorFallback`),
+   * since an ample step may have changed that cell unseen.
+   */
+  watchVisibility(): void {
+    this.visibility = true
+    this.packed.por!.propertiesReadOwned()
+  }
+
   /** Unpacks stored state `idx` into `packed.cur`. */
   load(idx: number): void {
     this.store.get(idx, this.curWords)
@@ -167,6 +194,9 @@ export class Search<S, A> {
       if (!fresh) continue
       const conflict = this.model.evidence![i].conflict(e.seen)
       if (conflict.length > 0) e.conflict = conflict
+    }
+    if (this.visibility && this.packed.por!.propertiesReadOwned()) {
+      throw new PorFallback(`a property reads a thread's own cells (its pc or locals), which the reduction's local steps change unseen: searched again without partial-order reduction`)
     }
   }
 
@@ -418,6 +448,7 @@ export class Search<S, A> {
         storeBytes: this.store.bytes,
         ...(this.store instanceof FingerprintStore ? { collisionProbability: this.store.collisionProbability } : {}),
         ...(this.canon.symmetry !== null ? { symmetry: { renamings: this.canon.symmetry.count + 1, orbitStates: this.orbitStates } } : {}),
+        ...(this.porStats ? { por: this.porStats } : {}),
       },
     }
   }

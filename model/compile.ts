@@ -10,6 +10,7 @@ import { ModelError } from '../explorer/errors.js'
 import type { Cells, EvidenceProperty, Invariant, Metric, Model, OutcomeProperty, PackedModel, StepClass, StepLabel } from '../explorer/model.js'
 import { literalsOf } from './labels.js'
 import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
+import { Recorder, recordingView, recordThreads } from './footprint.js'
 import { threadSymmetry } from './symmetry.js'
 import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
@@ -223,14 +224,39 @@ export function compile<G extends Fields>(
   const packed = ((): PackedModel<State<W>> => {
     const cur = new Int16Array(stateBytes)
     const nxt = new Int16Array(stateBytes)
+    // Properties see the world with its threads (a read of `threads` is noted: partial-order reduction
+    // needs to know); steps see the globals without `threads`, and the threads only as their own `me`.
+    const propertyRead = new Uint8Array(1)
     const worldView = (buf: Cells) => {
+      const sw = view(globals, buf, 0) as W
       const w = view(globals, buf, 0) as W & { threads: unknown[] }
       const ts = threads.map((t) => view(t.locals, buf, t.base + 1))
-      Object.defineProperty(w, 'threads', { value: ts })
-      return { w, ts }
+      recordThreads(w, ts, propertyRead)
+      return { w, ts, sw }
     }
     const c = worldView(cur)
     const n = worldView(nxt)
+    // Footprints: a step re-run on a copy of `cur` through a view that records its shared reads.
+    const scratch = new Int16Array(stateBytes)
+    const recorder = new Recorder(stateBytes)
+    const rw = recordingView(globals, scratch, 0, recorder) as W
+    const rts = threads.map((t) => view(t.locals, scratch, t.base + 1))
+    const sharedReads = (t: number): readonly number[] | null => {
+      const step = threads[t].steps[cur[base[t]]]
+      if (step === undefined) return null
+      scratch.set(cur)
+      recorder.reset()
+      const me = rts[t]
+      if (step.guard !== undefined && !step.guard(rw, me)) return null
+      const choices = step.choices === undefined ? 1 : step.choices(rw, me)
+      for (let ch = 0; ch < choices && !recorder.wrote; ch++) {
+        scratch.set(cur)
+        step.run(rw, me, ch)
+      }
+      return recorder.wrote ? null : recorder.reads
+    }
+    const owner = new Int32Array(stateBytes).fill(-1)
+    threads.forEach((t, i) => owner.fill(i, t.base, t.base + 1 + sizeOf(t.locals)))
     const T = threads.length
     const base = threads.map((t) => t.base)
     const init = new Int16Array(stateBytes)
@@ -255,8 +281,8 @@ export function compile<G extends Fields>(
       cells: cellList,
       init,
     })
-    // The step being emitted, for stepThread/stepProgress.
-    let stepT = 0
+    // The step being emitted, for stepThread/stepProgress and POR's actingThread (-1 outside expand).
+    let stepT = -1
     let stepIsProgress = false
     const outOfRange = (): boolean => {
       for (let i = 0; i < stateBytes; i++) if (nxt[i] > cellMax[i] || nxt[i] < cellMin[i]) return true
@@ -282,8 +308,8 @@ export function compile<G extends Fields>(
           const step = th.steps[cur[base[t]]]
           if (step === undefined) continue
           const me = c.ts[t]
-          if (step.guard !== undefined && !step.guard(c.w, me)) continue
-          const choices = step.choices === undefined ? 1 : step.choices(c.w, me)
+          if (step.guard !== undefined && !step.guard(c.sw, me)) continue
+          const choices = step.choices === undefined ? 1 : step.choices(c.sw, me)
           const cls = th.classes[cur[base[t]]]
           stepT = t
           stepIsProgress = step.progress === true
@@ -291,7 +317,7 @@ export function compile<G extends Fields>(
             nxt.set(cur)
             let to: string
             try {
-              to = step.run(n.w, n.ts[t], ch)
+              to = step.run(n.sw, n.ts[t], ch)
             } catch (e) {
               throw stepFailed(th, th.labels[cur[base[t]]], e)
             }
@@ -300,6 +326,7 @@ export function compile<G extends Fields>(
             emit(k++, cls)
           }
         }
+        stepT = -1
         return k
       },
       outOfRange,
@@ -311,6 +338,17 @@ export function compile<G extends Fields>(
       terminal() {
         for (let t = 0; t < T; t++) if (!threads[t].isEnd[cur[base[t]]]) return false
         return true
+      },
+      por: {
+        owner,
+        pcCell: Int32Array.from(base),
+        actingThread: () => stepT,
+        sharedReads,
+        propertiesReadOwned() {
+          const r = propertyRead[0] === 1
+          propertyRead[0] = 0
+          return r
+        },
       },
     }
   })()

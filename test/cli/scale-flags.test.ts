@@ -1,5 +1,5 @@
 /**
- * check's --store and --no-symmetry: a fingerprint run finds the same
+ * check's --store, --no-symmetry and --no-por: a fingerprint run finds the same
  * violation, writes a trace that replays, and reports its collision
  * estimate; symmetry is reported and can be turned off (then the counts
  * are the unreduced ones); a fingerprint store with DFS is bad input.
@@ -35,6 +35,17 @@ describe('check --store and --no-symmetry', () => {
     expect(off.stats.symmetry).toBeUndefined()
     const text = mapcheck(['check', 'fault-invalidate', '--param', 'V=3'], dir)
     expect(text.stdout).toMatch(/symmetry: 6 renamings, the states stand for [\d,]+/)
+  })
+
+  it('--no-por: partial-order reduction is off, and the counts are those of a run where it did not pay', () => {
+    const dir = tempDir()
+    const on = JSON.parse(mapcheck(['check', 'mshv-mmio', '--json'], dir).stdout)
+    const off = JSON.parse(mapcheck(['check', 'mshv-mmio', '--no-por', '--json'], dir).stdout)
+    // By default it ran only far enough to see it would not pay, and says so.
+    expect(on.stats.por.off).toMatch(/by one thread's step alone/)
+    expect(off.stats.por).toBeUndefined()
+    expect(on.stats.states).toBe(off.stats.states)
+    expect(on.result).toBe(off.result)
   })
 
   it('bad input: --store fingerprint with DFS, an unknown store', () => {

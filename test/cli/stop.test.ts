@@ -29,12 +29,12 @@ describe('searchStop', () => {
   it('ends a search once the memory reaches the bound, measuring every 1024 states', () => {
     const model = instantiate('fault-invalidate', 'retry', { P: 4 }).model
     // Symmetry off: the state count is the unreduced one this test sizes its bound by.
-    const full = bfs(model, { symmetry: false })
+    const full = bfs(model, { symmetry: false, por: false })
     const probe = growing()
     // Reached at 100 MiB + 10,000 KiB: some 10,000 states, fewer than the full space.
     const limit = 100 * MiB + 10_000 * 1024
     const stop = searchStop(limit, probe)
-    const r = bfs(model, { symmetry: false, stop: (states) => ((probe.states = states), stop(states)) })
+    const r = bfs(model, { symmetry: false, por: false, stop: (states) => ((probe.states = states), stop(states)) })
     expect(full.stats.states).toBeGreaterThan(20_000)
     expect(r.verdict).toBe('incomplete')
     expect(r.incomplete).toMatch(/^memory bound 109\.8 MiB reached at [\d,]+ states \(resident 1\d\d\.\d MiB\)$/)

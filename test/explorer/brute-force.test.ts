@@ -86,10 +86,10 @@ describe('fault-invalidate/retry: packed engine vs brute force on the object bac
       expect(b.fingerprints, 'fingerprint is injective on reachable states').toBe(b.states)
       expect(b.deadlocks, 'the correct variant is deadlock-free').toBe(0)
       expect([...b.violationDepth.keys()]).toEqual([])
-      const r = bfs(model, { symmetry: false })
-      const d = dfs(model, { symmetry: false })
+      const r = bfs(model, { symmetry: false, por: false })
+      const d = dfs(model, { symmetry: false, por: false })
       const interned = bfs(withoutPacked(model))
-      const fingerprints = bfs(model, { store: 'fingerprint', symmetry: false })
+      const fingerprints = bfs(model, { store: 'fingerprint', symmetry: false, por: false })
       for (const x of [r, d, interned, fingerprints]) {
         expect(x.verdict).toBe('ok')
         expect(x.stats.states).toBe(b.states)
@@ -113,7 +113,7 @@ describe('fault-invalidate/no-retry: BFS counterexample is shortest and replays'
       const b = bruteForce(model)
       const want = b.violationDepth.get('no-stale-mapping')
       expect(want, 'brute force finds the stale mapping').toBeDefined()
-      const r = bfs(model, { symmetry: false })
+      const r = bfs(model, { symmetry: false, por: false })
       expect(r.verdict).toBe('violation')
       expect(r.violations).toHaveLength(1)
       const [v] = r.violations
@@ -125,7 +125,7 @@ describe('fault-invalidate/no-retry: BFS counterexample is shortest and replays'
       expect(f.violations.map((x) => [x.invariant, x.actions.length])).toEqual([['no-stale-mapping', want]])
       replayViolation(model, f.violations[0])
       // With allViolations, the search covers everything: full counts again.
-      const all = bfs(model, { allViolations: true, symmetry: false })
+      const all = bfs(model, { allViolations: true, symmetry: false, por: false })
       expect(all.stats.states).toBe(b.states)
       expect(all.stats.transitions).toBe(b.edges)
       expect(all.violations.map((x) => x.invariant).sort()).toEqual(expectedViolations(b))

@@ -104,7 +104,7 @@ describe('depth bound', () => {
         // A state at the bound with a step left: the bound may hide something, so the search must not say 'ok'.
         const cut = b.order.some((s) => b.dist.get(canonical(s)) === D && model.actions(s).length > 0)
         for (const f of searches) {
-          const r = f(model, { maxDepth: D, symmetry: false })
+          const r = f(model, { maxDepth: D, symmetry: false, por: false })
           expect(r.stats.states, `${f.name} maxDepth ${D}: states`).toBe(b.states)
           expect(r.stats.transitions, `${f.name} maxDepth ${D}: transitions`).toBe(b.edges)
           expect(r.stats.maxDepth).toBeLessThanOrEqual(D)
@@ -112,7 +112,7 @@ describe('depth bound', () => {
           else if (f === bfs) expect(r.verdict).toBe('ok')
           else expect(['ok', 'incomplete']).toContain(r.verdict)
         }
-        const r = bfs(model, { maxDepth: D, symmetry: false })
+        const r = bfs(model, { maxDepth: D, symmetry: false, por: false })
         expect(r.stats.maxDepth).toBe(Math.min(D, b.eccentricity))
       }
     })
@@ -136,13 +136,13 @@ describe('state and time bounds', () => {
     const maxOut = Math.max(...b.order.map((s) => model.actions(s).length))
     for (const f of searches) {
       for (const maxStates of [1, 100, total - 1]) {
-        const r = f(model, { maxStates, symmetry: false })
+        const r = f(model, { maxStates, symmetry: false, por: false })
         expect(r.verdict, `${f.name} maxStates ${maxStates}`).toBe('incomplete')
         expect(r.incomplete).toMatch(/max-states/)
         expect(r.stats.states).toBeGreaterThanOrEqual(maxStates)
         expect(r.stats.states).toBeLessThanOrEqual(Math.min(total, maxStates + maxOut))
       }
-      const r = f(model, { maxStates: total + 1, symmetry: false })
+      const r = f(model, { maxStates: total + 1, symmetry: false, por: false })
       expect(r.verdict).toBe('ok')
       expect(r.stats.states).toBe(total)
     }

@@ -100,7 +100,7 @@ describe(`SPIN -DNOREDUCE and mapcheck bfs count the same state space${skipReaso
       const spin = await runs[n]
       expect(spin.errors, spin.stdout).toBe(0)
       const model = instantiate('fault-invalidate', 'retry', params(size)).model
-      const r = bfs(model, { symmetry: false })
+      const r = bfs(model, { symmetry: false, por: false })
       expect(r.verdict).toBe('ok')
       expect(r.stats.states).toBe(spin.states)
       expect(r.stats.transitions).toBe(spin.transitions - 1)
@@ -123,7 +123,7 @@ describe(`SPIN -DBUGGY and mapcheck no-retry agree on the counterexample${skipRe
     expect(steps.length, trail.stdout).toBeGreaterThan(0)
 
     const model = instantiate('fault-invalidate', 'no-retry', params(size)).model
-    const r = bfs(model, { symmetry: false })
+    const r = bfs(model, { symmetry: false, por: false })
     expect(bfs(model).violations.map((v) => v.actions.length), 'as long with symmetry').toEqual(r.violations.map((v) => v.actions.length))
     expect(r.verdict).toBe('violation')
     expect(r.violations.map((v) => v.invariant)).toEqual(['no-stale-mapping'])

@@ -22,7 +22,7 @@ type AnyModel = Model<any, any>
 
 /** On vs off: same broken invariants, same shortest-trace lengths, exact orbit sum; reduced traces replay. */
 function onVsOff(model: AnyModel, opts: { store?: 'full' | 'fingerprint' } = {}): { off: number; on: number } {
-  const off = bfs(model, { ...opts, symmetry: false, allViolations: true })
+  const off = bfs(model, { ...opts, symmetry: false, por: false, allViolations: true })
   const on = bfs(model, { ...opts, allViolations: true })
   expect(on.verdict).toBe(off.verdict)
   expect(on.incomplete).toBeNull()
@@ -31,7 +31,7 @@ function onVsOff(model: AnyModel, opts: { store?: 'full' | 'fingerprint' } = {})
   expect(on.stats.symmetry?.orbitStates, 'sum of orbit sizes = unreduced states').toBe(off.stats.states)
   expect(on.stats.states).toBeLessThan(off.stats.states)
   // The first violation a plain BFS stops at: same invariant, same length.
-  const first = [bfs(model, { ...opts, symmetry: false }), bfs(model, opts)].map((r) => r.violations.map((v) => [v.invariant, v.actions.length]))
+  const first = [bfs(model, { ...opts, symmetry: false, por: false }), bfs(model, opts)].map((r) => r.violations.map((v) => [v.invariant, v.actions.length]))
   expect(first[1]).toEqual(first[0])
   return { off: off.stats.states, on: on.stats.states }
 }
@@ -60,7 +60,7 @@ describe('reference model: symmetry over the fault threads (and the invalidators
   it('fingerprint store and DFS with symmetry: the same verdicts and orbit sums', () => {
     const model = instantiate('fault-invalidate', 'no-retry', { P: 2, V: 3, I: 1, K: 1, F: 1 }).model
     onVsOff(model, { store: 'fingerprint' })
-    const d = [dfs(model, { symmetry: false, allViolations: true }), dfs(model, { allViolations: true })]
+    const d = [dfs(model, { symmetry: false, por: false, allViolations: true }), dfs(model, { allViolations: true })]
     expect(d[1].violations.map((v) => v.invariant)).toEqual(d[0].violations.map((v) => v.invariant))
     expect(d[1].stats.symmetry?.orbitStates).toBe(d[0].stats.states)
     for (const v of d[1].violations) replayViolation(model, v)
@@ -169,7 +169,7 @@ describe('a toy program with thread-id fields, against a brute force', () => {
     const model = compile('toy-undeclared', program, toyInvariants as any)
     // The reduced search then reports a violation the real runs do not have; rebuilding its trace finds no real
     // run for it, and says why.
-    expect(bfs(model, { symmetry: false }).verdict).toBe('ok')
+    expect(bfs(model, { symmetry: false, por: false }).verdict).toBe('ok')
     expect(() => bfs(model)).toThrow(/threads declared interchangeable are not/)
   })
 })
@@ -182,7 +182,7 @@ describe('models that are not symmetric are refused', () => {
     expect(() => bfs(toy(3, false, true, [asym]))).toThrow(/w0-never-first is not symmetric/)
     // Without symmetry it is an ordinary violation.
     expect(bfs(toy(3, false, false, [asym])).violations.map((v) => v.invariant)).toEqual(['w0-never-first'])
-    expect(bfs(toy(3, false, true, [asym]), { symmetry: false }).violations.map((v) => v.invariant)).toEqual(['w0-never-first'])
+    expect(bfs(toy(3, false, true, [asym]), { symmetry: false, por: false }).violations.map((v) => v.invariant)).toEqual(['w0-never-first'])
   })
 
   it('threads that start differently, or run different processes, cannot be declared interchangeable', () => {
