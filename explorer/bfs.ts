@@ -1,4 +1,5 @@
 import { Checkpointing } from './checkpoint.js'
+import { BadInput } from './errors.js'
 import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
@@ -18,6 +19,11 @@ import { NO_PARENT, type StateStore } from './state-store.js'
  */
 export function bfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exploration<A> {
   const packed = packedOf(model)
+  // A checkpoint saves one plain BFS: POR's first look and restarts are searches of their own.
+  if (options.checkpoint) {
+    if (options.por === true) throw new BadInput('--checkpoint/--resume: a checkpoint saves the plain BFS; partial-order reduction (por: true) is not checkpointed')
+    return breadthFirst(model, options, null)
+  }
   if (!porApplies(packed, options)) return breadthFirst(model, options, null)
   if (options.symmetry !== false && packed.symmetry) return unreduced(model, options, 'not combined with symmetry reduction yet (run with --no-symmetry to compare)')
   const por = packed.por!

@@ -65,8 +65,9 @@ function saving(extra: Partial<CheckpointOptions> = {}): { options: CheckpointOp
 const interruptAt = (n: number) => (states: number) => (states >= n ? 'interrupted' : null)
 
 /** What must be equal between an uninterrupted and a resumed search (not the times). */
+/** What a run found and counted (not its time, its store's bytes, or why POR did not run: a checkpointed run is a plain BFS). */
 function outcome(r: Exploration<unknown>) {
-  const { seconds: _s, statesPerSecond: _r, storeBytes: _b, ...stats } = r.stats
+  const { seconds: _s, statesPerSecond: _r, storeBytes: _b, por: _p, ...stats } = r.stats
   return { verdict: r.verdict, incomplete: r.incomplete, violations: r.violations, stats, coverage: r.coverage, metrics: r.metrics, metricsAll: r.metricsAll, outcomes: r.outcomes }
 }
 
