@@ -12,7 +12,7 @@ import { literalsOf } from './labels.js'
 import { DONE, type Process, type ProcessAction, type Program, type State, type Step, type ThreadState } from './process.js'
 import { Recorder, recordingView, recordThreads } from './footprint.js'
 import { threadSymmetry } from './symmetry.js'
-import { cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
+import { boundThreadIds, cells, decode, encode, sizeOf, struct, type Fields, type StructField, type ValueOf, view, zero } from './schema.js'
 
 /** The built-in invariant every compiled model has: every field within its declared range. */
 export const FIELD_IN_RANGE = 'field-in-range'
@@ -59,7 +59,8 @@ export function compile<G extends Fields>(
   const given = 'invariants' in properties ? properties : { invariants: properties }
   const { outcomes = [], evidence = [], metrics = [] } = given
   type W = ValueOf<G>
-  const globals = struct(program.globals)
+  // A thread-id field holds one of this program's threads (boundThreadIds).
+  const globals = boundThreadIds(struct(program.globals), program.threads.length)
   const fieldInRange: Invariant<State<W>> = {
     id: FIELD_IN_RANGE,
     description: 'every field of the world and of every thread holds a value within its declared range (a counter never goes below its minimum)',
@@ -95,7 +96,7 @@ export function compile<G extends Fields>(
         }
         return classOf.get(key)!
       }),
-      locals: struct(p.locals),
+      locals: boundThreadIds(struct(p.locals), program.threads.length),
       base: offset,
     }
     offset += 1 + sizeOf(layout.locals)

@@ -62,6 +62,23 @@ export function int(min: number, max: number): IntField {
 export const threadId = (max = 255): IntField => ({ ...int(0, max), thread: 0 })
 /** A thread's index + 1, 0 = none (a lock owner, the thread that used a freed region): renamed with the threads under symmetry reduction. */
 export const threadRef = (max = 255): IntField => ({ ...int(0, max), thread: 1 })
+/**
+ * The field with every thread-id cell's range cut to the program's
+ * `threads` (a `threadId` holds 0..threads-1, a `threadRef` 0..threads):
+ * no other value names a thread, and the bit-packed state then spends 3
+ * bits, not 8, on a lock owner of five threads. Applied by compile.
+ */
+export function boundThreadIds<F extends Field>(f: F, threads: number): F {
+  switch (f.kind) {
+    case 'int':
+      return (f.thread === undefined ? f : { ...f, max: Math.min(f.max, threads - 1 + f.thread) }) as F
+    case 'array':
+      return { ...f, of: boundThreadIds(f.of, threads) } as F
+    case 'struct':
+      return { ...f, fields: Object.fromEntries(Object.entries(f.fields as Fields).map(([k, g]) => [k, boundThreadIds(g, threads)])) } as F
+  }
+  return f
+}
 export const array = <F extends Field>(length: number, of: F): ArrayField<F> => ({ kind: 'array', length, of })
 export const struct = <R extends Fields>(fields: R): StructField<R> => ({ kind: 'struct', fields })
 

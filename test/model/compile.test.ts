@@ -16,7 +16,7 @@ import { compile, FIELD_IN_RANGE } from '../../model/compile.js'
 import { process, type Process, type ProcessAction, type Program, type State } from '../../model/process.js'
 import { resolveParams, resolveVariant, type Scenario } from '../../model/scenario.js'
 import { faultInvalidate } from '../../model/scenarios/fault-invalidate.js'
-import { i8, u8 } from '../../model/schema.js'
+import { i8, threadId, threadRef, u8 } from '../../model/schema.js'
 import { bruteForce } from '../support/brute-force.js'
 import { canonical } from '../support/toy-models.js'
 
@@ -228,6 +228,24 @@ describe('a hand-written program', () => {
     expect(() => model.packed!.encode({ ...s0, x: 7 }, out)).toThrow(/x = 7 is not an integer in 0\.\.6/)
     const threads = s0.threads.map((t: object, i: number) => (i === 1 ? { ...t, n: 4 } : t))
     expect(() => model.packed!.encode({ ...s0, threads }, out)).toThrow(/w1\.n = 4 is not an integer in 0\.\.3/)
+  })
+
+  it('a thread-id field holds one of the program\'s threads: its range is cut to them (a threadRef to 0..threads), and a step naming another breaks field-in-range', () => {
+    // Two threads, each writing a value into a threadRef: its own tid + 1 (a thread), or `bad` (3: no thread).
+    const namer = (bad: boolean) =>
+      process<{ owner: number }, { tid: number }>({
+        name: 'namer',
+        locals: { tid: threadId() },
+        start: 'name',
+        steps: { name: { run: (w, me) => ((w.owner = bad && me.tid === 1 ? 3 : me.tid + 1), 'done') } },
+      })
+    const build = (bad: boolean) =>
+      compile('namer', { globals: { owner: threadRef() }, threads: [0, 1].map((tid) => ({ name: `t${tid}`, process: namer(bad), locals: { tid } })) }, []) as unknown as AnyModel
+    expect(build(false).packed!.cellRanges![0]).toEqual({ min: 0, max: 2 })
+    expect(bfs(build(false)).verdict).toBe('ok')
+    const broken = bfs(build(true))
+    expect(broken.violations.map((v) => v.invariant)).toEqual([FIELD_IN_RANGE])
+    expect(broken.violations[0].message).toMatch(/owner = 3 is not an integer in 0\.\.2/)
   })
 
   it('a step that overflows a field breaks field-in-range, with a trace, instead of a silently wrapped state', () => {
