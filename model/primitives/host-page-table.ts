@@ -9,8 +9,9 @@ import { array, u8 } from '../schema.js'
 import { blockFirstIndex, blockInVma, blockOf, edgeBlocks, type Layout } from './layout.js'
 import { allocFolio, allocHuge, allocSmall, folioHead, folioOrder, folioPages, FRAME_HUGE, type Memory } from './folio.js'
 
-export const hostPageTableFields = (l: Layout) => ({
-  pte: array(l.N, u8()),
+/** `pfnMax`: the largest pfn the scenario's memory has (frames - 1), so a PTE packs in the bits it needs. */
+export const hostPageTableFields = (l: Layout, pfnMax = 255) => ({
+  pte: array(l.N, u8(pfnMax)),
   pmd: array(l.blocks, u8(1)),
 })
 
@@ -43,7 +44,7 @@ export function outsideIndices(l: Layout): number[] {
 }
 
 /** The host page table's fields for a VMA larger than the region: one PTE per outside page of an edge block. */
-export const vmaEdgeFields = (l: Layout) => ({ outPte: array(outsideIndices(l).length, u8()) })
+export const vmaEdgeFields = (l: Layout, pfnMax = 255) => ({ outPte: array(outsideIndices(l).length, u8(pfnMax)) })
 
 /** Region pages [0, N) and, with a VMA margin, the edge blocks' pages outside it. */
 function inTable(l: Layout, pt: HostPageTable, j: number): boolean {

@@ -19,12 +19,13 @@ export const REGION_UNLINKED = 2
 /** vfree()d: any further use is a use-after-free. */
 export const REGION_FREED = 3
 
-export const regionFields = (l: Layout) => ({
+/** `pfnMax`: the largest pfn the scenario's memory has (frames - 1). */
+export const regionFields = (l: Layout, pfnMax = 255) => ({
   regionKind: u8(REGION_MOVABLE),
   regionState: u8(REGION_FREED),
   regionRefs: u8(),
   largePages: u8(1),
-  pages: array(l.N, u8()),
+  pages: array(l.N, u8(pfnMax)),
   /** Ghost: tid + 1 of the first thread that used the region after it was freed. */
   regionUseAfterFree: threadRef(),
 })

@@ -68,8 +68,9 @@ export const HV_STATUS_INVALID_PARAMETER = 2
 /** Any other hypervisor error (an injected failure: mshv-movable's `map_failures`). */
 export const HV_STATUS_FAILED = 3
 
-export const slatFields = (l: Layout) => ({
-  slat: array(l.N, struct({ pfn: u8(), order: u8(), access: u8(ACCESS_RW) })),
+/** `pfnMax`: the largest pfn the scenario's memory has (frames - 1). */
+export const slatFields = (l: Layout, pfnMax = 255) => ({
+  slat: array(l.N, struct({ pfn: u8(pfnMax), order: u8(), access: u8(ACCESS_RW) })),
 })
 
 export interface Leaf {

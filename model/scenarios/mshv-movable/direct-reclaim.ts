@@ -29,11 +29,11 @@ import type { Layout } from '../../primitives/layout.js'
 import { hex, movableLocks, REGION_MUTEX, type MovableContext, type MovableWorld as W, type VpLocals } from './world.js'
 
 /** The VP's locals for a reclaim: the range it unmaps, cur_seq, the pfns to free, where to go after it, and whether it has reclaimed. */
-export const reclaimLocals = (l: Layout, oldLen = l.HP) => ({
+export const reclaimLocals = (l: Layout, oldLen = l.HP, pfnMax = 255) => ({
   rlo: u8(),
   rcnt: u8(),
   rcur: u8(),
-  rold: array(oldLen, u8()),
+  rold: array(oldLen, u8(pfnMax)),
   rback: u8(1),
   reclaimed: u8(1),
 })

@@ -198,7 +198,7 @@ export function hostEvent(ctx: MovableContext, ev: HostEvent): Process<W, EventL
     }
   }
   // The event's own page-table change, the freeing and the unlock are gotos computed from `ev`.
-  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, ev.oldLen ?? oldLen(ctx)), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
+  return process<W, EventLocals>({ name: ev.name, locals: eventLocals(l, ev.oldLen ?? oldLen(ctx), ctx.frames - 1), start: ev.entry, steps, gotos: [ev.apply.label, ev.free, unlockLabel, afterEntry] })
 }
 
 /**

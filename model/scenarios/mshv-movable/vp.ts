@@ -117,7 +117,7 @@ export function vp(ctx: MovableContext): Process<W, VpLocals> {
   const { l } = ctx
   return process<W, VpLocals>()({
     name: 'vp',
-    locals: { ...vpLocals(l), ...(ctx.directReclaim ? reclaimLocals(l, oldLen(ctx)) : {}) },
+    locals: { ...vpLocals(l, ctx.frames - 1), ...(ctx.directReclaim ? reclaimLocals(l, oldLen(ctx), ctx.frames - 1) : {}) },
     start: 'touch',
     steps: {
       /** The guest touches a gfn of the region; a missing or no-access SLAT leaf is a GPA intercept. */

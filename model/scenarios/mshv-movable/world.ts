@@ -36,15 +36,16 @@ export const EPERM = 3
 export function movableGlobals(l: Layout, frames: number, mthp = 0) {
   return {
     ...memoryFields(frames, mthp),
-    ...hostPageTableFields(l),
+    // Every pfn field is bounded by the frames the bounds need (allocFolio refuses a pfn past them).
+    ...hostPageTableFields(l, frames - 1),
     // Only with a VMA margin, so that the default model keeps its shape.
-    ...(l.vmaMargin ? vmaEdgeFields(l) : {}),
+    ...(l.vmaMargin ? vmaEdgeFields(l, frames - 1) : {}),
     ...vmaFields(),
-    ...slatFields(l),
+    ...slatFields(l, frames - 1),
     ...notifierFields(),
     ...notifierDeferredFields(),
     ...lockFields(movableLocks.decls),
-    ...regionFields(l),
+    ...regionFields(l, frames - 1),
     /** Ghost: per region page, invalidations started whose callback has not returned. */
     invalPending: array(l.N, u8()),
     /** Ghost: tid + 1 of a VP whose fault-path hypercall failed (the patch's WARN_ONCE: the access is not handled). */
@@ -72,7 +73,8 @@ export const hex = (n: number): string => `0x${n.toString(16)}`
 
 // ---- VP -------------------------------------------------------------------
 
-export const vpLocals = (l: Layout) => ({
+/** `pfnMax`: the largest pfn of the scenario's memory (frames - 1). */
+export const vpLocals = (l: Layout, pfnMax = 255) => ({
   ...lockLocals,
   /** Region page the guest touches. */
   gfn: u8(),
@@ -84,7 +86,7 @@ export const vpLocals = (l: Layout) => ({
   /** hmm_range_fault()'s walk: the range page it looks at next (hmm_vma_walk.last - range.start). */
   walk: u8(),
   /** range.hmm_pfns */
-  pfns: array(l.HP, u8()),
+  pfns: array(l.HP, u8(pfnMax)),
 })
 export type VpLocals = LockHolder & { gfn: number; touched: number; off: number; cnt: number; seq: number; ret: number; walk: number; pfns: number[] | Int16Array }
 
@@ -111,7 +113,7 @@ export type VpStep = Step<W, VpLocals, VpLabel | typeof DONE>
 /** The most pages of one folio an unmap may leave to free: a THP's, or with --param pud a 1G folio's. */
 export const oldLen = (ctx: Pick<MovableContext, 'l' | 'pud'>): number => (ctx.pud ? 1 << (2 * ctx.l.H) : ctx.l.HP)
 
-export const eventLocals = (l: Layout, oldLen = l.HP) => ({
+export const eventLocals = (l: Layout, oldLen = l.HP, pfnMax = 255) => ({
   ...lockLocals,
   /** The invalidated range, as region page indices. */
   lo: u8(),
@@ -120,9 +122,9 @@ export const eventLocals = (l: Layout, oldLen = l.HP) => ({
   cur: u8(),
   ok: u8(1),
   /** The folio an event works on (migration: the isolated folio's head pfn). */
-  folio: u8(),
+  folio: u8(pfnMax),
   /** The folio(s) to free after invalidate_range_end, if no longer mapped (`oldLen`: a 1G folio's pages with --param pud). */
-  old: array(oldLen, u8()),
+  old: array(oldLen, u8(pfnMax)),
 })
 export type EventLocals = LockHolder & { lo: number; cnt: number; cur: number; ok: number; folio: number; old: number[] | Int16Array }
 
