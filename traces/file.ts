@@ -1,26 +1,15 @@
-import { BadInput } from '../explorer/errors.js'
 import { traceSchema, type Trace } from './format.js'
 import { fromItf, isItf } from './itf.js'
-import { readInputFile } from './read.js'
+import { readJsonFile, schemaError } from './read.js'
 import { writeFileSafely } from './write.js'
 
 /** Reads and validates a trace file (ours, or ITF written by us); any problem is a one-line `BadInput` naming the file. */
 export function loadTrace(file: string): Trace {
-  const text = readInputFile(file)
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    throw new BadInput(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`)
-  }
+  const json = readJsonFile(file)
   // An ITF file written by `show --format itf` carries the trace in its metadata.
   if (isItf(json)) return fromItf(json, file).trace
   const parsed = traceSchema.safeParse(json)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const where = issue.path.length > 0 ? issue.path.join('.') : 'top level'
-    throw new BadInput(`${file}: not a mapcheck trace: ${where}: ${issue.message}`)
-  }
+  if (!parsed.success) throw schemaError(file, 'not a mapcheck trace', parsed.error)
   return parsed.data
 }
 

@@ -4,6 +4,7 @@
  * process growing until the machine swaps.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import type { ZodError } from 'zod'
 import { BadInput } from '../explorer/errors.js'
 
 /** The largest input file read: traces are kilobytes, QEMU memslot logs megabytes at most. */
@@ -41,4 +42,21 @@ export function readInputFile(file: string, maxBytes: number = MAX_INPUT_BYTES):
   } finally {
     closeSync(fd)
   }
+}
+
+/** The file's JSON (`readInputFile`, then parsed); any problem is a one-line `BadInput` naming the file. */
+export function readJsonFile(file: string): unknown {
+  const text = readInputFile(file)
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new BadInput(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`)
+  }
+}
+
+/** A schema's refusal of the file as one line: `FILE: WHAT: path: message`, of its first issue. */
+export function schemaError(file: string, what: string, error: ZodError): BadInput {
+  const issue = error.issues[0]
+  const where = issue.path.length > 0 ? issue.path.join('.') : 'top level'
+  return new BadInput(`${file}: ${what}: ${where}: ${issue.message}`)
 }

@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { BadInput } from '../explorer/errors.js'
 import { traceSchema } from './format.js'
-import { readInputFile } from './read.js'
+import { readJsonFile, schemaError } from './read.js'
 import { writeFileSafely } from './write.js'
 
 export const SHARD_FORMAT = 'mapcheck-shard'
@@ -53,23 +53,13 @@ export type ShardResult = z.infer<typeof shardResultSchema>
 
 /** Reads and validates a shard result; any problem is a one-line `BadInput` naming the file. */
 export function loadShardResult(file: string): ShardResult {
-  const text = readInputFile(file)
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    throw new BadInput(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`)
-  }
+  const json = readJsonFile(file)
   const format = (json as { format?: unknown } | null)?.format
   if (typeof json !== 'object' || json === null || format !== SHARD_FORMAT) {
     throw new BadInput(`${file}: not a mapcheck shard result (format ${format === undefined ? 'missing' : JSON.stringify(format)}, expected "${SHARD_FORMAT}": write one with check --shard k/n --out FILE)`)
   }
   const parsed = shardResultSchema.safeParse(json)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const where = issue.path.length > 0 ? issue.path.join('.') : 'top level'
-    throw new BadInput(`${file}: not a valid mapcheck shard result: ${where}: ${issue.message}`)
-  }
+  if (!parsed.success) throw schemaError(file, 'not a valid mapcheck shard result', parsed.error)
   return parsed.data
 }
 
