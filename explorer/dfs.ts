@@ -2,6 +2,7 @@ import type { Model } from './model.js'
 import type { ExploreOptions } from './options.js'
 import type { Exploration } from './result.js'
 import { Search } from './search.js'
+import { IntList } from './int-list.js'
 import { NO_PARENT, type StateStore } from './state-store.js'
 
 /**
@@ -17,23 +18,15 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   const store = search.store as StateStore
   const maxDepth = search.limits.maxDepth
   const bounded = options.maxDepth !== undefined
-  let stack = new Uint32Array(1024)
-  let top = 0
-  const push = (idx: number): void => {
-    if (top === stack.length) {
-      const bigger = new Uint32Array(stack.length * 2)
-      bigger.set(stack)
-      stack = bigger
-    }
-    stack[top++] = idx
-  }
+  // Store indices stay below 2^31 (the store's capacity), so an Int32 list holds them.
+  const stack = new IntList()
 
   packed.initial(() => {
     search.rejectNext(NO_PARENT, 0)
     const idx = store.insert(words, NO_PARENT, 0)
     if (idx >= 0) {
       search.checkNext(idx)
-      push(idx)
+      stack.push(idx)
     }
   })
 
@@ -60,9 +53,9 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
   }
 
   const expanded = new Set<number>()
-  while (top > 0) {
-    if (search.shouldStop(top, childDepth)) break
-    parent = stack[--top]
+  while (stack.length > 0) {
+    if (search.shouldStop(stack.length, childDepth)) break
+    parent = stack.pop()
     const depth = store.depth(parent)
     if (depth > search.maxDepth) search.maxDepth = depth
     search.load(parent)
@@ -81,7 +74,7 @@ export function dfs<S, A>(model: Model<S, A>, options: ExploreOptions = {}): Exp
       if (bounded) expanded.add(parent)
     }
     if (count === 0) search.noActions(parent)
-    for (let i = fresh.length - 1; i >= 0; i--) push(fresh[i])
+    for (let i = fresh.length - 1; i >= 0; i--) stack.push(fresh[i])
   }
   return search.finish('dfs')
 }

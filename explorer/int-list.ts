@@ -20,6 +20,11 @@ export class IntList {
     this.data[this.length++] = v
   }
 
+  /** Removes and returns the last value (the list as a stack). */
+  pop(): number {
+    return this.data[--this.length]
+  }
+
   get(i: number): number {
     return this.data[i]
   }

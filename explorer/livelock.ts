@@ -23,6 +23,7 @@ import { BadInput } from './errors.js'
 import { IntList } from './int-list.js'
 import type { Model, PackedModel } from './model.js'
 import { intern } from './packing.js'
+import { actionsOf } from './path.js'
 import type { Violation } from './result.js'
 import { NO_PARENT, StateStore } from './state-store.js'
 
@@ -118,13 +119,7 @@ export function findLivelock<S, A>(model: Model<S, A>, options: { maxStates?: nu
   prefix.reverse()
   const initial = via.get(root)
   const steps = [...prefix, ...cycle]
-  let s = model.initialStates()[initial]
-  const actions: A[] = []
-  for (const k of steps) {
-    const a = model.actions(s)[k]
-    actions.push(a)
-    s = model.next(s, a)
-  }
+  const { actions } = actionsOf(model, initial, steps)
   store.get(start, curWords)
   const startCells = new Int16Array(packed.stateBytes)
   layout.unpack(curWords, 0, startCells)
