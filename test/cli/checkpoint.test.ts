@@ -4,16 +4,13 @@
  * gives the uninterrupted run's verdict, counts and trace files; a bad
  * checkpoint or flag is one line on stderr and exit 2, nothing written.
  */
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { EXIT } from '../../cli/exit.js'
-import { tempDir } from '../support/cli.js'
+import { cpuSeconds, spawnCli, tempDir } from '../support/cli.js'
 import { cliInProcess } from '../support/cli-in-process.js'
 
-const root = join(import.meta.dirname, '../..')
 const SMALL = ['check', 'fault-invalidate', '--variant', 'no-retry', '--param', 'P=3', '--param', 'K=2', '--all-violations', '--json']
 
 /** The report without what differs between runs (times, the trace file names, how many threads searched, why POR did not run: a checkpointed run is a plain BFS). */
@@ -100,17 +97,12 @@ describe('check --checkpoint / --resume', () => {
     const file = join(dir, 'run.ckpt')
     // Far more than a test lets finish (4,3,1,2,2: 372 M states), so the signal always lands mid-search.
     const args = ['check', 'fault-invalidate', '--param', 'P=4', '--param', 'V=3', '--param', 'K=2', '--param', 'F=2', '--json', '--max-seconds', '120', '--max-memory', '2G']
-    const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href
-    const child = spawn(process.execPath, ['--import', tsx, join(root, 'cli/main.ts'), ...args, '--checkpoint', file], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const done = new Promise<number | null>((resolve) => child.on('close', resolve))
+    const { child, done } = spawnCli([...args, '--checkpoint', file], dir)
     // Past the startup (tsx, the worker), into the search.
     while (cpuSeconds(child.pid!) < 4) await new Promise((r) => setTimeout(r, 100))
     child.kill('SIGINT')
-    expect(await done, stderr).toBe(EXIT.incomplete)
+    const { status, stdout, stderr } = await done
+    expect(status, stderr).toBe(EXIT.incomplete)
     const part = JSON.parse(stdout)
     expect(part.incomplete).toBe('interrupted')
     expect(stderr.split('\n')).toEqual([
@@ -127,13 +119,3 @@ describe('check --checkpoint / --resume', () => {
     expect(resumed.stats.states).toBeGreaterThanOrEqual(part.stats.states + 50_000)
   }, 180_000)
 })
-
-/** CPU seconds the process has used (all its threads), from /proc. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Infinity
-  }
-}

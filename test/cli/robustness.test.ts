@@ -5,14 +5,12 @@
  * Most run in-process (cli/program.ts); the memory bound and the signals
  * spawn the CLI, as a user runs it.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { EXIT } from '../../cli/exit.js'
 import { failureStatus } from '../../cli/program.js'
-import { tempDir } from '../support/cli.js'
+import { cpuSeconds, spawnCli, tempDir } from '../support/cli.js'
 import { cliInProcess as run } from '../support/cli-in-process.js'
 
 const root = join(import.meta.dirname, '../..')
@@ -210,27 +208,6 @@ describe('bad input, one line, exit 2', () => {
   })
 })
 
-/** The CLI from source, spawned (not waited on) in `cwd`. */
-function spawnCli(args: string[], cwd: string) {
-  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href
-  const child = spawn(process.execPath, ['--import', tsx, join(root, 'cli/main.ts'), ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
-  return { child, done }
-}
-
-/** CPU seconds the process has used (all its threads), from /proc. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Infinity
-  }
-}
 
 /**
  * A configuration far larger than any test lets it finish; bounded all the

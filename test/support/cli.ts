@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -23,6 +23,27 @@ export function mapcheck(args: readonly string[], cwd: string): CliRun {
     env: { ...process.env, NO_COLOR: '1' },
   })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** The CLI from source, spawned (not waited on) in `cwd`: for a test that signals it mid-run. */
+export function spawnCli(args: readonly string[], cwd: string) {
+  const child = spawn(process.execPath, ['--import', tsx, join(root, 'cli/main.ts'), ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  const done = new Promise<CliRun>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
+  return { child, done }
+}
+
+/** CPU seconds the process has used (all its threads), from /proc; Infinity once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Infinity
+  }
 }
 
 const made: string[] = []
