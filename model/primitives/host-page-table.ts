@@ -46,16 +46,19 @@ export function outsideIndices(l: Layout): number[] {
 /** The host page table's fields for a VMA larger than the region: one PTE per outside page of an edge block. */
 export const vmaEdgeFields = (l: Layout, pfnMax = 255) => ({ outPte: array(outsideIndices(l).length, u8(pfnMax)) })
 
+/** The outPte slot of an extended index j outside the region: the pages before page 0 come first (outsideIndices' order). */
+function outSlot(l: Layout, j: number): number {
+  const before = Math.max(-blockFirstIndex(l, 0), 0)
+  return j < 0 ? j + before : j - l.N + before
+}
+
 /** Region pages [0, N) and, with a VMA margin, the edge blocks' pages outside it. */
 function inTable(l: Layout, pt: HostPageTable, j: number): boolean {
   if (j >= 0 && j < l.N) return true
   if (!pt.outPte) return false
-  const first = blockFirstIndex(l, 0)
-  return (j < 0 && j >= first) || (j >= l.N && j < l.N + pt.outPte.length - (first < 0 ? -first : 0))
+  const slot = outSlot(l, j)
+  return slot >= 0 && slot < pt.outPte.length
 }
-
-/** The outPte slot of an outside extended index j. */
-const outSlot = (l: Layout, j: number): number => (j < 0 ? j - Math.min(blockFirstIndex(l, 0), 0) : j - l.N + Math.max(-blockFirstIndex(l, 0), 0))
 
 /** The PTE at extended index j (a region page, or an edge block's page outside it; 0 where the table has none). */
 export function pteAt(l: Layout, pt: HostPageTable, j: number): number {
