@@ -220,4 +220,33 @@ describe('the catalog: where symmetry is declared, and mshv-movable with two VPs
       onVsOff(model)
     })
   }
+
+  // Host events of one kind run one process: two zaps (or two migrations, ...) are interchangeable too.
+  for (const v of movable.variants) {
+    it(`mshv-movable/${v.name} zaps=2 pages=1: the two zaps are one group, on = off, orbit sum exact`, () => {
+      const model = instantiate('mshv-movable', v.name, { zaps: 2, pages: 1 }).model
+      expect(model.packed?.symmetry?.count).toBe(1)
+      onVsOff(model)
+    })
+  }
+  const eventSets: Record<string, number>[] = [
+    { zaps: 0, migrations: 2, pages: 2 },
+    { zaps: 0, splits: 2, pages: 2 },
+    { zaps: 0, folio_splits: 2, pages: 2 },
+    { zaps: 0, collapses: 2, pages: 2 },
+    { zaps: 0, reclaims: 2, pages: 2 },
+    { zaps: 0, map_fixed: 2, pages: 2 },
+    { vps: 2, zaps: 2, pages: 1 },
+  ]
+  for (const variant of ['v6', 'upstream']) {
+    for (const p of eventSets) {
+      const groups = Object.entries(p).filter(([k, n]) => n === 2 && k !== 'pages').length
+      it(`mshv-movable/${variant} ${JSON.stringify(p)}: ${groups} group(s) of two, on = off, orbit sum exact`, () => {
+        const model = instantiate('mshv-movable', variant, p).model
+        // Renamings besides the identity: each group of two swaps or not.
+        expect(model.packed?.symmetry?.count).toBe(2 ** groups - 1)
+        onVsOff(model)
+      })
+    }
+  }
 })

@@ -34,6 +34,13 @@ export type MovableVariant = 'v6' | 'no-seq-retry' | 'fixed' | 'pfn-aligned-stri
 /** mshv_chunk_stride() as posted: no pfn alignment. */
 const AS_POSTED: StridePolicy = { pfnAlignedStride: false }
 
+/** Host events of one kind (zap0, zap1, ...) run one process: interchangeable, as the VPs are. */
+function sameProcess(events: readonly { name: string; process: unknown }[]): string[][] {
+  const groups = new Map<unknown, string[]>()
+  for (const e of events) groups.set(e.process, [...(groups.get(e.process) ?? []), e.name])
+  return [...groups.values()].filter((g) => g.length > 1)
+}
+
 export const mshvMovable: Scenario<MovableContext> = {
   name: 'mshv-movable',
   title: 'MSHV movable regions: GPA intercept vs mmu_interval_notifier (seeds 001, 000)',
@@ -131,9 +138,10 @@ export const mshvMovable: Scenario<MovableContext> = {
   /** v6 as posted (every other variant is a patch of it). */
   build(p: Params, _variant: string, ctx: MovableContext) {
     const fault = vp(ctx)
+    const events = hostEvents(ctx, p)
     const threads = [
       ...Array.from({ length: p.vps }, (_, k) => ({ name: `vp${k}`, process: fault })),
-      ...hostEvents(ctx, p),
+      ...events,
       ...(p.destroy ? [{ name: 'vmm', process: vmm(ctx) }] : []),
       ...vmmMm(ctx, p),
     ].map((t, tid) => ({ ...t, locals: { tid } }))
@@ -151,7 +159,7 @@ export const mshvMovable: Scenario<MovableContext> = {
       },
       threads,
       // The VPs run one process and are told apart only by their tid (declared threadId) and the fields naming a thread (threadRef).
-      symmetric: [Array.from({ length: p.vps }, (_, k) => `vp${k}`)],
+      symmetric: [Array.from({ length: p.vps }, (_, k) => `vp${k}`), ...sameProcess(events)],
     }
   },
 }
