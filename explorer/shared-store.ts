@@ -1,4 +1,5 @@
 import { growableBuffer, growBuffer, MAX_GROWABLE_BYTES as MAX_BYTES } from './growable.js'
+import { IntList } from './int-list.js'
 import { hashWords, NO_PARENT } from './state-store.js'
 
 /**
@@ -25,9 +26,11 @@ import { hashWords, NO_PARENT } from './state-store.js'
  *   sequential BFS's, and so are its traces.
  * - Growing the table needs every writer still: an insert that takes the
  *   load past its bound asks for a pause; each worker reaches the pause
- *   before its next insert (or while idle), and they all rehash, each a
- *   stripe of the old table, into the other of two table buffers, twice
- *   the size (the old one is the next rehash's target).
+ *   within 64 inserts (or while idle), and they all rehash, each a stripe
+ *   of the old table, into the other of two table buffers, twice the size
+ *   (the old one is the next rehash's target), each writing the same stripe
+ *   of each half of it with plain stores, the few entries that fall outside
+ *   it by compareExchange after.
  */
 const INDEX_BITS = 26
 const INDEX_MASK = (1 << INDEX_BITS) - 1
@@ -373,7 +376,8 @@ export class SharedStore {
     // are placed after, by compareExchange, once every party is done with its own.
     const lo = Math.floor((oldLen * me) / parties)
     const hi = Math.floor((oldLen * (me + 1)) / parties)
-    const deferred: number[] = []
+    // A typed list: most entries are above 2^31 (their tag), which would turn a plain array's elements into doubles mid-loop.
+    const deferred = new IntList(256)
     for (let s = lo; s < hi; s++) {
       const e = old[s]
       if (e === 0) continue
@@ -391,7 +395,8 @@ export class SharedStore {
       deferred.push(e)
     }
     this.barrier(PLACED, parties)
-    for (const e of deferred) {
+    for (let d = 0; d < deferred.length; d++) {
+      const e = deferred.get(d) >>> 0
       const idx = (e & INDEX_MASK) - 1
       let slot = hashWords(this.arena, idx * this.stride, n) & mask
       while (Atomics.compareExchange(next, slot, 0, e) !== 0) slot = (slot + 1) & mask
