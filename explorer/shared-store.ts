@@ -255,6 +255,10 @@ export class SharedStore {
     const at = (idx - levelBase) * 2
     if (at >= this.edges.length) this.refreshArena()
     const a = this.edges
+    // A plain read first: an edge only ever gets lower, so a stale value that is already no greater than (pos, k)
+    // is the answer too (an atomic load is a call into V8's runtime, and most edges are settled).
+    const seen = a[at + POS]
+    if (seen !== LOCKED && seen <= pos) return false
     for (;;) {
       const cur = Atomics.load(a, at + POS)
       // The same parent is expanded by one thread, in action order: an equal position has a lower k already.
