@@ -405,13 +405,14 @@ export function compile<G extends Fields>(
  * last went to (most steps have one or two gotos) and that label's pc.
  * The step's own functions are called with the step as `this`.
  */
+const NOT_RUN = Symbol('not run yet')
 class HotStep {
   readonly guard: AnyStep['guard']
   readonly choices: AnyStep['choices']
   readonly run: AnyStep['run']
   readonly progress: boolean
-  /** The label the step last went to (null before its first run) and its pc. */
-  lastTo: string | null = null
+  /** The label the step last went to (before its first run, a value no step returns: a step returning null still meets pcOf's error) and its pc. */
+  lastTo: unknown = NOT_RUN
   lastPc = -1
 
   constructor(
