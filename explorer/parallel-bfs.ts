@@ -43,6 +43,8 @@ import { SharedStore } from './shared-store.js'
 import { NO_PARENT } from './state-store.js'
 
 const DEFAULT_PARALLEL_FROM = 10_000
+/** The worker threads are started at the first level of parallelFrom / SPAWN_AHEAD states. */
+const SPAWN_AHEAD = 8
 
 /** The number of workers `--workers` defaults to: the cores this process may use. */
 export const defaultWorkers = (): number => availableParallelism()
@@ -137,6 +139,8 @@ class Coordinator<S, A> {
   private readonly maxSeconds: number
   private readonly maxStates: number
   private pool: Pool | null = null
+  /** Threads started ahead of the first parallel level (they load their modules meanwhile), not yet set up. */
+  private spawned: Pool | null = null
   /** The pool cannot be trusted after an error: it is ended, not kept. */
   private broken = false
   private frontierBufs: [SharedArrayBuffer, SharedArrayBuffer] | null = null
@@ -198,6 +202,10 @@ class Coordinator<S, A> {
       frontier = Uint32Array.from(first)
     }
     for (let depth = 0; frontier.length > 0; depth++) {
+      // Starting a thread and loading its modules takes ~0.1 s: done while the last small levels run here.
+      if (this.workers > 1 && this.pool === null && this.spawned === null && frontier.length * SPAWN_AHEAD >= parallelFrom && depth < maxDepth) {
+        this.spawned = takePool(this.workers)
+      }
       if (this.workers > 1 && frontier.length >= parallelFrom && depth < maxDepth) {
         if (search.shouldStop(frontier.length, depth)) break
         const next = this.parallelLevel(frontier, depth)
@@ -390,7 +398,8 @@ class Coordinator<S, A> {
 
   /** Takes a pool and sets up this search on it: each worker rebuilds the model. */
   private startPool(): Pool {
-    const pool = takePool(this.workers)
+    const pool = this.spawned ?? takePool(this.workers)
+    this.spawned = null
     this.pool = pool
     this.frontierBufs = [growable(), growable()]
     this.chunkBuf = growable()
@@ -411,6 +420,12 @@ class Coordinator<S, A> {
 
   /** Ends this search on the pool (its buffers let go) and keeps the pool for the next search. */
   private releasePool(): void {
+    if (this.spawned) {
+      // Started, never set up: kept as it is for the next search.
+      if (idle) endPool(idle)
+      idle = this.spawned
+      this.spawned = null
+    }
     const pool = this.pool
     if (!pool) return
     this.pool = null

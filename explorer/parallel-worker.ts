@@ -93,6 +93,8 @@ async function session(setup: SearchSetup) {
     const chunk = cmd[C.CHUNK]
     const maxStates = cmd[C.MAX_STATES]
     levelBase = cmd[C.LEVEL_BASE]
+    // The calling thread may have grown the table (or run the first levels while this thread set up): its views now.
+    store.refresh()
     store.dropSpare()
     cands.length = 0
     cands.chunks = []

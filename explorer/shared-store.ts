@@ -1,4 +1,5 @@
 import { growableBuffer, growBuffer, MAX_GROWABLE_BYTES as MAX_BYTES } from './growable.js'
+import { IntList } from './int-list.js'
 import { hashWords, NO_PARENT } from './state-store.js'
 
 /**
@@ -25,9 +26,11 @@ import { hashWords, NO_PARENT } from './state-store.js'
  *   sequential BFS's, and so are its traces.
  * - Growing the table needs every writer still: an insert that takes the
  *   load past its bound asks for a pause; each worker reaches the pause
- *   before its next insert (or while idle), and they all rehash, each a
- *   stripe of the old table, into the other of two table buffers, twice
- *   the size (the old one is the next rehash's target).
+ *   within 64 inserts (or while idle), and they all rehash, each a stripe
+ *   of the old table, into the other of two table buffers, twice the size
+ *   (the old one is the next rehash's target), each writing the same stripe
+ *   of each half of it with plain stores, the few entries that fall outside
+ *   it by compareExchange after.
  */
 const INDEX_BITS = 26
 const INDEX_MASK = (1 << INDEX_BITS) - 1
@@ -51,8 +54,9 @@ const ARENA_LOCK = 112
 const CUR = 128 // which table buffer is in use
 const STAGE = 144 // the rehash's target is ready
 const ZEROED = 160 // parties done clearing their stripe of the target
-const MOVED = 176 // parties done moving their stripe of the old table
-const CONTROL = 192
+const PLACED = 176 // parties done placing the entries of their stripe that land in their own part of the target
+const MOVED = 192 // parties done moving their stripe of the old table
+const CONTROL = 208
 /** Arena indices a thread takes at a time, and states it counts before adding them to COUNT: the counters' cache lines are touched once per this many inserts. */
 const BLOCK = 64
 
@@ -87,6 +91,8 @@ export class SharedStore {
   private blockEnd = 0
   /** States this thread stored and has not yet added to COUNT. */
   private uncounted = 0
+  /** Inserts before this thread next looks for a rehash request. */
+  private untilPauseCheck = 0
 
   static create(words: number): SharedStore {
     const stride = words + EXTRA
@@ -168,8 +174,9 @@ export class SharedStore {
     if (this.uncounted === 0) return
     const count = Atomics.add(this.control, COUNT, this.uncounted) + this.uncounted
     this.uncounted = 0
-    // Room for what every thread may store before it reaches the pause (a block's worth, uncounted, each).
-    const room = this.table.length * 3 - 4 * BLOCK * (Atomics.load(this.control, PARTIES) + 1)
+    // Room for what every thread may store before it reaches the pause (a block's worth uncounted, and a block's
+    // worth of inserts before it looks, each).
+    const room = this.table.length * 3 - 4 * 2 * BLOCK * (Atomics.load(this.control, PARTIES) + 1)
     if (count * 4 > room && Atomics.compareExchange(this.control, PAUSE, 0, 1) === 0) this.askPause()
   }
 
@@ -181,7 +188,12 @@ export class SharedStore {
    * edge becomes (pos, k): `improved` then says so.
    */
   insert(b: Uint32Array, parent: number, pos: number, k: number, levelBase: number): number {
-    if (Atomics.load(this.control, PAUSE) !== 0) this.pausePoint()
+    // A rehash waits for every party, so a party may see the request a few inserts late: it looks once per BLOCK
+    // inserts (an atomic load is a call into V8's runtime), and `flush` leaves the table room for that.
+    if (--this.untilPauseCheck <= 0) {
+      this.untilPauseCheck = BLOCK
+      if (Atomics.load(this.control, PAUSE) !== 0) this.pausePoint()
+    }
     const n = this.words
     const h = hashWords(b, 0, n)
     const tag = (h >>> INDEX_BITS) << INDEX_BITS
@@ -243,6 +255,10 @@ export class SharedStore {
     const at = (idx - levelBase) * 2
     if (at >= this.edges.length) this.refreshArena()
     const a = this.edges
+    // A plain read first: an edge only ever gets lower, so a stale value that is already no greater than (pos, k)
+    // is the answer too (an atomic load is a call into V8's runtime, and most edges are settled).
+    const seen = a[at + POS]
+    if (seen !== LOCKED && seen <= pos) return false
     for (;;) {
       const cur = Atomics.load(a, at + POS)
       // The same parent is expanded by one thread, in action order: an equal position has a lower k already.
@@ -343,6 +359,7 @@ export class SharedStore {
     if (leader) {
       growBuffer(this.tables[1 - from], newLen * 4)
       Atomics.store(c, ZEROED, 0)
+      Atomics.store(c, PLACED, 0)
       Atomics.store(c, MOVED, 0)
       Atomics.store(c, STAGE, 1)
       Atomics.notify(c, STAGE)
@@ -356,9 +373,34 @@ export class SharedStore {
     this.refreshArena()
     const mask = newLen - 1
     const n = this.words
-    for (let s = Math.floor((oldLen * me) / parties), end = Math.floor((oldLen * (me + 1)) / parties); s < end; s++) {
+    // An entry of old slot s lands near s or s + oldLen (its home there, plus its probe). So this party owns the
+    // same stripe of each half of the target, where it stores with plain writes: no other party writes there,
+    // and a locked compareExchange per entry would stall on each cache miss in turn. The few entries whose home
+    // is in another party's part (displaced across the stripe's start) or whose probe runs off the stripe's end
+    // are placed after, by compareExchange, once every party is done with its own.
+    const lo = Math.floor((oldLen * me) / parties)
+    const hi = Math.floor((oldLen * (me + 1)) / parties)
+    // A typed list: most entries are above 2^31 (their tag), which would turn a plain array's elements into doubles mid-loop.
+    const deferred = new IntList(256)
+    for (let s = lo; s < hi; s++) {
       const e = old[s]
       if (e === 0) continue
+      const idx = (e & INDEX_MASK) - 1
+      let slot = hashWords(this.arena, idx * this.stride, n) & mask
+      const inHalf = slot & (oldLen - 1)
+      if (inHalf >= lo && inHalf < hi) {
+        const end = slot - inHalf + hi
+        while (slot < end && next[slot] !== 0) slot++
+        if (slot < end) {
+          next[slot] = e
+          continue
+        }
+      }
+      deferred.push(e)
+    }
+    this.barrier(PLACED, parties)
+    for (let d = 0; d < deferred.length; d++) {
+      const e = deferred.get(d) >>> 0
       const idx = (e & INDEX_MASK) - 1
       let slot = hashWords(this.arena, idx * this.stride, n) & mask
       while (Atomics.compareExchange(next, slot, 0, e) !== 0) slot = (slot + 1) & mask

@@ -260,6 +260,7 @@ export function compile<G extends Fields>(
     threads.forEach((t, i) => owner.fill(i, t.base, t.base + 1 + sizeOf(t.locals)))
     const T = threads.length
     const base = threads.map((t) => t.base)
+    const hot = threads.map((t) => t.steps.map((step, pc) => (step === undefined ? null : new HotStep(step, t.labels[pc], t.classes[pc]))))
     const init = new Int16Array(stateBytes)
     encodeState(initialState, init)
     // field-in-range is checked on every successor before it is stored (`outOfRange`); a stored state holds it.
@@ -305,26 +306,27 @@ export function compile<G extends Fields>(
       expand(emit) {
         let k = 0
         for (let t = 0; t < T; t++) {
-          const th = threads[t]
-          const step = th.steps[cur[base[t]]]
-          if (step === undefined) continue
+          const h = hot[t][cur[base[t]]]
+          if (h === null) continue
           const me = c.ts[t]
-          if (step.guard !== undefined && !step.guard(c.sw, me)) continue
-          const choices = step.choices === undefined ? 1 : step.choices(c.sw, me)
-          const cls = th.classes[cur[base[t]]]
+          if (h.guard !== undefined && !h.guard.call(h.step, c.sw, me)) continue
+          const choices = h.choices === undefined ? 1 : h.choices.call(h.step, c.sw, me)
           stepT = t
-          stepIsProgress = step.progress === true
+          stepIsProgress = h.progress
           for (let ch = 0; ch < choices; ch++) {
             nxt.set(cur)
             let to: string
             try {
-              to = step.run(n.sw, n.ts[t], ch)
+              to = h.run.call(h.step, n.sw, n.ts[t], ch)
             } catch (e) {
-              throw stepFailed(th, th.labels[cur[base[t]]], e)
+              throw stepFailed(threads[t], h.label, e)
             }
-            const pc = th.pcOf[to]
-            nxt[base[t]] = pc === undefined ? pcOf(th, to, th.labels[cur[base[t]]]) : pc
-            emit(k++, cls)
+            if (to !== h.lastTo) {
+              h.lastPc = pcOf(threads[t], to, h.label)
+              h.lastTo = to
+            }
+            nxt[base[t]] = h.lastPc
+            emit(k++, h.cls)
           }
         }
         stepT = -1
@@ -392,6 +394,36 @@ export function compile<G extends Fields>(
     terminal: terminalState,
     whereIs,
     packed,
+  }
+}
+
+/**
+ * A step as the packed backend's hot loop calls it: every step the same
+ * shape (a scenario's steps are object literals of many shapes, with and
+ * without guard, choices, text: reading those off them is a megamorphic
+ * property load per thread per state), with its class and the label it
+ * last went to (most steps have one or two gotos) and that label's pc.
+ * The step's own functions are called with the step as `this`.
+ */
+const NOT_RUN = Symbol('not run yet')
+class HotStep {
+  readonly guard: AnyStep['guard']
+  readonly choices: AnyStep['choices']
+  readonly run: AnyStep['run']
+  readonly progress: boolean
+  /** The label the step last went to (before its first run, a value no step returns: a step returning null still meets pcOf's error) and its pc. */
+  lastTo: unknown = NOT_RUN
+  lastPc = -1
+
+  constructor(
+    readonly step: AnyStep,
+    readonly label: string,
+    readonly cls: number,
+  ) {
+    this.guard = step.guard
+    this.choices = step.choices
+    this.run = step.run
+    this.progress = step.progress === true
   }
 }
 

@@ -118,12 +118,21 @@ function intArray(arr: Cells, off: number, rec: Recorder): Cells {
   })
 }
 
-/** Gives `w` (a property's view of the world) a `threads` that notes each read in `touched[0]`. */
+/**
+ * Gives `w` (a property's view of the world) a `threads` that notes each
+ * read in `touched[0]`. The accessor goes on a prototype of `w`'s own: put
+ * on `w` itself, the second view given one (with another getter) would be
+ * turned into a dictionary by V8, and every field an invariant reads on it
+ * into a slow lookup.
+ */
 export function recordThreads(w: object, threads: readonly unknown[], touched: Uint8Array): void {
-  Object.defineProperty(w, 'threads', {
-    get() {
-      touched[0] = 1
-      return threads
+  const proto = Object.create(Object.getPrototypeOf(w) as object, {
+    threads: {
+      get() {
+        touched[0] = 1
+        return threads
+      },
     },
-  })
+  }) as object
+  Object.setPrototypeOf(w, proto)
 }

@@ -35,6 +35,10 @@ describe('BitLayout', () => {
       for (let k = 0; k < 20; k++) {
         ranges.forEach((r, i) => (cells[i] = r.min + Math.floor(rand() * (r.max - r.min + 1))))
         expect(layout.pack(cells, words)).toBe(true)
+        // The packed words are the layout's: each cell's offset from its minimum at its shift in its word (pack and unpack are generated code, so this is what they are checked against).
+        const expected = new Uint32Array(layout.words)
+        for (let c = 0; c < n; c++) expected[layout.word[c]] |= (cells[c] - layout.min[c]) << layout.shift[c]
+        expect(Array.from(words)).toEqual(Array.from(expected))
         layout.unpack(words, 0, back)
         expect(Array.from(back)).toEqual(Array.from(cells))
       }

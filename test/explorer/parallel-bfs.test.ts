@@ -214,3 +214,18 @@ describe('parallel BFS: a step that throws in a worker', () => {
     expect(comparable(b)).toEqual(comparable(a))
   })
 })
+
+describe('parallel BFS: levels that go wide, narrow and wide again', () => {
+  it('the workers use the table the calling thread grew while it expanded a narrow level alone', async () => {
+    const module = new URL('../fixtures/parallel/hourglass-model.ts', import.meta.url).href
+    const { hourglassModel } = (await import(module)) as typeof import('../fixtures/parallel/hourglass-model.js')
+    const recipe = { module, export: 'hourglassModel', args: { fan: 1_500, fan2: 600 } }
+    const model = hourglassModel(recipe.args)
+    const one = explore(model, { symmetry: false, por: false })
+    const two = explore(model, { symmetry: false, workers: 2, recipe, parallelFrom: 1_000 })
+    // 1 + 1,500 + 8 + 8 x 600 + 25 (the rest of the last level steps back to the 8, or to itself)
+    expect(one.stats.states).toBe(1 + 1_500 + 8 + 4_800 + 25)
+    expect(two.stats.parallel!.levels).toBe(2)
+    expect(comparable(two)).toEqual(comparable(one))
+  })
+})

@@ -334,6 +334,38 @@ describe('a hand-written program', () => {
     expect((error as ModelError).message).toBe('boom: t0 at b threw TypeError: no such folio')
     expect((error as ModelError).trace?.steps.map((s) => `${s.thread} ${s.label}`)).toEqual(['t0 a'])
   })
+
+  it('a computed goto to no label of the process is a model error, on a step\'s first run and after it went to a good label', () => {
+    // The packed expand remembers the label each step last went to: a bad one (a typo, or null) must not pass for it.
+    for (const gotos of [['a', 'a', 'nowhere'], ['a', 'a', null], [null]]) {
+      const bad = gotos[gotos.length - 1]
+      const loop = process<{ x: number }, Record<string, never>>({
+        name: 'loop',
+        locals: {},
+        start: 'a',
+        gotos: ['a'],
+        steps: {
+          a: {
+            run(w) {
+              w.x++
+              return gotos[w.x - 1] as 'a'
+            },
+          },
+        },
+      })
+      const model = compile('loop', { globals: { x: u8() }, threads: [{ name: 't0', process: loop }] }, [])
+      let error: unknown
+      try {
+        bfs(model)
+      } catch (e) {
+        error = e
+      }
+      expect(error, String(bad)).toBeInstanceOf(ModelError)
+      expect((error as ModelError).message).toMatch(new RegExp(`^loop: t0 at a goes to '${bad}', which is neither a step nor an end label`))
+      // Met by the search as it expands the state the bad goto is taken in (not later, rebuilding some trace).
+      expect((error as ModelError).trace?.steps.length, String(bad)).toBe(gotos.length - 1)
+    }
+  })
 })
 
 describe('model hashes cover what replay depends on', () => {
