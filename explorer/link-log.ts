@@ -107,6 +107,7 @@ export class LinkLog {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.windowStart = -1
     if (this.fd >= 0) {
       fs.closeSync(this.fd)
       this.fd = -1
