@@ -12,7 +12,7 @@
  *   npm run bench -- --reductions none|small|all|big   the reductions section, each case off and on (default: all; small: small;
  *                                       big: only the opt-in 4,3,1,2,2 with symmetry, tens of minutes)
  *   npm run bench -- --swarm on|off     the swarm section: 8 shards on a seeded bug, merged (default: on; small: off)
- *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint]
+ *   node --expose-gc dist/bench.js --one 4,2,1,2,2 [--store fingerprint [--links disk|memory]]
  *                                       one mapcheck run, JSON (what the parent forks)
  *   node --expose-gc dist/bench.js --one-scenario mshv-movable/v6:destroy=1 [--first] [--symmetry on|off] [--por on|off|auto] [--store full|fingerprint]
  *                                       one search with allViolations (--first: stop at the first), JSON
@@ -83,6 +83,10 @@ interface MapcheckRun extends Stats {
   readonly peakBytesPerState: number
   /** storeBytes / states */
   readonly storeBytesPerState: number
+  /** Fingerprint store: its parent links on disk (stats.diskBytes, not in storeBytes nor the RSS) / states; else 0. */
+  readonly diskBytesPerState: number
+  /** Fingerprint store: why its links stayed in memory (the temp dir could not be written). */
+  readonly linksFallback?: string
   readonly heapUsedBytes: number
   readonly arrayBuffersBytes: number
   /** CPU seconds (user + system, every thread of the process) during the search: / seconds, the cores it got. */
@@ -121,7 +125,7 @@ function parseSize(text: string): Size {
 
 // ---- child: one mapcheck run ------------------------------------------
 
-function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
+function runOne(size: Size, store: StoreKind, workers: number, links: 'disk' | 'memory'): MapcheckRun {
   const [P, V, I, K, F] = size
   const gc = (globalThis as { gc?: () => void }).gc
   const instance = instantiate('fault-invalidate', 'retry', { P, V, I, K, F })
@@ -132,7 +136,7 @@ function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
   const cpu = process.cpuUsage()
   // Workers > 1: the parallel BFS, its workers in this process (their memory in its RSS).
-  const r = workers > 1 ? explore(model, { store, symmetry: false, por: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, symmetry: false, por: false })
+  const r = workers > 1 ? explore(model, { store, links, symmetry: false, por: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, links, symmetry: false, por: false })
   const used = process.cpuUsage(cpu)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
@@ -150,6 +154,8 @@ function runOne(size: Size, store: StoreKind, workers: number): MapcheckRun {
     maxRssBytes,
     peakBytesPerState: (maxRssBytes - baselineRssBytes) / states,
     storeBytesPerState: r.stats.storeBytes / states,
+    diskBytesPerState: (r.stats.diskBytes ?? 0) / states,
+    ...(r.stats.linksFallback !== undefined ? { linksFallback: r.stats.linksFallback } : {}),
     heapUsedBytes: mem.heapUsed,
     arrayBuffersBytes: mem.arrayBuffers,
     cpuSeconds: (used.user + used.system) / 1e6,
@@ -188,7 +194,7 @@ interface Options {
   readonly swarm: boolean
 }
 
-type Parsed = Options | { one: Size; store: StoreKind; workers: number } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined; maxSeconds?: number; maxStates?: number }
+type Parsed = Options | { one: Size; store: StoreKind; workers: number; links: 'disk' | 'memory' } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined; maxSeconds?: number; maxStates?: number }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -200,6 +206,7 @@ function parseArgs(argv: readonly string[]): Parsed {
   let one: Size | null = null
   let store: StoreKind = 'full'
   let workers = 1
+  let links: 'disk' | 'memory' = 'disk'
   let symmetry = true
   let por: boolean | undefined
   let reductions: 'none' | 'small' | 'all' | 'big' | null = null
@@ -220,6 +227,11 @@ function parseArgs(argv: readonly string[]): Parsed {
       store = v
     }
     else if (a === '--workers') workers = Number(value())
+    else if (a === '--links') {
+      const v = value()
+      if (v !== 'disk' && v !== 'memory') throw new Error(`--links: expected disk or memory, not '${v}'`)
+      links = v
+    }
     else if (a === '--one-scenario') oneScenario = value()
     else if (a === '--first') first = true
     else if (a === '--symmetry') {
@@ -265,7 +277,7 @@ function parseArgs(argv: readonly string[]): Parsed {
       process.exit(0)
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
-  if (one !== null) return { one, store, workers }
+  if (one !== null) return { one, store, workers, links }
   if (oneScenario !== null) return { oneScenario, first, store, symmetry, por, maxSeconds, maxStates }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : reductions === 'big' ? REDUCTION_BIG_CASES : REDUCTION_CASES
@@ -307,7 +319,7 @@ function progress(msg: string, json: boolean): void {
 function main(): number {
   const parsed = parseArgs(process.argv.slice(2))
   if ('one' in parsed) {
-    process.stdout.write(`${JSON.stringify(runOne(parsed.one, parsed.store, parsed.workers))}\n`)
+    process.stdout.write(`${JSON.stringify(runOne(parsed.one, parsed.store, parsed.workers, parsed.links))}\n`)
     return 0
   }
   if ('oneScenario' in parsed) {
@@ -434,7 +446,8 @@ function judge(r: SizeResult | undefined): Target[] {
     if (!r || !run) return { name, value: null, limit, met: null, text: 'not run (target size not selected)' }
     if (!ok(run)) return { name, value: null, limit, met: null, text: 'not judged (the run failed)' }
     const met = run.peakBytesPerState <= limit
-    const text = `${run.peakBytesPerState.toFixed(1)} B/state (store arrays ${run.storeBytesPerState.toFixed(1)}) -> ${met ? 'MET' : 'NOT MET'}`
+    const disk = run.diskBytesPerState > 0 ? `; parent links on disk ${run.diskBytesPerState.toFixed(1)}` : run.linksFallback ? `; parent links ${run.linksFallback}` : ''
+    const text = `${run.peakBytesPerState.toFixed(1)} B/state (store arrays ${run.storeBytesPerState.toFixed(1)}${disk}) -> ${met ? 'MET' : 'NOT MET'}`
     return { name, value: run.peakBytesPerState, limit, met, text }
   }
   return [
@@ -469,6 +482,7 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
     ['states/s', 10, 'r'],
     ['B/st peak', 9, 'r'],
     ['B/st own', 8, 'r'],
+    ['B/st disk', 9, 'r'],
   ] as const
   const row = rowFormatter(cols)
   out.push(row(cols.map((c) => c[0])))
@@ -503,6 +517,7 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
           int(fp.statesPerSecond),
           fix(fp.peakBytesPerState, 1),
           fix(fp.storeBytesPerState, 1),
+          fp.diskBytesPerState > 0 ? fix(fp.diskBytesPerState, 1) : fp.linksFallback ? 'memory' : '0',
         ]),
       )
     } else out.push(row(['', 'mapcheck fp', `FAILED: ${fp.error}`]))
@@ -549,8 +564,10 @@ function table(results: readonly SizeResult[], tools: SpinTools, spinNote: strin
   out.push('sec: search time (mapcheck: bfs(); SPIN: "pan: elapsed time"). B/st = bytes per stored state.')
   out.push('B/st peak: mapcheck (maxRSS - RSS before the search) / states; SPIN pan maxRSS / states.')
   out.push('B/st own: mapcheck store arrays (stats.storeBytes); SPIN "total actual memory usage".')
+  out.push('B/st disk: mapcheck fp\'s parent links in its temp file (stats.diskBytes), not in B/st peak or own.')
   out.push('mapcheck: --store full (every state, bit-packed); mapcheck fp: --store fingerprint (64-bit fingerprints,')
-  out.push('the BFS frontier kept as packed states until expanded). mapcheck par2: --workers 2, the parallel BFS')
+  out.push('the BFS frontier kept as packed states until expanded, the parent links written to disk as TLC does,')
+  out.push('a page of 2^16 at a time). mapcheck par2: --workers 2, the parallel BFS')
   out.push('(2 worker threads, one shared visited set; its counts must equal mapcheck\'s); its RSS includes the workers.')
   out.push('SPIN transitions = edges + 1; SPIN depth is DFS depth, mapcheck depth is BFS depth.')
   out.push('SPIN memory includes its preallocated hash table (-w) and DFS stack (-m), fixed costs;')

@@ -24,6 +24,8 @@ export interface CheckOptions {
   readonly allViolations?: boolean
   /** The visited set: `full` (default, exact) or `fingerprint` (BFS only). */
   readonly store?: 'full' | 'fingerprint'
+  /** `fingerprint` store: its parent links on `disk` (default, a temp file) or in `memory`. */
+  readonly links?: 'disk' | 'memory'
   /** Symmetry reduction where the scenario declares interchangeable threads (default true). */
   readonly symmetry?: boolean
   /** Partial-order reduction in BFS where the model's steps allow it (default true). */

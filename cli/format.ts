@@ -1,10 +1,12 @@
 import pc from 'picocolors'
 import type { Stats } from '../explorer/result.js'
+import { sizeText } from './stop.js'
 
 export const num = (n: number): string => n.toLocaleString('en-US')
 
 export function statsLine(s: Stats): string {
-  const fp = s.collisionProbability !== undefined ? `; fingerprints: probability a collision hid a state ~ ${s.collisionProbability.toExponential(1)}` : ''
+  const links = s.linksFallback !== undefined ? `, parent links ${s.linksFallback}` : s.diskBytes ? `, parent links on disk ${sizeText(s.diskBytes)}` : ''
+  const fp = s.collisionProbability !== undefined ? `; fingerprints: probability a collision hid a state ~ ${s.collisionProbability.toExponential(1)}${links}` : ''
   const sym = s.symmetry ? `; symmetry: ${s.symmetry.renamings} renamings, the states stand for ${num(s.symmetry.orbitStates)}` : ''
   const par = s.parallel && s.parallel.levels > 0 ? `; ${s.parallel.workers} workers on ${s.parallel.levels} levels` : ''
   // Where it ran and reduced; why it did not run is in --json (stats.por.off), not on every line.

@@ -114,6 +114,7 @@ withBounds(
         .choices(['full', 'fingerprint'])
         .default('full'),
     )
+    .addOption(new Option('--links <where>', '--store fingerprint: where the parent links (4 B/state) are kept: disk (default, a temp file, as TLC) or memory').choices(['disk', 'memory']))
     .option('--livelock', 'also look for a reachable cycle on which no step is a progress step (no-livelock, SPIN\'s -l; off by default; searches the unreduced graph)')
     .option('--no-symmetry', 'do not reduce by the symmetry of interchangeable threads (to compare; on by default where a scenario declares it)')
     .option('--checkpoint <file>', 'BFS: save the whole search to <file> every --checkpoint-every, and when it is cut short (SIGINT/SIGTERM, a bound), to go on later with --resume <file>')
@@ -125,15 +126,16 @@ withBounds(
     .option('--shard <k/n>', 'swarm: run the k-th (from 0) of n diversified searches and write its result file (--out, default <scenario>-<variant>-shard-<k>-of-<n>.json) for `mapcheck merge`; env/n takes k from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or PARALLEL_SEQ, env:NAME/n from NAME; --seed seeds the whole swarm')
     .option('--shard-base <b>', "--shard: the number of the first shard, when k does not count from 0 (GNU parallel's {#}: 1)")
     .option('--json', 'print one JSON object'),
-).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; symmetry: boolean; por: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string; checkpoint?: string; checkpointEvery?: string; resume?: string }, cmd: Command) => {
+).action(async (scenario: string, o: BoundFlags & { variant?: string; mode: Mode; param: Record<string, string>; seed?: string; runs?: string; allViolations?: boolean; livelock?: boolean; store: StoreKind; links?: 'disk' | 'memory'; symmetry: boolean; por: boolean; out?: string; html?: string; json?: boolean; shard?: string; shardBase?: string; checkpoint?: string; checkpointEvery?: string; resume?: string }, cmd: Command) => {
   if (o.shardBase !== undefined && o.shard === undefined) throw new BadInput('--shard-base applies to --shard only')
+  if (o.links !== undefined && o.store !== 'fingerprint') throw new BadInput(`--links applies to --store fingerprint only; --store ${o.store} keeps its parent links with its states`)
   if (o.shard !== undefined) {
     if (o.checkpoint !== undefined || o.resume !== undefined) throw new BadInput('--checkpoint/--resume do not apply to a swarm shard (--shard): a shard is a bounded search')
     // Parsed before the scenario is opened: a bad shard is refused without a search.
     const shard = parseShard(o.shard, process.env, o.shardBase)
     const seed = intOption('seed', o.seed)
     if (seed !== undefined && seed > MAX_SEED) throw new BadInput(`--seed ${o.seed}: expected an integer 0..${MAX_SEED}`)
-    const explore: ExploreOptions = { ...bounds(o), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, ...(o.por ? {} : { por: false }), livelock: !!o.livelock }
+    const explore: ExploreOptions = { ...bounds(o), runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, links: o.links, symmetry: o.symmetry, ...(o.por ? {} : { por: false }), livelock: !!o.livelock }
     const mode = cmd.getOptionValueSource('mode') === 'default' ? undefined : o.mode
     status = shardCommand({ scenario: await openScenario(scenario), variant: o.variant, params: o.param, explore, shard, base: { mode, maxDepth: explore.maxDepth, store: o.store, seed }, out: o.out, html: o.html, json: !!o.json })
     return
@@ -148,7 +150,7 @@ withBounds(
     scenario: await openScenario(scenario),
     variant: o.variant,
     params: o.param,
-    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, symmetry: o.symmetry, por: o.por ? undefined : false, livelock: !!o.livelock },
+    explore: { ...bounds(o), mode: o.mode, seed, runs: intOption('runs', o.runs, 1), allViolations: !!o.allViolations, store: o.store, links: o.links, symmetry: o.symmetry, por: o.por ? undefined : false, livelock: !!o.livelock },
     out: o.out,
     html: o.html,
     json: !!o.json,

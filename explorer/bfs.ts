@@ -94,6 +94,15 @@ function breadthFirst<S, A>(
   could?: (states: number) => void,
 ): Exploration<A> {
   const search = new Search(model, options, false)
+  // Whatever ends the search (its end, a bound, an exception), the store's file goes.
+  try {
+    return searchFrom(search, options, footprints, learning, could)
+  } finally {
+    search.close()
+  }
+}
+
+function searchFrom<S, A>(search: Search<S, A>, options: ExploreOptions, footprints: Footprints | null, learning: boolean, could?: (states: number) => void): Exploration<A> {
   const { packed, words } = search
   // Its own store (not a caller's view): one it can insert into.
   const store = search.store as StateStore | FingerprintStore

@@ -1,4 +1,5 @@
 import type { Checkpointable, CheckpointReader, CheckpointWriter } from './checkpoint.js'
+import { LinkLog } from './link-log.js'
 import { hashWords, MAX_INDEX_BITS, NO_PARENT, storeCapacity } from './state-store.js'
 
 /**
@@ -11,9 +12,12 @@ import { hashWords, MAX_INDEX_BITS, NO_PARENT, storeCapacity } from './state-sto
  * so parents only grow along a chunk and its 2^16 states' parents rarely
  * span 2^26; a link that does not fit (a parent below the base or too far
  * above it, a successor index above 62) goes to a side map, so any index
- * fits in 4 bytes per state. Two states with the same fingerprint are taken
- * for one, so a collision can hide a state: `collisionProbability` is TLC's
- * estimate of the chance that happened.
+ * fits in 4 bytes per state. By default those 4 bytes are on disk, as TLC
+ * keeps its trace file: the links are appended, in pages of 2^16 that go
+ * to a temporary file once full (link-log.ts), and read back only to
+ * rebuild a counterexample; `links: 'memory'` keeps them. Two states with
+ * the same fingerprint are taken for one, so a collision can hide a state:
+ * `collisionProbability` is TLC's estimate of the chance that happened.
  *
  * BFS still needs the states it has yet to expand: they are kept, as
  * packed words, from insertion until `release` says the search is past
@@ -60,7 +64,7 @@ export class FingerprintStore implements Checkpointable {
   readonly capacity: number
   private readonly maxSlots: number
   /** Per state: parent index - its chunk's base (ROOT: none) | successor index << 26. */
-  private readonly links: Uint32Array[] = []
+  private readonly links: LinkLog
   /** Per chunk of links: the parent of its first state (0 for an initial state). */
   private readonly bases: number[] = []
   /** The links that do not fit: state index -> [parent, successor index]. */
@@ -77,10 +81,16 @@ export class FingerprintStore implements Checkpointable {
 
   /**
    * `maxIndexBits` (default `MAX_INDEX_BITS`) bounds the table to 2^maxIndexBits slots, `inPlaceBytes`
-   * (default 4 GiB) the size up to which it grows in place: smaller ones are for tests.
+   * (default 4 GiB) the size up to which it grows in place: smaller ones are for tests. `links`:
+   * where the parent links are kept (default `disk`); `linkPageBits` (default 16) and `linkDir`
+   * (default `os.tmpdir()`) are their pages' size and their file's directory.
    */
-  constructor(words: number, options: { initialCapacity?: number; maxIndexBits?: number; inPlaceBytes?: number; hashSeed?: number } = {}) {
+  constructor(
+    words: number,
+    options: { initialCapacity?: number; maxIndexBits?: number; inPlaceBytes?: number; hashSeed?: number; links?: 'disk' | 'memory'; linkPageBits?: number; linkDir?: string } = {},
+  ) {
     this.words = words
+    this.links = new LinkLog(options.links ?? 'disk', { pageBits: options.linkPageBits, dir: options.linkDir })
     this.seedHigh = (SEED_HIGH ^ (options.hashSeed ?? 0)) >>> 0
     this.seedLow = (SEED_LOW ^ Math.imul(options.hashSeed ?? 0, 0x85ebca6b)) >>> 0
     const bits = Math.min(options.maxIndexBits ?? MAX_INDEX_BITS, MAX_INDEX_BITS)
@@ -130,17 +140,16 @@ export class FingerprintStore implements Checkpointable {
     table[2 * slot + 1] = lo
     const idx = this.size++
     const c = idx >>> CHUNK_BITS
-    if (c === this.links.length) {
-      this.links.push(new Uint32Array(CHUNK))
+    if (c === this.bases.length) {
       this.bases.push(parent === NO_PARENT ? 0 : parent)
       this.queue.push(this.spare.pop() ?? new Uint32Array(CHUNK * n))
     }
     const i = idx & (CHUNK - 1)
     const delta = parent === NO_PARENT ? ROOT : parent - this.bases[c]
     if (k < SUCCESSOR_ESCAPE && (parent === NO_PARENT || (delta >= 0 && delta < ROOT))) {
-      this.links[c][i] = (delta | (k << DELTA_BITS)) >>> 0
+      this.links.push((delta | (k << DELTA_BITS)) >>> 0)
     } else {
-      this.links[c][i] = 0xffffffff
+      this.links.push(0xffffffff)
       this.escaped.set(idx, [parent, k])
     }
     const q = this.queue[c]!
@@ -170,7 +179,7 @@ export class FingerprintStore implements Checkpointable {
 
   parent(idx: number): number {
     const c = idx >>> CHUNK_BITS
-    const link = this.links[c][idx & (CHUNK - 1)]
+    const link = this.links.get(idx)
     if (link >>> DELTA_BITS === SUCCESSOR_ESCAPE) return this.escaped.get(idx)![0]
     const delta = link & DELTA_MASK
     return delta === ROOT ? NO_PARENT : this.bases[c] + delta
@@ -178,7 +187,7 @@ export class FingerprintStore implements Checkpointable {
 
   /** Which successor of its parent state `idx` was (for an initial state, which initial state). */
   successor(idx: number): number {
-    const k = this.links[idx >>> CHUNK_BITS][idx & (CHUNK - 1)] >>> DELTA_BITS
+    const k = this.links.get(idx) >>> DELTA_BITS
     return k === SUCCESSOR_ESCAPE ? this.escaped.get(idx)![1] : k
   }
 
@@ -199,7 +208,22 @@ export class FingerprintStore implements Checkpointable {
 
   get bytes(): number {
     const kept = [...this.queue, ...this.spare].reduce((n, q) => n + (q ? q.byteLength : 0), 0)
-    return this.links.length * CHUNK * 4 + kept + this.table.byteLength
+    return this.links.bytes + kept + this.table.byteLength
+  }
+
+  /** Bytes of parent links on disk (not in `bytes`). */
+  get diskBytes(): number {
+    return this.links.diskBytes
+  }
+
+  /** Why the parent links are in memory though disk was asked (null: they are where asked). */
+  get linksFallback(): string | null {
+    return this.links.fallback
+  }
+
+  /** Frees the parent links' file: the store can no longer rebuild traces. */
+  close(): void {
+    this.links.close()
   }
 
   /** A checkpoint's part: the table, the links, the queued states not yet released. */
@@ -208,7 +232,13 @@ export class FingerprintStore implements Checkpointable {
     const firstKept = kept < 0 ? this.queue.length : kept
     w.json({ size: this.size, words: this.words, slots: this.mask + 1, duplicates: this.duplicates, bases: this.bases, escaped: [...this.escaped], firstKept })
     w.array(this.table, (this.mask + 1) * 2)
-    for (let c = 0; c < this.links.length; c++) w.array(this.links[c], Math.min(CHUNK, this.size - c * CHUNK))
+    // The links a chunk at a time (from disk, most of them), in the same sections wherever they are kept.
+    const links = new Uint32Array(CHUNK)
+    for (let c = 0; c < this.bases.length; c++) {
+      const n = Math.min(CHUNK, this.size - c * CHUNK)
+      this.links.copy(c * CHUNK, n, links)
+      w.array(links, n)
+    }
     for (let c = firstKept; c < this.queue.length; c++) w.array(this.queue[c]!, Math.min(CHUNK, this.size - c * CHUNK) * this.words)
   }
 
@@ -227,9 +257,11 @@ export class FingerprintStore implements Checkpointable {
     }
     this.mask = slots - 1
     r.array(this.table, 'the fingerprint table')
+    const links = new Uint32Array(CHUNK)
     for (let c = 0; c < chunks; c++) {
-      this.links.push(new Uint32Array(CHUNK))
-      r.array(this.links[c], 'the parent links', Math.min(CHUNK, m.size - c * CHUNK))
+      const n = Math.min(CHUNK, m.size - c * CHUNK)
+      r.array(links, 'the parent links', n)
+      for (let i = 0; i < n; i++) this.links.push(links[i])
     }
     for (let c = 0; c < chunks; c++) {
       if (c < m.firstKept) {

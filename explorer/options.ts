@@ -28,6 +28,12 @@ export interface ExploreOptions {
    * collision may hide a state, with the probability the result reports).
    */
   readonly store?: StoreKind
+  /**
+   * `fingerprint` store: where the parent links (4 bytes per state) are
+   * kept: `disk` (the default, as TLC: a temporary file, read back only to
+   * rebuild a trace; in memory if it cannot be written) or `memory`.
+   */
+  readonly links?: 'disk' | 'memory'
   /** Also search for a reachable cycle on which no step is a progress step (`no-livelock`, SPIN's -l); off by default. */
   readonly livelock?: boolean
   /** Symmetry reduction over the threads the model declares interchangeable (on by default; false to compare). */

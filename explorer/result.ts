@@ -46,6 +46,10 @@ export interface Stats {
   readonly storeBytes: number
   /** `fingerprint` store only: TLC's estimate of the probability that a fingerprint collision hid a state. */
   readonly collisionProbability?: number
+  /** `fingerprint` store only: bytes of parent links in its temporary file on disk (not in `storeBytes`). */
+  readonly diskBytes?: number
+  /** `fingerprint` store only: why its parent links are in memory though disk was asked (the temp dir could not be written). */
+  readonly linksFallback?: string
   /**
    * Symmetry reduction: the renamings of interchangeable threads, and the
    * sum of the orbit sizes of the states stored: the states the search

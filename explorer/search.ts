@@ -78,7 +78,7 @@ export class Search<S, A> {
       this.store = store
     } else if (options.store === 'fingerprint') {
       if (trackDepth) throw new BadInput('--store fingerprint: only a BFS search can rebuild traces from fingerprints (use --mode bfs)')
-      this.store = new FingerprintStore(this.layout.words, { hashSeed: options.hashSeed })
+      this.store = new FingerprintStore(this.layout.words, { hashSeed: options.hashSeed, links: options.links })
     } else {
       this.store = new StateStore(this.layout.words, { trackDepth })
     }
@@ -446,11 +446,21 @@ export class Search<S, A> {
         seconds,
         statesPerSecond: seconds > 0 ? this.store.size / seconds : 0,
         storeBytes: this.store.bytes,
-        ...(this.store instanceof FingerprintStore ? { collisionProbability: this.store.collisionProbability } : {}),
+        ...(this.store instanceof FingerprintStore ? this.fingerprintStats(this.store) : {}),
         ...(this.canon.symmetry !== null ? { symmetry: { renamings: this.canon.symmetry.count + 1, orbitStates: this.orbitStates } } : {}),
         ...(this.porStats ? { por: this.porStats } : {}),
       },
     }
+  }
+
+  private fingerprintStats(store: FingerprintStore): Pick<Exploration<A>['stats'], 'collisionProbability' | 'diskBytes' | 'linksFallback'> {
+    const fallback = store.linksFallback
+    return { collisionProbability: store.collisionProbability, diskBytes: store.diskBytes, ...(fallback !== null ? { linksFallback: fallback } : {}) }
+  }
+
+  /** Frees what the store holds outside memory (a fingerprint store's link file): after `finish`, or when the search throws. */
+  close(): void {
+    if (this.store instanceof FingerprintStore) this.store.close()
   }
 
   private violationAt(idx: number, invariant: string, message: (s: S) => string): Violation<A> {

@@ -270,7 +270,46 @@ describe('checkpoint and resume', () => {
     // Seconds add up over the runs.
     expect(r.stats.seconds).toBeGreaterThanOrEqual(part.stats.seconds)
   })
+
+  it('fingerprint store with its parent links on disk (pages of them past the cut): the checkpoint holds them all, resumed on disk or in memory', () => {
+    // The reference model's seeded bug at 4,2,1,2,2, every violation: 579,213 states, 8 pages of 2^16 links on disk by the end.
+    const model = instantiate('fault-invalidate', 'no-retry', { P: 4, V: 2, I: 1, K: 2, F: 2 }).model
+    const base: ExploreOptions = { store: 'fingerprint', allViolations: true }
+    const whole = bfs(model, base)
+    const cut = 400_000
+    const first = saving()
+    const part = bfs(model, { ...base, stop: interruptAt(cut), checkpoint: first.options })
+    expect(part.incomplete).toBe('interrupted')
+    expect(part.stats.diskBytes).toBeGreaterThanOrEqual(5 * 2 ** 18)
+    expect(first.saved.map((x) => x.final)).toEqual([true])
+    // Its links are all in it: the same link sections as a memory store's checkpoint.
+    const inMemory = saving()
+    bfs(model, { ...base, links: 'memory', stop: interruptAt(cut), checkpoint: inMemory.options })
+    const links = linkSections(first.saved[0].bytes)
+    const memoryLinks = linkSections(inMemory.saved[0].bytes)
+    expect(links.length).toBe(part.stats.states)
+    expect(memoryLinks.length).toBe(links.length)
+    expect(links.findIndex((l, i) => l !== memoryLinks[i])).toBe(-1)
+    const resumed = bfs(model, { ...base, checkpoint: { identity: ID, resume: memorySource(first.saved[0].bytes) } })
+    expect(outcome(resumed)).toEqual(outcome(whole))
+    expect(resumed.stats.diskBytes).toBe(whole.stats.diskBytes)
+    expect(whole.stats.diskBytes).toBeGreaterThan(part.stats.diskBytes!)
+    const toMemory = bfs(model, { ...base, links: 'memory', checkpoint: { identity: ID, resume: memorySource(first.saved[0].bytes) } })
+    expect({ ...outcome(toMemory), stats: { ...outcome(toMemory).stats, diskBytes: whole.stats.diskBytes } }).toEqual(outcome(whole))
+    expect(toMemory.stats.diskBytes).toBe(0)
+  })
 })
+
+/** A fingerprint store's checkpoint's parent links (its sections after the header, the store's JSON and its table). */
+function linkSections(bytes: Uint8Array): Uint32Array {
+  const r = new CheckpointReader(memorySource(bytes), 'links')
+  r.json('the header')
+  const m = r.json<{ size: number; slots: number }>('the store')
+  r.array(new Uint32Array(m.slots * 2), 'the table')
+  const links = new Uint32Array(m.size)
+  for (let at = 0; at < m.size; at += 65_536) r.array(links.subarray(at), 'the links', Math.min(65_536, m.size - at))
+  return links
+}
 
 describe('a bad checkpoint is refused in one line', () => {
   const model = instantiate('fault-invalidate', 'no-retry', { P: 3 }).model

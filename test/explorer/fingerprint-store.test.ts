@@ -3,9 +3,15 @@
  * a state seen before is found (-1), states are kept until released, parent
  * and successor links read back, and the collision estimate is TLC's formula.
  */
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { FingerprintStore } from '../../explorer/fingerprint-store.js'
 import { NO_PARENT } from '../../explorer/state-store.js'
+import { canSeeFds, namedLinkFiles, openLinkFiles } from '../support/link-files.js'
+
+afterAll(() => {
+  expect(namedLinkFiles()).toEqual([])
+  if (canSeeFds) expect(openLinkFiles()).toEqual([])
+})
 
 describe('FingerprintStore', () => {
   it('200k states through many resizes: indices, duplicates, parents, successors, release', () => {
@@ -49,6 +55,9 @@ describe('FingerprintStore', () => {
     expect(() => store.get(131_071, out)).toThrow()
     expect(store.successor(0)).toBe(0)
     expect(store.successor(100)).toBe(100 % 70) // no value repeats among the first hundred i, so state 100 is i = 100
+    // The links of the full pages are on disk, only the last page's in memory.
+    expect(store.diskBytes).toBe(Math.floor((store.size - 1) / 65_536) * 65_536 * 4)
+    store.close()
   })
 
   it('successor indices of any size read back (those above 62 from the side map); NO_PARENT reads back', () => {
@@ -60,24 +69,44 @@ describe('FingerprintStore', () => {
     expect(store.path(6)).toEqual([0, 1, 2, 3, 4, 5, 6])
   })
 
-  it('links past 26 bits: parents far above the chunk base, below it, and large successor indices read back exactly', () => {
-    const store = new FingerprintStore(1)
-    const w = new Uint32Array(1)
-    const want: [number, number][] = []
-    for (let i = 0; i < 150_000; i++) {
-      w[0] = Math.imul(i + 1, 0x9e3779b1)
-      // BFS-like (parents growing slowly) with escapes: a parent 2^26 and 3e9 above, one below the base, successors past 62.
-      const parent = i < 2 ? NO_PARENT : i % 5000 === 17 ? 3_000_000_000 + i : i % 7000 === 3 ? 2 ** 26 + i : i % 9000 === 5 ? 0 : Math.floor(i / 3)
-      const k = i % 11_000 === 9 ? 200 : i % 60
-      expect(store.insert(w, parent, 0, k)).toBe(i)
-      want.push([parent, k])
-    }
-    let wrong = 0
-    want.forEach(([parent, k], i) => {
-      if (store.parent(i) !== parent || store.successor(i) !== k) wrong++
+  for (const [where, options] of [
+    ['on disk', {}],
+    ['on disk in pages of 16', { linkPageBits: 4 }],
+    ['in memory', { links: 'memory' }],
+  ] as const) {
+    it(`links past 26 bits (${where}): parents far above the chunk base, below it, and large successor indices read back exactly`, () => {
+      const store = new FingerprintStore(1, options)
+      const w = new Uint32Array(1)
+      const want: [number, number][] = []
+      for (let i = 0; i < 150_000; i++) {
+        w[0] = Math.imul(i + 1, 0x9e3779b1)
+        // BFS-like (parents growing slowly) with escapes: a parent 2^26 and 3e9 above, one below the base, successors past 62.
+        const parent = i < 2 ? NO_PARENT : i % 5000 === 17 ? 3_000_000_000 + i : i % 7000 === 3 ? 2 ** 26 + i : i % 9000 === 5 ? 0 : Math.floor(i / 3)
+        const k = i % 11_000 === 9 ? 200 : i % 60
+        expect(store.insert(w, parent, 0, k)).toBe(i)
+        want.push([parent, k])
+      }
+      let wrong = 0
+      want.forEach(([parent, k], i) => {
+        if (store.parent(i) !== parent || store.successor(i) !== k) wrong++
+      })
+      expect(wrong).toBe(0)
+      // Whole paths, where every parent on the way is a stored state: as the inserted links give them.
+      const chain = (i: number): number[] | null => {
+        const out = [i]
+        for (let p = want[i][0]; p !== NO_PARENT; p = want[p][0]) {
+          if (p >= want.length) return null
+          out.push(p)
+        }
+        return out.reverse()
+      }
+      const ends = [149_999, 140_000, 100_003, 70_017].filter((i) => chain(i) !== null)
+      expect(ends.length).toBeGreaterThan(1)
+      for (const i of ends) expect(store.path(i)).toEqual(chain(i))
+      expect(store.diskBytes > 0).toBe(where !== 'in memory')
+      store.close()
     })
-    expect(wrong).toBe(0)
-  })
+  }
 
   it('past the in-place limit the table grows by copying: the same answers', () => {
     const inPlace = new FingerprintStore(2)
