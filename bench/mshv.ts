@@ -9,6 +9,8 @@
  */
 import { rowFormatter } from './columns.js'
 import { bfs } from '../explorer/bfs.js'
+import { explore } from '../explorer/explore.js'
+import { scenarioRecipe } from '../cli/model-recipe.js'
 import type { StoreKind } from '../explorer/options.js'
 import type { Stats } from '../explorer/result.js'
 import { findScenario, instantiate } from '../invariants/scenarios.js'
@@ -96,7 +98,7 @@ export function mshvDefaults(): Params {
 
 // ---- child: one search ---------------------------------------------------
 
-export function runScenarioOne(spec: string, stop: Stop, explore: { readonly symmetry?: boolean; readonly por?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number; readonly maxStates?: number } = {}): ScenarioRun {
+export function runScenarioOne(spec: string, stop: Stop, opts: { readonly symmetry?: boolean; readonly por?: boolean; readonly store?: StoreKind; readonly maxSeconds?: number; readonly maxStates?: number; readonly workers?: number } = {}): ScenarioRun {
   const { scenario, variant, given } = parseSpec(spec)
   const gc = (globalThis as { gc?: () => void }).gc
   const inst = instantiate(scenario, variant, given)
@@ -104,7 +106,10 @@ export function runScenarioOne(spec: string, stop: Stop, explore: { readonly sym
   gc?.()
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
-  const r = bfs(model, { allViolations: stop === 'all', maxSeconds: MAX_SECONDS, ...explore })
+  // Workers > 1: the parallel BFS (as `check --workers N` runs it), its workers in this process (their memory in its RSS).
+  const { workers = 1, ...rest } = opts
+  const options = { allViolations: stop === 'all', maxSeconds: MAX_SECONDS, ...rest }
+  const r = workers > 1 ? explore(model, { ...options, workers, recipe: scenarioRecipe(inst) }) : bfs(model, options)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const { states } = r.stats
   return {

@@ -17,6 +17,8 @@ export interface ReductionCase {
   readonly store: StoreKind
   /** Partial-order reduction forced on (`por: true`); off when absent, so the other rows measure the rest alone. */
   readonly por?: boolean
+  /** Parallel BFS threads (`--workers`; 1 when absent). */
+  readonly workers?: number
   /** The unreduced count when known from elsewhere (SPIN, shared/reference/README.md). */
   readonly known?: number
   readonly note?: string
@@ -41,6 +43,9 @@ export const REDUCTION_CASES: readonly ReductionCase[] = [
   { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: false, store: 'full', note: 'cut at the time bound' },
   { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: true, store: 'full' },
   { spec: 'mshv-movable/fixed:splits=1,migrations=1', symmetry: false, store: 'full', note: 'one VP: symmetry has nothing to reduce' },
+  // What `check` runs by default on this machine: both cores (and symmetry where declared).
+  { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: true, store: 'full', workers: 2 },
+  { spec: 'mshv-movable/fixed:splits=1,migrations=1', symmetry: false, store: 'full', workers: 2 },
   // Partial-order reduction (not combined with symmetry yet): each beside its symmetry-off, POR-off row above.
   { spec: ref('4,2,1,2,2'), symmetry: false, store: 'full', por: true, known: 6_095_075 },
   { spec: 'mshv-movable/fixed:vps=3,zaps=2', symmetry: false, store: 'full', por: true },
@@ -66,6 +71,7 @@ export interface ReductionResult {
 
 export const reductionArgs = (c: ReductionCase): string[] => [
   '--one-scenario', c.spec, '--symmetry', c.symmetry ? 'on' : 'off', '--por', c.por ? 'on' : 'off', '--store', c.store,
+  ...(c.workers !== undefined ? ['--workers', String(c.workers)] : []),
   ...(c.maxSeconds !== undefined ? ['--max-seconds', String(c.maxSeconds)] : []),
   ...(c.maxStates !== undefined ? ['--max-states', String(c.maxStates)] : []),
 ]
@@ -102,6 +108,7 @@ export function reductionsTable(results: readonly ReductionResult[]): string {
     ['case', 40, 'l'],
     ['symm', 4, 'l'],
     ['por', 3, 'l'],
+    ['thr', 3, 'r'],
     ['store', 11, 'l'],
     ['verdict', 10, 'l'],
     ['states', 10, 'r'],
@@ -117,13 +124,13 @@ export function reductionsTable(results: readonly ReductionResult[]): string {
     const c = r.case
     const name = c.spec.replace('fault-invalidate/retry:', 'ref ').replace('mshv-movable/', 'movable ')
     if (!ok(r.run)) {
-      out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', c.store, 'FAILED', r.run.error.split('\n')[0].slice(0, 40)]))
+      out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', String(c.workers ?? 1), c.store, 'FAILED', r.run.error.split('\n')[0].slice(0, 40)]))
       continue
     }
     const x = r.run
     const want = unreducedCount(results, r)
     const stands = x.symmetry ? `${int(x.symmetry.orbitStates)}${want !== null && x.incomplete === null ? (x.symmetry.orbitStates === want ? '' : ' (DIFFERS)') : ''}` : '-'
-    out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', c.store, x.verdict, int(x.states), stands, x.seconds.toFixed(2), int(x.statesPerSecond), x.peakBytesPerState.toFixed(1)]))
+    out.push(row([name, c.symmetry ? 'on' : 'off', c.por ? 'on' : 'off', String(c.workers ?? 1), c.store, x.verdict, int(x.states), stands, x.seconds.toFixed(2), int(x.statesPerSecond), x.peakBytesPerState.toFixed(1)]))
     const broken = x.violations.map((v) => `${v.invariant} (${v.steps})`).join(', ')
     if (broken) out.push(`    broken: ${broken}`)
     if (x.incomplete) out.push(`    incomplete: ${x.incomplete}${c.note ? ` (${c.note})` : ''}`)
@@ -134,6 +141,7 @@ export function reductionsTable(results: readonly ReductionResult[]): string {
     if (x.collisionProbability !== undefined) out.push(`    fingerprints: probability a collision hid a state ~ ${x.collisionProbability.toExponential(1)}`)
   }
   out.push('')
+  out.push('thr: BFS threads (2: the parallel BFS, --workers 2, what check runs by default on 2 cores).')
   out.push('stands for: the sum of the orbit sizes of the states stored; it must equal the unreduced count')
   out.push('(the known count for the reference model, else the off row when that finished): "(DIFFERS)" if not.')
   return `${out.join('\n')}\n`

@@ -194,7 +194,7 @@ interface Options {
   readonly swarm: boolean
 }
 
-type Parsed = Options | { one: Size; store: StoreKind; workers: number; links: 'disk' | 'memory' } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined; maxSeconds?: number; maxStates?: number }
+type Parsed = Options | { one: Size; store: StoreKind; workers: number; links: 'disk' | 'memory' } | { oneScenario: string; first: boolean; store: StoreKind; symmetry: boolean; por: boolean | undefined; workers: number; maxSeconds?: number; maxStates?: number }
 
 function parseArgs(argv: readonly string[]): Parsed {
   let sizes: readonly Size[] = ALL
@@ -278,7 +278,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     } else throw new Error(`unknown argument '${a}' (try --help)`)
   }
   if (one !== null) return { one, store, workers, links }
-  if (oneScenario !== null) return { oneScenario, first, store, symmetry, por, maxSeconds, maxStates }
+  if (oneScenario !== null) return { oneScenario, first, store, symmetry, por, workers, maxSeconds, maxStates }
   const sets = mshv === 'none' ? [] : mshv === 'default' ? MSHV_SMALL_SETS : MSHV_SETS
   const cases = reductions === 'none' ? [] : reductions === 'small' ? REDUCTION_SMALL_CASES : reductions === 'big' ? REDUCTION_BIG_CASES : REDUCTION_CASES
   return { sizes, json, spin, mshv: sets, reductions: cases, swarm: swarm ?? true }
@@ -324,7 +324,7 @@ function main(): number {
   }
   if ('oneScenario' in parsed) {
     const { maxSeconds, maxStates } = parsed
-    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, ...(parsed.por !== undefined ? { por: parsed.por } : {}), ...(maxSeconds ? { maxSeconds } : {}), ...(maxStates ? { maxStates } : {}) })
+    const run = runScenarioOne(parsed.oneScenario, parsed.first ? 'first' : 'all', { store: parsed.store, symmetry: parsed.symmetry, workers: parsed.workers, ...(parsed.por !== undefined ? { por: parsed.por } : {}), ...(maxSeconds ? { maxSeconds } : {}), ...(maxStates ? { maxStates } : {}) })
     process.stdout.write(`${JSON.stringify(run)}\n`)
     return 0
   }
