@@ -3,7 +3,7 @@ import { Coverage } from './coverage.js'
 import { BadInput, ModelError } from './errors.js'
 import { FingerprintStore } from './fingerprint-store.js'
 import { MetricRanges } from './metric-ranges.js'
-import type { Cells, Model, PackedModel } from './model.js'
+import type { Cells, Model, PackedModel, PackedSymmetry } from './model.js'
 import { DEFAULT_BOUNDS, type ExploreOptions } from './options.js'
 import { packedOf } from './packing.js'
 import { PorFallback } from './por.js'
@@ -206,18 +206,38 @@ export class Search<S, A> {
    * state's renamings are checked, and an invariant that tells them apart
    * is a model error (run without symmetry, or make the invariant quantify
    * over the threads), never a silently missed violation.
+   *
+   * A renaming moves only thread-owned cells and rewrites thread-id values.
+   * So an invariant that read no thread-owned cell on this state (the
+   * model's `propertiesReadOwned` says) gives the same answer on every
+   * renaming that leaves each unmoved thread-id cell's value alone (both
+   * images agree on every cell it can read): it is evaluated only under the
+   * other renamings. Without that record every invariant is evaluated under
+   * every renaming.
    */
   private checkSymmetric(): void {
     const sym = this.canon.symmetry!
     const next = this.packed.next
+    const por = this.packed.por
     const n = this.invariantCount
     const base = this.baseHolds ?? (this.baseHolds = new Uint8Array(n))
-    for (let i = 0; i < n; i++) base[i] = this.packed.holds(i) ? 1 : 0
+    const owned = this.readsOwned ?? (this.readsOwned = new Uint8Array(n))
+    por?.propertiesReadOwned()
+    let anyOwned = por === undefined
+    for (let i = 0; i < n; i++) {
+      base[i] = this.packed.holds(i) ? 1 : 0
+      owned[i] = por === undefined || por.propertiesReadOwned() ? 1 : 0
+      if (owned[i]) anyOwned = true
+    }
+    const fixedIds = this.fixedIdCells ?? (this.fixedIdCells = unmovedIdCells(sym))
     this.saved.set(next)
     try {
       for (let p = 0; p < sym.count; p++) {
+        const idsKept = idValuesKept(sym, p, fixedIds[p], this.saved)
+        if (idsKept && !anyOwned) continue
         sym.permute(p, this.saved, next)
         for (let i = 0; i < n; i++) {
+          if (idsKept && !owned[i]) continue
           if ((this.packed.holds(i) ? 1 : 0) !== base[i]) {
             const id = this.model.invariants[i].id
             throw new ModelError(
@@ -231,6 +251,8 @@ export class Search<S, A> {
     }
   }
 
+  private readsOwned: Uint8Array | null = null
+  private fixedIdCells: { readonly cells: Int32Array; readonly bias: Int32Array }[] | null = null
   private baseHolds: Uint8Array | null = null
 
   /** `packed.cur`, stored as `idx`, has no enabled action: a deadlock, or a terminal state whose outcome and metrics are watched. */
@@ -507,4 +529,24 @@ export interface SearchSnapshot {
 export function deadlockMessage<S>(model: Model<S, unknown>, s: S): string {
   const where = model.whereIs?.(s)
   return `no step is enabled and not every thread has finished${where ? `: ${where}` : ''}`
+}
+
+/** Per renaming: the thread-id cells it does not move (their values may still be renamed), and their biases. */
+function unmovedIdCells(sym: PackedSymmetry): { readonly cells: Int32Array; readonly bias: Int32Array }[] {
+  return Array.from({ length: sym.count }, (_, p) => {
+    const src = sym.sources(p)
+    const keep = Array.from(sym.idCells.keys()).filter((k) => src[sym.idCells[k]] === sym.idCells[k])
+    return { cells: Int32Array.from(keep, (k) => sym.idCells[k]), bias: Int32Array.from(keep, (k) => sym.idBias[k]) }
+  })
+}
+
+/** Does renaming `p` leave the value of each unmoved thread-id cell of `state` as it is? */
+function idValuesKept(sym: PackedSymmetry, p: number, unmoved: { readonly cells: Int32Array; readonly bias: Int32Array }, state: Cells): boolean {
+  const map = sym.threadMap(p)
+  const { cells, bias } = unmoved
+  for (let k = 0; k < cells.length; k++) {
+    const t = state[cells[k]] - bias[k]
+    if (t >= 0 && t < map.length && map[t] !== t) return false
+  }
+  return true
 }

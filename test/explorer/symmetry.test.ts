@@ -185,6 +185,36 @@ describe('models that are not symmetric are refused', () => {
     expect(bfs(toy(3, false, true, [asym]), { symmetry: false, por: false }).violations.map((v) => v.invariant)).toEqual(['w0-never-first'])
   })
 
+  it('an invariant that reads one thread\'s locals is caught too, whatever the thread-id fields hold', () => {
+    const asym: Invariant<State<W>> = {
+      id: 'w0-finishes-last',
+      description: 'w0 does not finish before w1',
+      check: (s) => (s.threads[0].done === 1 && s.threads[1].done === 0 ? 'w0 finished first' : null),
+    }
+    expect(() => bfs(toy(2, false, true, [asym]))).toThrow(/w0-finishes-last is not symmetric/)
+    expect(bfs(toy(2, false, false, [asym])).violations.map((v) => v.invariant)).toEqual(['w0-finishes-last'])
+  })
+
+  it('an invariant that reads no thread is evaluated only under the renamings that change a thread id it could read', () => {
+    // Symmetric, reads the globals only: on a state whose owner and last are 0 no renaming can change its answer.
+    let calls = 0
+    const globalOnly: Invariant<State<W>> = {
+      id: 'owner-in-range',
+      description: 'owner names a worker or none',
+      check: (s) => {
+        calls++
+        return s.owner <= 3 ? null : 'owner out of range'
+      },
+    }
+    const model = toy(3, false, true, [globalOnly])
+    const r = bfs(model, { allViolations: true })
+    expect(r.verdict).toBe('ok')
+    const renamings = model.packed!.symmetry!.count
+    // Each new state: once as itself, once in checkNext's own pass, and under a renaming only where needed.
+    expect(calls).toBeGreaterThan(2 * r.stats.states)
+    expect(calls).toBeLessThan((2 + renamings) * r.stats.states)
+  })
+
   it('threads that start differently, or run different processes, cannot be declared interchangeable', () => {
     const p = worker(false)
     const differentStart: Program<typeof globals> = {
