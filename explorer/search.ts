@@ -235,10 +235,23 @@ export class Search<S, A> {
       for (let p = 0; p < sym.count; p++) {
         const idsKept = idValuesKept(sym, p, fixedIds[p], this.saved)
         if (idsKept && !anyOwned) continue
-        sym.permute(p, this.saved, next)
+        // Invariants that read no thread-owned cell on this state are first shown only the renamed thread-id values
+        // (all the globals they read); one that then reads a thread (a changed id led it there) gets the whole image.
+        let whole = anyOwned
+        if (whole) sym.permute(p, this.saved, next)
+        else {
+          renameIdValues(sym, p, fixedIds[p], this.saved, next)
+          por!.propertiesReadOwned()
+        }
         for (let i = 0; i < n; i++) {
           if (idsKept && !owned[i]) continue
-          if ((this.packed.holds(i) ? 1 : 0) !== base[i]) {
+          let holds = this.packed.holds(i) ? 1 : 0
+          if (!whole && por!.propertiesReadOwned()) {
+            sym.permute(p, this.saved, next)
+            whole = true
+            holds = this.packed.holds(i) ? 1 : 0
+          }
+          if (holds !== base[i]) {
             const id = this.model.invariants[i].id
             throw new ModelError(
               `${this.model.name}: invariant ${id} is not symmetric in the threads declared interchangeable: it ${base[i] ? 'holds' : 'fails'} on a state and not on its renaming ${sym.describe(p)} (run with symmetry off, or make it treat those threads alike)`,
@@ -549,4 +562,14 @@ function idValuesKept(sym: PackedSymmetry, p: number, unmoved: { readonly cells:
     if (t >= 0 && t < map.length && map[t] !== t) return false
   }
   return true
+}
+
+/** Writes into `to` the renamed values of the unmoved thread-id cells of `from` (the image's, where an invariant reading no thread can look). */
+function renameIdValues(sym: PackedSymmetry, p: number, unmoved: { readonly cells: Int32Array; readonly bias: Int32Array }, from: Cells, to: Cells): void {
+  const map = sym.threadMap(p)
+  const { cells, bias } = unmoved
+  for (let k = 0; k < cells.length; k++) {
+    const t = from[cells[k]] - bias[k]
+    if (t >= 0 && t < map.length) to[cells[k]] = map[t] + bias[k]
+  }
 }

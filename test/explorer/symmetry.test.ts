@@ -195,6 +195,18 @@ describe('models that are not symmetric are refused', () => {
     expect(bfs(toy(2, false, false, [asym])).violations.map((v) => v.invariant)).toEqual(['w0-finishes-last'])
   })
 
+  it('an invariant that singles out w0 by a thread id, reading a thread only for the others, is refused', () => {
+    // Reads no thread while w0 (or nobody) bumped last; under a renaming `last` names another worker, whose block it then
+    // reads: the engine shows it the renamed ids first and the whole image once it reads a thread.
+    const w0Special: Invariant<State<W>> = {
+      id: 'only-w0-finishes-last',
+      description: 'a worker that bumped last and finished is w0',
+      check: (s) => (s.last === 0 || s.last === 1 ? null : s.threads[s.last - 1].done === 1 ? `w${s.last - 1} bumped last and finished` : null),
+    }
+    expect(() => bfs(toy(2, false, true, [w0Special]))).toThrow(/only-w0-finishes-last is not symmetric/)
+    expect(bfs(toy(2, false, false, [w0Special])).violations.map((v) => v.invariant)).toEqual(['only-w0-finishes-last'])
+  })
+
   it('an invariant that reads no thread is evaluated only under the renamings that change a thread id it could read', () => {
     // Symmetric, reads the globals only: on a state whose owner and last are 0 no renaming can change its answer.
     let calls = 0
