@@ -56,7 +56,11 @@ export class Canonicalizer {
     }
     this.candidate = new Uint32Array(w)
     this.original = new Uint32Array(w)
+    this.images = this.src.map((src) => compileImage(layout, this.order, this.wordEnd, src, this.bias))
   }
+
+  /** Per renaming: its image packed and compared with the least so far, as straight-line code (`compileImage`). */
+  private readonly images: ImageFn[]
 
   get symmetric(): boolean {
     return this.symmetry !== null
@@ -74,49 +78,65 @@ export class Canonicalizer {
     if (sym === null) return true
     // Words past movingWords are the same in every image.
     const w = layout.movingWords
-    const { shift, min, span } = layout
-    const order = this.order
-    const wordEnd = this.wordEnd
-    const bias = this.bias
     const cand = this.candidate
     const original = this.original
     for (let i = 0; i < w; i++) original[i] = out[i]
     // `fixed` counts renamings that map the state to itself (its stabiliser, with the identity).
     let fixed = 1
     for (let p = 0; p < sym.count; p++) {
-      const src = this.src[p]
-      const map = this.maps[p]
-      // 0: equal to `out` so far, 1: already less (pack the rest), 2: greater (abandon).
-      let state = 0
-      let same = true
-      let k = 0
-      for (let wd = 0; wd < w; wd++) {
-        let acc = 0
-        for (const end = wordEnd[wd]; k < end; k++) {
-          const i = order[k]
-          let v = cells[src[k]]
-          const b = bias[k]
-          if (b >= 0) {
-            const t = v - b
-            if (t >= 0 && t < map.length) v = map[t] + b
-          }
-          v -= min[i]
-          if (v >>> 0 > span[i]) throw new ModelError(`thread renaming ${sym.describe(p)} takes a state outside the declared ranges (a thread id field too narrow for the threads?)`)
-          acc |= v << shift[i]
-        }
-        acc >>>= 0
-        cand[wd] = acc
-        if (acc !== original[wd]) same = false
-        if (state === 0 && acc !== out[wd]) {
-          state = acc < out[wd] ? 1 : 2
-          // Greater than the least so far and not the original: neither the minimum nor a fixed point.
-          if (state === 2 && !same) break
-        }
-      }
-      if (same) fixed++
-      if (state === 1) for (let i = 0; i < w; i++) out[i] = cand[i]
+      const r = this.images[p](cells, out, original, cand, this.maps[p])
+      if (r < 0) throw new ModelError(`thread renaming ${sym.describe(p)} takes a state outside the declared ranges (a thread id field too narrow for the threads?)`)
+      if (r & SAME) fixed++
+      if ((r & ORDER) === LESS) for (let i = 0; i < w; i++) out[i] = cand[i]
     }
     this.orbit = (sym.count + 1) / fixed
     return true
   }
+}
+
+/** What an image function returns: its order against the least so far (in the low bits), and SAME if it is the state itself; -1 when a renamed id is out of its range. */
+const ORDER = 3
+const LESS = 1
+const GREATER = 2
+const SAME = 4
+type ImageFn = (cells: Cells, least: Uint32Array, original: Uint32Array, cand: Uint32Array, map: Int32Array) => number
+
+/**
+ * One renaming's image, packed a word at a time into `cand` straight from
+ * the state's cells and compared with the least image so far as it goes
+ * (abandoned at the first word that makes it greater, unless it may still
+ * be the state itself, which the orbit size needs). Generated per renaming
+ * as straight-line code, every source cell, shift and minimum inlined, as
+ * BitLayout's pack is: a loop over per-cell tables was a third of a
+ * symmetric mshv-movable run. Only thread-id cells can leave their range
+ * (a moved cell takes a value of the same field of another thread), so
+ * only they are range-checked. Made only from the layout's integers.
+ */
+function compileImage(layout: BitLayout, order: Int32Array, wordEnd: Int32Array, src: Int32Array, bias: Int32Array): ImageFn {
+  const int = (v: number): string => (v < 0 ? `(${v})` : String(v))
+  const code: string[] = ['let v = 0, t = 0, a = 0, st = 0, same = 1']
+  let k = 0
+  for (let wd = 0; wd < wordEnd.length; wd++) {
+    code.push('a = 0')
+    for (const end = wordEnd[wd]; k < end; k++) {
+      const i = order[k]
+      const min = layout.min[i]
+      const shift = layout.shift[i]
+      code.push(`v = c[${src[k]}]`)
+      if (bias[k] >= 0) {
+        code.push(`t = v - ${bias[k]}`, `if (t >= 0 && t < map.length) v = map[t] + ${bias[k]}`)
+        code.push(`if ((v - ${int(min)}) >>> 0 > ${layout.span[i]}) return -1`)
+      }
+      if (layout.span[i] !== 0) code.push(`a |= ${min !== 0 ? `(v - ${int(min)})` : 'v'}${shift !== 0 ? ` << ${shift}` : ''}`)
+    }
+    code.push(
+      'a >>>= 0',
+      `cand[${wd}] = a`,
+      `if (a !== o[${wd}]) same = 0`,
+      `if (st === 0 && a !== l[${wd}]) st = a < l[${wd}] ? ${LESS} : ${GREATER}`,
+      `if (st === ${GREATER} && same === 0) return ${GREATER}`,
+    )
+  }
+  code.push(`return st | (same === 1 ? ${SAME} : 0)`)
+  return new Function('c', 'l', 'o', 'cand', 'map', code.join('\n')) as ImageFn
 }
