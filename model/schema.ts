@@ -7,6 +7,7 @@
  * so frame numbers and counters stay small. `encode` rejects a value over
  * its field's maximum rather than letting it wrap.
  */
+import { ModelError } from '../explorer/errors.js'
 import type { Cells } from '../explorer/model.js'
 
 /** An integer cell: unsigned 0..max (`u8`), or signed with a negative minimum (`i8`, `int`). It is stored in one byte. */
@@ -177,23 +178,31 @@ export function view(f: Field, buf: Cells, off: number): unknown {
   }
 }
 
+/**
+ * Where a struct view keeps its bytes: own properties under names no field
+ * may have (refused when a struct declares one), so that no field shadows
+ * them. Plain string keys: symbol keys made every step ~20% slower.
+ */
+const RESERVED = ['$buf', '$off']
 interface StructViewBase {
-  readonly b: Cells
-  readonly o: number
+  readonly $buf: Cells
+  readonly $off: number
 }
 const viewClasses = new WeakMap<StructField, new (b: Cells, o: number) => StructViewBase>()
 
 function structView(f: StructField, buf: Cells, off: number): unknown {
   let C = viewClasses.get(f)
   if (!C) {
+    const reserved = Object.keys(f.fields).find((k) => RESERVED.includes(k))
+    if (reserved !== undefined) throw new ModelError(`field name '${reserved}' is reserved (a struct view keeps its bytes under it): rename the field`)
     C = class {
       constructor(
-        readonly b: Cells,
-        readonly o: number,
+        readonly $buf: Cells,
+        readonly $off: number,
       ) {
-        let at = o
+        let at = $off
         for (const [k, g] of Object.entries(f.fields as Fields)) {
-          if (g.kind !== 'int') Object.defineProperty(this, k, { value: view(g, b, at), enumerable: true })
+          if (g.kind !== 'int') Object.defineProperty(this, k, { value: view(g, $buf, at), enumerable: true })
           at += sizeOf(g)
         }
       }
@@ -204,10 +213,10 @@ function structView(f: StructField, buf: Cells, off: number): unknown {
         const rel = at
         Object.defineProperty(C.prototype, k, {
           get(this: StructViewBase) {
-            return this.b[this.o + rel]
+            return this.$buf[this.$off + rel]
           },
           set(this: StructViewBase, v: number) {
-            this.b[this.o + rel] = v
+            this.$buf[this.$off + rel] = v
           },
           enumerable: true,
         })

@@ -159,6 +159,18 @@ describe('schema', () => {
     )
   })
 
+  it('a field named `b` or `o` reads and writes its own bytes; the names the view keeps its bytes under are refused', () => {
+    const f = struct({ b: u8(), o: u8(), x: u8() })
+    const buf = new Int16Array(4)
+    const v = view(f, buf, 1) as any
+    v.b = 3
+    v.o = 4
+    v.x = 5
+    expect([...buf]).toEqual([0, 3, 4, 5])
+    expect([v.b, v.o, v.x]).toEqual([3, 4, 5])
+    expect(() => view(struct({ $buf: u8() }), buf, 0)).toThrow(/field name '\$buf' is reserved/)
+  })
+
   it('two views of one shape over different buffers are independent', () => {
     const f = struct({ x: u8(), y: struct({ z: u8() }) })
     const b1 = new Int16Array(2)
