@@ -111,10 +111,12 @@ export class BitLayout {
  * reference model's 27 cells). The code is made only from the layout's
  * integers, never from a model's text.
  */
+/** An integer as a literal in generated code (parenthesised when negative, so that `a - (-3)` stays an expression). */
+export const intLiteral = (v: number): string => (v < 0 ? `(${v})` : String(v))
+
 function compilePack(l: BitLayout): { pack: BitLayout['pack']; unpack: BitLayout['unpack'] } {
   const byWord: number[][] = Array.from({ length: l.words }, () => [])
   for (let i = 0; i < l.cells; i++) byWord[l.word[i]].push(i)
-  const int = (v: number): string => (v < 0 ? `(${v})` : String(v))
   const pack: string[] = ['let v = 0, a = 0']
   const unpack: string[] = ['let a = 0']
   for (let w = 0; w < l.words; w++) {
@@ -124,10 +126,10 @@ function compilePack(l: BitLayout): { pack: BitLayout['pack']; unpack: BitLayout
       const min = l.min[i]
       const shift = l.shift[i]
       // One unsigned compare catches both ends: a value below min wraps to a huge one.
-      pack.push(`v = c[${i}]${min !== 0 ? ` - ${int(min)}` : ''}`, `if (v >>> 0 > ${l.span[i]}) return false`)
+      pack.push(`v = c[${i}]${min !== 0 ? ` - ${intLiteral(min)}` : ''}`, `if (v >>> 0 > ${l.span[i]}) return false`)
       if (l.span[i] !== 0) pack.push(shift !== 0 ? `a |= v << ${shift}` : 'a |= v')
-      const bits = l.span[i] === 0 ? '0' : `((a >>> ${shift}) & ${int(l.mask[i])})`
-      unpack.push(`u[${i}] = ${bits}${min !== 0 ? ` + ${int(min)}` : ''}`)
+      const bits = l.span[i] === 0 ? '0' : `((a >>> ${shift}) & ${intLiteral(l.mask[i])})`
+      unpack.push(`u[${i}] = ${bits}${min !== 0 ? ` + ${intLiteral(min)}` : ''}`)
     }
     pack.push(`out[${w}] = a`)
   }

@@ -1,4 +1,4 @@
-import type { BitLayout } from './bit-layout.js'
+import { intLiteral, type BitLayout } from './bit-layout.js'
 import { ModelError } from './errors.js'
 import type { Cells, PackedSymmetry } from './model.js'
 
@@ -20,14 +20,9 @@ export class Canonicalizer {
   readonly words: number
   /** Orbit size of the state `encode` last packed. */
   orbit = 1
-  /** Cells in word order: `order[k]` is the k-th cell packed; `wordEnd[w]` ends word w's cells in `order`. */
-  private readonly order: Int32Array
-  private readonly wordEnd: Int32Array
-  /** Per renaming, per k: the source cell of image cell order[k]. */
-  private readonly src: Int32Array[]
-  /** Per k: the bias of image cell order[k] when it holds a thread id, else -1. */
-  private readonly bias: Int32Array
   private readonly maps: Int32Array[]
+  /** Per renaming: its image packed and compared with the least so far, as straight-line code (`compileImage`). */
+  private readonly images: ImageFn[]
   private readonly candidate: Uint32Array
   private readonly original: Uint32Array
 
@@ -37,30 +32,25 @@ export class Canonicalizer {
   ) {
     this.words = layout.words
     const w = layout.movingWords
-    this.order = Int32Array.from({ length: layout.cells }, (_, i) => i)
+    // Cells in word order: `order[k]` is the k-th cell packed; `wordEnd[w]` ends word w's cells in `order`.
+    const order = Int32Array.from({ length: layout.cells }, (_, i) => i)
       .filter((i) => layout.word[i] < w)
       .sort((a, b) => layout.word[a] - layout.word[b] || a - b)
-    const n = layout.cells
-    this.wordEnd = new Int32Array(w)
-    for (let k = 0; k < this.order.length; k++) this.wordEnd[layout.word[this.order[k]]] = k + 1
-    for (let i = 1; i < w; i++) this.wordEnd[i] = Math.max(this.wordEnd[i], this.wordEnd[i - 1])
-    const biasOf = new Int32Array(n).fill(-1)
-    if (symmetry) symmetry.idCells.forEach((c, j) => (biasOf[c] = symmetry.idBias[j]))
-    this.bias = Int32Array.from(this.order, (i) => biasOf[i])
-    this.src = []
+    const wordEnd = new Int32Array(w)
+    for (let k = 0; k < order.length; k++) wordEnd[layout.word[order[k]]] = k + 1
+    for (let i = 1; i < w; i++) wordEnd[i] = Math.max(wordEnd[i], wordEnd[i - 1])
+    // Per cell: its bias when it holds a thread id, else -1.
+    const bias = new Int32Array(layout.cells).fill(-1)
+    if (symmetry) symmetry.idCells.forEach((c, j) => (bias[c] = symmetry.idBias[j]))
     this.maps = []
+    this.images = []
     for (let p = 0; p < (symmetry?.count ?? 0); p++) {
-      const s = symmetry!.sources(p)
-      this.src.push(Int32Array.from(this.order, (i) => s[i]))
       this.maps.push(symmetry!.threadMap(p))
+      this.images.push(compileImage(layout, order, wordEnd, symmetry!.sources(p), bias))
     }
     this.candidate = new Uint32Array(w)
     this.original = new Uint32Array(w)
-    this.images = this.src.map((src) => compileImage(layout, this.order, this.wordEnd, src, this.bias))
   }
-
-  /** Per renaming: its image packed and compared with the least so far, as straight-line code (`compileImage`). */
-  private readonly images: ImageFn[]
 
   get symmetric(): boolean {
     return this.symmetry !== null
@@ -113,7 +103,6 @@ type ImageFn = (cells: Cells, least: Uint32Array, original: Uint32Array, cand: U
  * only they are range-checked. Made only from the layout's integers.
  */
 function compileImage(layout: BitLayout, order: Int32Array, wordEnd: Int32Array, src: Int32Array, bias: Int32Array): ImageFn {
-  const int = (v: number): string => (v < 0 ? `(${v})` : String(v))
   const code: string[] = ['let v = 0, t = 0, a = 0, st = 0, same = 1']
   let k = 0
   for (let wd = 0; wd < wordEnd.length; wd++) {
@@ -122,12 +111,12 @@ function compileImage(layout: BitLayout, order: Int32Array, wordEnd: Int32Array,
       const i = order[k]
       const min = layout.min[i]
       const shift = layout.shift[i]
-      code.push(`v = c[${src[k]}]`)
-      if (bias[k] >= 0) {
-        code.push(`t = v - ${bias[k]}`, `if (t >= 0 && t < map.length) v = map[t] + ${bias[k]}`)
-        code.push(`if ((v - ${int(min)}) >>> 0 > ${layout.span[i]}) return -1`)
+      code.push(`v = c[${src[i]}]`)
+      if (bias[i] >= 0) {
+        code.push(`t = v - ${bias[i]}`, `if (t >= 0 && t < map.length) v = map[t] + ${bias[i]}`)
+        code.push(`if ((v - ${intLiteral(min)}) >>> 0 > ${layout.span[i]}) return -1`)
       }
-      if (layout.span[i] !== 0) code.push(`a |= ${min !== 0 ? `(v - ${int(min)})` : 'v'}${shift !== 0 ? ` << ${shift}` : ''}`)
+      if (layout.span[i] !== 0) code.push(`a |= ${min !== 0 ? `(v - ${intLiteral(min)})` : 'v'}${shift !== 0 ? ` << ${shift}` : ''}`)
     }
     code.push(
       'a >>>= 0',
