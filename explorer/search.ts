@@ -233,16 +233,13 @@ export class Search<S, A> {
     this.saved.set(next)
     try {
       for (let p = 0; p < sym.count; p++) {
-        const idsKept = idValuesKept(sym, p, fixedIds[p], this.saved)
-        if (idsKept && !anyOwned) continue
         // Invariants that read no thread-owned cell on this state are first shown only the renamed thread-id values
         // (all the globals they read); one that then reads a thread (a changed id led it there) gets the whole image.
+        const idsKept = !renameIdValues(sym, p, fixedIds[p], this.saved, next)
+        if (idsKept && !anyOwned) continue
         let whole = anyOwned
         if (whole) sym.permute(p, this.saved, next)
-        else {
-          renameIdValues(sym, p, fixedIds[p], this.saved, next)
-          por!.propertiesReadOwned()
-        }
+        else por!.propertiesReadOwned()
         for (let i = 0; i < n; i++) {
           if (idsKept && !owned[i]) continue
           let holds = this.packed.holds(i) ? 1 : 0
@@ -265,7 +262,7 @@ export class Search<S, A> {
   }
 
   private readsOwned: Uint8Array | null = null
-  private fixedIdCells: { readonly cells: Int32Array; readonly bias: Int32Array }[] | null = null
+  private fixedIdCells: UnmovedIds[] | null = null
   private baseHolds: Uint8Array | null = null
 
   /** `packed.cur`, stored as `idx`, has no enabled action: a deadlock, or a terminal state whose outcome and metrics are watched. */
@@ -544,8 +541,14 @@ export function deadlockMessage<S>(model: Model<S, unknown>, s: S): string {
   return `no step is enabled and not every thread has finished${where ? `: ${where}` : ''}`
 }
 
-/** Per renaming: the thread-id cells it does not move (their values may still be renamed), and their biases. */
-function unmovedIdCells(sym: PackedSymmetry): { readonly cells: Int32Array; readonly bias: Int32Array }[] {
+/** Thread-id cells a renaming does not move (their values may still be renamed), with their biases. */
+interface UnmovedIds {
+  readonly cells: Int32Array
+  readonly bias: Int32Array
+}
+
+/** Per renaming: its unmoved thread-id cells. */
+function unmovedIdCells(sym: PackedSymmetry): UnmovedIds[] {
   return Array.from({ length: sym.count }, (_, p) => {
     const src = sym.sources(p)
     const keep = Array.from(sym.idCells.keys()).filter((k) => src[sym.idCells[k]] === sym.idCells[k])
@@ -553,23 +556,21 @@ function unmovedIdCells(sym: PackedSymmetry): { readonly cells: Int32Array; read
   })
 }
 
-/** Does renaming `p` leave the value of each unmoved thread-id cell of `state` as it is? */
-function idValuesKept(sym: PackedSymmetry, p: number, unmoved: { readonly cells: Int32Array; readonly bias: Int32Array }, state: Cells): boolean {
+/**
+ * Writes into `to` the values renaming `p` gives the unmoved thread-id cells
+ * of `from` (all an invariant reading no thread sees of the image); true
+ * when one of them changes.
+ */
+function renameIdValues(sym: PackedSymmetry, p: number, unmoved: UnmovedIds, from: Cells, to: Cells): boolean {
   const map = sym.threadMap(p)
   const { cells, bias } = unmoved
-  for (let k = 0; k < cells.length; k++) {
-    const t = state[cells[k]] - bias[k]
-    if (t >= 0 && t < map.length && map[t] !== t) return false
-  }
-  return true
-}
-
-/** Writes into `to` the renamed values of the unmoved thread-id cells of `from` (the image's, where an invariant reading no thread can look). */
-function renameIdValues(sym: PackedSymmetry, p: number, unmoved: { readonly cells: Int32Array; readonly bias: Int32Array }, from: Cells, to: Cells): void {
-  const map = sym.threadMap(p)
-  const { cells, bias } = unmoved
+  let changed = false
   for (let k = 0; k < cells.length; k++) {
     const t = from[cells[k]] - bias[k]
-    if (t >= 0 && t < map.length) to[cells[k]] = map[t] + bias[k]
+    if (t < 0 || t >= map.length) continue
+    // Written even when kept: `to` may hold an earlier renaming's value.
+    to[cells[k]] = map[t] + bias[k]
+    if (map[t] !== t) changed = true
   }
+  return changed
 }
