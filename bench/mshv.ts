@@ -8,7 +8,6 @@
  *   stops at the first one: the time to first counterexample.
  */
 import { rowFormatter } from './columns.js'
-import { bfs } from '../explorer/bfs.js'
 import { explore } from '../explorer/explore.js'
 import { scenarioRecipe } from '../cli/model-recipe.js'
 import type { StoreKind } from '../explorer/options.js'
@@ -107,9 +106,7 @@ export function runScenarioOne(spec: string, stop: Stop, opts: { readonly symmet
   gc?.()
   const baselineRssBytes = process.memoryUsage.rss()
   // Workers > 1: the parallel BFS (as `check --workers N` runs it), its workers in this process (their memory in its RSS).
-  const { workers = 1, ...rest } = opts
-  const options = { allViolations: stop === 'all', maxSeconds: MAX_SECONDS, ...rest }
-  const r = workers > 1 ? explore(model, { ...options, workers, recipe: scenarioRecipe(inst) }) : bfs(model, options)
+  const r = explore(model, { allViolations: stop === 'all', maxSeconds: MAX_SECONDS, workers: 1, recipe: scenarioRecipe(inst), ...opts })
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const { states } = r.stats
   return {

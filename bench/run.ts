@@ -24,7 +24,6 @@ import { rowFormatter } from './columns.js'
 import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { bfs } from '../explorer/bfs.js'
 import { explore } from '../explorer/explore.js'
 import { scenarioRecipe } from '../cli/model-recipe.js'
 import type { StoreKind } from '../explorer/options.js'
@@ -136,7 +135,7 @@ function runOne(size: Size, store: StoreKind, workers: number, links: 'disk' | '
   // Unreduced, as SPIN -DNOREDUCE: the counts must match.
   const cpu = process.cpuUsage()
   // Workers > 1: the parallel BFS, its workers in this process (their memory in its RSS).
-  const r = workers > 1 ? explore(model, { store, links, symmetry: false, por: false, workers, recipe: scenarioRecipe(instance) }) : bfs(model, { store, links, symmetry: false, por: false })
+  const r = explore(model, { store, links, symmetry: false, por: false, workers, recipe: scenarioRecipe(instance) })
   const used = process.cpuUsage(cpu)
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   const mem = process.memoryUsage()
